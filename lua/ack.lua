@@ -1,0 +1,39 @@
+--[[ ack: complete in-flight messages. Each leaves Redis, and the next message of its partition is released.
+  KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
+  ARGV[1..] pairs: message id, receipt
+  Returns: one integer per pair: 1 acked, 0 stale (not in flight under that receipt; nothing changed)
+]]
+--@include "queue"
+--@include "placement"
+
+local k = queueKeys(KEYS[1])
+local members = {}
+for i = 1, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
+local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
+
+local results, current, ids = {}, {}, {}
+for n, member in ipairs(members) do
+  if scores[n] then
+    results[n] = 1
+    current[#current + 1] = member
+    ids[#ids + 1] = ARGV[2 * n - 1]
+  else
+    results[n] = 0
+  end
+end
+if #ids == 0 then return results end
+
+redis.call('ZREM', k.inflight, unpack(current))
+local recs = redis.call('HMGET', k.records, unpack(ids))
+redis.call('HDEL', k.records, unpack(ids))
+redis.call('HDEL', k.errors, unpack(ids))
+redis.call('HINCRBY', k.stats, 'acked', #ids)
+local now
+for _, rec in ipairs(recs) do
+  local msg = rec and parseRecord(rec)
+  if msg and msg.partitionKey ~= '' then
+    now = now or nowMs()
+    releasePartition(k, msg.partitionKey, now)
+  end
+end
+return results

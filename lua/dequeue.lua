@@ -1,0 +1,80 @@
+--[[ dequeue: hand up to ARGV[1] ready messages, highest priority first, FIFO within one, to a consumer.
+  Before popping it reclaims expired in-flight messages and promotes due delayed ones, so neither needs
+  a background poller. Partitions need no work here: only a partition's head is ever in a ready list.
+  KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
+  ARGV[1] max messages (1..1000)  ARGV[2] visibility ms  ARGV[3] retry policy JSON {baseMs,capMs,jitter}
+  ARGV[4] random seed (for backoff jitter of reclaimed messages)
+  Returns: {waitMs, firstReceipt, record, record, ...}
+    With messages: waitMs 0; the n-th record's receipt is firstReceipt + n - 1; each record's id is now
+    in flight as `id|receipt` until now + visibility.
+    Without: firstReceipt 0 and waitMs = ms until something may become deliverable (next delayed message
+    due or in-flight deadline), the ms left in the rate-limit window, or -1 (paused, or nothing scheduled).
+  Errors: none; a record that does not parse is dead-lettered with the reason, never delivered.
+]]
+--@include "queue"
+--@include "placement"
+--@include "failure"
+--@include "maintenance"
+
+local k = queueKeys(KEYS[1])
+local want, visibility = tonumber(ARGV[1]), tonumber(ARGV[2])
+local policy = cjson.decode(ARGV[3])
+math.randomseed(tonumber(ARGV[4]))
+local now = nowMs()
+
+reclaimExpired(k, now, 100, policy)
+promoteDue(k, now, 1000)
+
+local meta = redis.call('HMGET', k.meta, 'paused', 'rateMax', 'rateWindowMs')
+if meta[1] == '1' then return { -1, 0 } end
+if meta[2] then
+  local left = tonumber(meta[2]) - tonumber(redis.call('GET', k.rateCounter) or '0')
+  if left <= 0 then return { math.max(1, redis.call('PTTL', k.rateCounter)), 0 } end
+  if left < want then want = left end
+end
+
+local popped = {}
+for priority = 4, 1, -1 do
+  local need = want - #popped
+  if need <= 0 then break end
+  local records = redis.call('LPOP', k.ready[priority], need)
+  if records then
+    for _, rec in ipairs(records) do popped[#popped + 1] = rec end
+  end
+end
+if #popped == 0 then return { nextWakeMs(k, now), 0 } end
+
+local good, ids = {}, {}
+for _, rec in ipairs(popped) do
+  local id = string.match(rec, RECORD_HEADER)
+  if id then
+    good[#good + 1] = rec
+    ids[#ids + 1] = id
+  else
+    deadLetter(k, 'corrupt:' .. redis.sha1hex(rec), rec, 'corrupt record: its header does not parse', now)
+  end
+end
+if #good == 0 then return { 0, 0 } end
+
+local last = redis.call('HINCRBY', k.stats, 'delivered', #good)
+local first = last - #good + 1
+local deadline = now + visibility
+local scored, stored = {}, {}
+for n, id in ipairs(ids) do
+  scored[#scored + 1] = deadline
+  scored[#scored + 1] = id .. '|' .. (first + n - 1)
+  stored[#stored + 1] = id
+  stored[#stored + 1] = good[n]
+end
+redis.call('ZADD', k.inflight, unpack(scored))
+redis.call('HSET', k.records, unpack(stored))
+if meta[2] then
+  redis.call('SET', k.rateCounter, 0, 'PX', meta[3], 'NX')
+  redis.call('INCRBY', k.rateCounter, #good)
+end
+-- A full batch suggests more is ready: pass the wake-up on to the next idle consumer.
+if #popped == want then wake(k) end
+
+local out = { 0, first }
+for _, rec in ipairs(good) do out[#out + 1] = rec end
+return out

@@ -1,0 +1,22 @@
+--[[ extend: push back the visibility deadline of in-flight messages still held under their receipt.
+  KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
+  ARGV[1] visibility ms from now  ARGV[2..] pairs: message id, receipt
+  Returns: one integer per pair: 1 extended, 0 stale (not in flight under that receipt; nothing changed)
+]]
+--@include "queue"
+
+local k = queueKeys(KEYS[1])
+local deadline = nowMs() + tonumber(ARGV[1])
+local members = {}
+for i = 2, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
+local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
+local results, scored = {}, {}
+for n, member in ipairs(members) do
+  results[n] = scores[n] and 1 or 0
+  if scores[n] then
+    scored[#scored + 1] = deadline
+    scored[#scored + 1] = member
+  end
+end
+if #scored > 0 then redis.call('ZADD', k.inflight, 'XX', unpack(scored)) end
+return results

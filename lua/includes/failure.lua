@@ -1,0 +1,36 @@
+--[[ failure: what happens to an in-flight message that failed (nack, visibility timeout).
+  Depends on: queue, placement.
+  policy = { baseMs, capMs, jitter } decoded from the caller's JSON; math.random is seeded by the caller
+  because Redis seeds it identically for every script run.
+]]
+
+-- min(cap, base * 2^(attempt-1)), shortened by up to `jitter` (0..1) of itself at random.
+local function backoffMs(policy, attempts)
+  local delay = math.min(policy.capMs, policy.baseMs * 2 ^ (attempts - 1))
+  if policy.jitter > 0 then delay = delay * (1 - policy.jitter * math.random()) end
+  return math.floor(delay)
+end
+
+-- `rec` was in flight under `id` and has just been removed from the in-flight set. With retry and
+-- retries left it goes to the delayed set after a backoff (or `delayMs` when >= 0); otherwise to the
+-- dead-letter queue, releasing its partition. Returns 'retried' or 'dead'.
+local function failMessage(k, id, rec, reason, retry, delayMs, now, policy)
+  local msg = parseRecord(rec)
+  if not msg then
+    deadLetter(k, id, rec, 'corrupt record (' .. reason .. ')', now)
+    return 'dead'
+  end
+  local attempts = msg.attempts + 1
+  rec = withAttempts(rec, attempts)
+  if retry and attempts <= msg.maxRetries then
+    if delayMs < 0 then delayMs = backoffMs(policy, attempts) end
+    redis.call('ZADD', k.delayed, now + delayMs, id)
+    redis.call('HSET', k.records, id, rec)
+    redis.call('HSET', k.errors, id, reason)
+    redis.call('HINCRBY', k.stats, 'retried', 1)
+    return 'retried'
+  end
+  deadLetter(k, id, rec, reason, now)
+  releasePartition(k, msg.partitionKey, now)
+  return 'dead'
+end

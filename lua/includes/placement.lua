@@ -1,0 +1,73 @@
+--[[ placement: where a message goes when it becomes free to run, and partition hand-over.
+  Depends on: queue.
+
+  Partitions (as SQS FIFO message groups): the hash `partitions` counts, per partition key, the messages
+  not yet acked or dead-lettered. Only the oldest of them (the head) is ever in a ready list, the delayed
+  set or in flight; the others wait in the backlog list `backlogPrefix .. key` as `<dueAt>|<record>`.
+  Acking or dead-lettering the head releases the next one.
+]]
+
+-- Leaves one token for idle consumers blocked on the wake list (at most one is ever queued).
+local function wake(k)
+  if redis.call('LLEN', k.wake) == 0 then redis.call('RPUSH', k.wake, '1') end
+end
+
+-- Appends records to the ready list of one priority; wakes idle consumers when the list was empty.
+local function pushReady(k, priority, records)
+  chunks(records, function(...)
+    local n = select('#', ...)
+    if redis.call('RPUSH', k.ready[priority], ...) == n then wake(k) end
+  end)
+end
+
+-- A message free to run: into the delayed set when it is not yet due, else to the back of its ready list.
+local function enterQueue(k, id, priority, dueAt, rec, now)
+  if dueAt > now then
+    redis.call('ZADD', k.delayed, dueAt, id)
+    redis.call('HSET', k.records, id, rec)
+  elseif redis.call('RPUSH', k.ready[priority], rec) == 1 then
+    wake(k)
+  end
+end
+
+-- A new message (send, replay, fan-out): behind the head of its partition if that has one outstanding.
+local function placeNew(k, id, priority, partitionKey, dueAt, rec, now)
+  if partitionKey ~= '' and redis.call('HINCRBY', k.partitions, partitionKey, 1) > 1 then
+    redis.call('RPUSH', k.backlogPrefix .. partitionKey, dueAt .. '|' .. rec)
+    return
+  end
+  enterQueue(k, id, priority, dueAt, rec, now)
+end
+
+local function deadLetter(k, id, rec, reason, now)
+  redis.call('ZADD', k.deadLetter, now, id)
+  redis.call('HSET', k.records, id, rec)
+  redis.call('HSET', k.errors, id, reason)
+  redis.call('HINCRBY', k.stats, 'deadLettered', 1)
+end
+
+-- The head of a partition was acked or dead-lettered: the next message of the partition may run.
+local function releasePartition(k, partitionKey, now)
+  if partitionKey == '' then return end
+  local backlog = k.backlogPrefix .. partitionKey
+  while true do
+    if redis.call('HINCRBY', k.partitions, partitionKey, -1) <= 0 then
+      redis.call('HDEL', k.partitions, partitionKey)
+      return
+    end
+    local entry = redis.call('LPOP', backlog)
+    if not entry then
+      -- The count and the backlog disagree (keys deleted by hand): the backlog is the truth.
+      redis.call('HDEL', k.partitions, partitionKey)
+      return
+    end
+    local dueAt, rec = string.match(entry, '^(%d+)|(.*)$')
+    local msg = rec and parseRecord(rec)
+    if msg then
+      enterQueue(k, msg.id, msg.priority, tonumber(dueAt), rec, now)
+      return
+    end
+    -- A corrupt backlog entry is dead-lettered and the one after it released instead.
+    deadLetter(k, 'corrupt:' .. partitionKey .. ':' .. now, entry, 'corrupt record in partition backlog', now)
+  end
+end

@@ -1,0 +1,56 @@
+--[[ queue: keys, clock and the message record, shared by every queue script.
+
+  Keys: KEYS[1] of a queue script is the queue's base key `{prefix:name}`. Its whole text is a hash tag,
+  so every key derived from it by appending a suffix of QUEUE_KEY_SUFFIXES (generated from src/keys.ts
+  and prepended by the loader) lands in the same Redis Cluster slot.
+
+  Record: one string carries a message through every state (encoded and decoded in src/queue/record.ts):
+    <id>|<priority>|<attempts>|<maxRetries>|<createdAt>|<runAt>|<type>|<pkLen>|<partitionKey><payload JSON>
+  id and type never contain '|'; the partition key is length-prefixed so it may contain anything. Scripts
+  read the header and rewrite only `attempts`. Ready and backlog lists hold records inline (one list entry
+  per pending message, which keeps memory low); delayed, in-flight and dead messages keep theirs in
+  the records hash.
+]]
+
+local function queueKeys(base)
+  local k = {}
+  for name, suffix in pairs(QUEUE_KEY_SUFFIXES) do k[name] = base .. suffix end
+  k.ready = { k.ready1, k.ready2, k.ready3, k.ready4 }
+  return k
+end
+
+-- Server time, so that every process agrees on when a message is due or a deadline has passed.
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local RECORD_HEADER = '^([^|]+)|([1-4])|(%d+)|(%d+)|(%d+)|(%d*)|([^|]*)|(%d+)|()'
+
+-- Returns the header fields Lua needs, or nil when the record does not parse.
+local function parseRecord(rec)
+  local id, priority, attempts, maxRetries, _, _, _, pkLen, bodyAt = string.match(rec, RECORD_HEADER)
+  if not id then return nil end
+  pkLen = tonumber(pkLen)
+  return {
+    id = id,
+    priority = tonumber(priority),
+    attempts = tonumber(attempts),
+    maxRetries = tonumber(maxRetries),
+    partitionKey = string.sub(rec, bodyAt, bodyAt + pkLen - 1),
+  }
+end
+
+local function withAttempts(rec, attempts)
+  local head, rest = string.match(rec, '^([^|]+|[1-4]|)%d+(|.*)$')
+  return head .. attempts .. rest
+end
+
+-- Commands take at most this many arguments from one unpack() (Lua's C stack holds about 8,000).
+local CHUNK = 1000
+
+local function chunks(list, fn)
+  for from = 1, #list, CHUNK do
+    fn(unpack(list, from, math.min(from + CHUNK - 1, #list)))
+  end
+end

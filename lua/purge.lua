@@ -1,0 +1,23 @@
+--[[ purge: delete dead-lettered messages for good.
+  KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
+  ARGV[1] max messages  ARGV[2..] ids to delete; none given: the oldest ARGV[1] dead letters
+  Returns: the number deleted (ids not in the dead-letter queue are skipped)
+]]
+--@include "queue"
+
+local k = queueKeys(KEYS[1])
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do
+    if redis.call('ZSCORE', k.deadLetter, ARGV[i]) then ids[#ids + 1] = ARGV[i] end
+  end
+else
+  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[1]) - 1)
+end
+if #ids == 0 then return 0 end
+chunks(ids, function(...)
+  redis.call('ZREM', k.deadLetter, ...)
+  redis.call('HDEL', k.records, ...)
+  redis.call('HDEL', k.errors, ...)
+end)
+return #ids

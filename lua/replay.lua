@@ -1,0 +1,32 @@
+--[[ replay: move dead-lettered messages back to PENDING with their attempts reset to 0.
+  A partitioned message re-enters its partition at the back, as a new send would.
+  KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
+  ARGV[1] max messages  ARGV[2..] ids to replay; none given: the oldest ARGV[1] dead letters
+  Returns: the ids replayed (ids not in the dead-letter queue, or whose record is corrupt, are skipped)
+]]
+--@include "queue"
+--@include "placement"
+
+local k = queueKeys(KEYS[1])
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[1]) - 1)
+end
+
+local now = nowMs()
+local replayed = {}
+for _, id in ipairs(ids) do
+  local rec = redis.call('ZSCORE', k.deadLetter, id) and redis.call('HGET', k.records, id)
+  local msg = rec and parseRecord(rec)
+  if msg then
+    redis.call('ZREM', k.deadLetter, id)
+    redis.call('HDEL', k.records, id)
+    redis.call('HDEL', k.errors, id)
+    placeNew(k, id, msg.priority, msg.partitionKey, now, withAttempts(rec, 0), now)
+    replayed[#replayed + 1] = id
+  end
+end
+if #replayed > 0 then redis.call('HINCRBY', k.stats, 'replayed', #replayed) end
+return replayed

@@ -1,0 +1,29 @@
+// The public surface of sluice: a deliberate list, not a barrel.
+export { Queue, MAX_BATCH, type QueueOptions, type DequeueResult } from './queue/queue.js';
+export {
+  Consumer,
+  HandlerTimeoutError,
+  type ConsumerOptions,
+  type Handler,
+  type HandlerContext,
+} from './queue/consumer.js';
+export {
+  Priority,
+  type PriorityName,
+  type PriorityValue,
+  type Message,
+  type MessageStatus,
+  type MessageInfo,
+  type Delivery,
+  type DeliveryRef,
+  type SendOptions,
+  type SendItem,
+  type NackOptions,
+  type NackOutcome,
+  type DeadLetter,
+  type QueueStats,
+  type RetryPolicy,
+} from './queue/types.js';
+export { CorruptRecordError } from './queue/record.js';
+export { SluiceError, ValidationError, StaleReceiptError, ClosedError } from './errors.js';
+export { SCRIPTS_VERSION } from './scripts.js';

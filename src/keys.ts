@@ -1,0 +1,80 @@
+import { ValidationError } from './errors.js';
+
+/**
+ * The one definition of sluice's key layout.
+ *
+ * A queue lives under one base key whose whole text is a Redis Cluster hash tag, `{<prefix>:<name>}`,
+ * so every key below it maps to the same slot. Scripts receive the base key as KEYS[1] and derive the
+ * rest by appending these suffixes; the loader injects this table into every script (see scripts.ts),
+ * so the layout is written here and nowhere else.
+ */
+export const QUEUE_KEY_SUFFIXES = {
+  /** ready lists, one per priority (index 1 = LOW .. 4 = CRITICAL); entries are whole message records */
+  ready1: ':r1',
+  ready2: ':r2',
+  ready3: ':r3',
+  ready4: ':r4',
+  /** delayed set: id scored by the time it becomes due (DELAYED and RETRY messages) */
+  delayed: ':d',
+  /** in-flight set: `id|receipt` scored by its visibility deadline */
+  inflight: ':i',
+  /** dead-letter set: id scored by the time it failed */
+  deadLetter: ':x',
+  /** records of messages that are delayed, in flight or dead-lettered (ready ones carry theirs inline) */
+  records: ':m',
+  /** last error per message id */
+  errors: ':e',
+  /** partition key -> messages of that partition not yet acked or dead-lettered */
+  partitions: ':pc',
+  /** prefix of the per-partition backlog lists (messages waiting behind their partition's head) */
+  backlogPrefix: ':p:',
+  /** prefix of the deduplication keys */
+  dedupPrefix: ':dd:',
+  /** settings shared by every process: paused, rate limit */
+  meta: ':meta',
+  /** rate-limit window counter */
+  rateCounter: ':rl',
+  /** counters: sent, delivered, acked, retried, deadLettered, reclaimed, replayed */
+  stats: ':stats',
+  /** wake-up tokens that idle consumers block on */
+  wake: ':w',
+} as const;
+
+export type QueueKeyName = keyof typeof QUEUE_KEY_SUFFIXES;
+
+/** Names and prefixes: letters, digits and `_ - . :`; anything else could break the key layout. */
+const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+export const MAX_NAME_LENGTH = 100;
+
+export function validateName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new ValidationError(field, `${field} must be a non-empty string, got ${describe(value)}`);
+  }
+  if (value.length > MAX_NAME_LENGTH) {
+    throw new ValidationError(field, `${field} must be at most ${MAX_NAME_LENGTH} characters, got ${value.length}`);
+  }
+  if (!NAME_PATTERN.test(value)) {
+    throw new ValidationError(
+      field,
+      `${field} may contain only letters, digits and _ - . : (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value;
+}
+
+/** The hash-tagged base key of a queue: `{prefix:name}`. */
+export function queueBaseKey(prefix: string, name: string): string {
+  return `{${validateName('prefix', prefix)}:${validateName('queue name', name)}}`;
+}
+
+/** A key of a queue, for the few places TypeScript touches a key directly (blocking on wake-ups, tests). */
+export function queueKey(base: string, key: QueueKeyName): string {
+  return base + QUEUE_KEY_SUFFIXES[key];
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return typeof value;
+}

@@ -1,0 +1,328 @@
+import { EventEmitter } from 'node:events';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { Cluster, Redis } from 'ioredis';
+import { SluiceError, StaleReceiptError } from '../errors.js';
+import { requireDuration, requireInteger } from './validate.js';
+import type { Delivery, DeliveryRef, NackOptions } from './types.js';
+import { MAX_BATCH, type Queue } from './queue.js';
+
+export interface HandlerContext {
+  /** fires when the handler timed out, the delivery was lost (extension refused) or the consumer closed */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Processes one message. Resolving (to anything but `false`) acks it; returning `false` or throwing nacks
+ * it with the reason recorded, and it is retried after the queue's backoff or dead-lettered.
+ */
+export type Handler<T> = (message: Delivery<T>, context: HandlerContext) => unknown;
+
+export interface ConsumerOptions {
+  /** handlers running at once (default 1) */
+  concurrency?: number;
+  /** most messages taken per dequeue call (default: concurrency, at most 1000) */
+  batchSize?: number;
+  /** visibility timeout of each delivery; extended automatically while the handler runs (default: the queue's) */
+  visibilityMs?: number;
+  /** a handler running longer is aborted and its message nacked (default 30 s) */
+  handlerTimeoutMs?: number;
+  /** an idle consumer blocks in Redis at most this long before it looks again (default 5 s) */
+  blockMs?: number;
+  /** close() waits this long for running handlers before handing their messages back (default 30 s) */
+  graceMs?: number;
+}
+
+/** A handler ran past handlerTimeoutMs; its message was nacked with this reason. */
+export class HandlerTimeoutError extends SluiceError {
+  constructor(ms: number) {
+    super('HANDLER_TIMEOUT', `handler timed out after ${ms} ms`);
+  }
+}
+
+class Job<T> implements HandlerContext {
+  done = false;
+  readonly startedAt: number;
+  extendedAt: number;
+  private controller: AbortController | undefined;
+
+  constructor(readonly delivery: Delivery<T>, now: number) {
+    this.startedAt = now;
+    this.extendedAt = now;
+  }
+
+  // Created on first use: most handlers never look at the signal, and an AbortController per message costs.
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: Error): void {
+    this.controller?.abort(reason);
+  }
+}
+
+/**
+ * The consumer runtime: fetches batches, runs up to `concurrency` handlers, acks and nacks in batches,
+ * extends visibility while handlers run, and blocks in Redis (BLPOP on the queue's wake list) when idle.
+ *
+ * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error),
+ * 'completed' (message), 'closed'. Without an 'error' listener errors are written to the console.
+ */
+export class Consumer<T = unknown> extends EventEmitter {
+  readonly concurrency: number;
+  readonly batchSize: number;
+  readonly visibilityMs: number;
+  readonly handlerTimeoutMs: number;
+  readonly blockMs: number;
+  readonly graceMs: number;
+
+  private readonly running = new Map<string, Job<T>>();
+  private fetching = true;
+  private blocker: Redis | Cluster | null = null;
+  private slotFreed: (() => void) | null = null;
+  private drained: (() => void) | null = null;
+  private stopSleeping: AbortController = new AbortController();
+  private acks: DeliveryRef[] = [];
+  private nacks: (NackOptions & { ref: DeliveryRef })[] = [];
+  private flushScheduled = false;
+  private readonly flushes = new Set<Promise<void>>();
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly loopDone: Promise<void>;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly queue: Queue<T>,
+    private readonly handler: Handler<T>,
+    options: ConsumerOptions = {},
+  ) {
+    super();
+    this.concurrency = requireInteger('concurrency', options.concurrency ?? 1, 1, 10_000);
+    this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(this.concurrency, MAX_BATCH), 1, MAX_BATCH);
+    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
+    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000);
+    this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000);
+    this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000);
+    if (this.blockMs < 1) throw new SluiceError('INVALID_ARGUMENT', 'blockMs must be at least 1');
+    const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
+    this.watchdog = setInterval(() => this.inspectRunning(), tick);
+    this.watchdog.unref();
+    this.loopDone = this.fetchLoop();
+  }
+
+  /** Messages whose handlers are running now. */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  private async fetchLoop(): Promise<void> {
+    let errorDelay = 0;
+    while (this.fetching) {
+      const free = this.concurrency - this.running.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        // Let other handlers finishing in the same turn free their slots, so the next fetch is a batch.
+        await nextTurn();
+        continue;
+      }
+      try {
+        const { deliveries, waitMs } = await this.queue.dequeueWithWait(Math.min(free, this.batchSize), this.visibilityMs);
+        errorDelay = 0;
+        if (!this.fetching) {
+          await this.queue.release(deliveries);
+          break;
+        }
+        if (deliveries.length > 0) {
+          const now = Date.now();
+          for (const delivery of deliveries) this.start(delivery, now);
+          await nextTurn();
+        } else {
+          await this.waitForWork(waitMs);
+        }
+      } catch (error) {
+        if (!this.fetching) break;
+        this.reportError(error);
+        errorDelay = Math.min(2_000, errorDelay * 2 || 50);
+        await sleep(errorDelay, undefined, { signal: this.stopSleeping.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Blocks on the wake list until a send wakes us, `waitMs` passes (something becomes due) or blockMs. */
+  private async waitForWork(waitMs: number): Promise<void> {
+    this.blocker ??= this.createBlocker();
+    // Redis checks blocking timeouts only every 100 ms (hz 10): a timer of ours wakes us on time instead.
+    const timer =
+      waitMs >= 0 && waitMs < this.blockMs
+        ? setTimeout(() => {
+            this.queue.client.rpush(this.queue.wakeKey, '1').catch((error: unknown) => this.reportError(error));
+          }, waitMs)
+        : undefined;
+    try {
+      await this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private createBlocker(): Redis | Cluster {
+    const blocker = this.queue.client.duplicate();
+    // Connection errors surface as failed commands in fetchLoop; the client reconnects by itself.
+    blocker.on('error', () => undefined);
+    return blocker;
+  }
+
+  private start(delivery: Delivery<T>, now: number): void {
+    const job = new Job(delivery, now);
+    this.running.set(delivery.receipt, job);
+    let result: unknown;
+    try {
+      result = this.handler(delivery, job);
+    } catch (error) {
+      this.fail(job, error);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => (value === false ? this.fail(job, new Error('handler returned false')) : this.succeed(job)),
+        (error: unknown) => this.fail(job, error),
+      );
+    } else if (result === false) {
+      this.fail(job, new Error('handler returned false'));
+    } else {
+      this.succeed(job);
+    }
+  }
+
+  private finish(job: Job<T>): boolean {
+    if (job.done) return false;
+    job.done = true;
+    this.running.delete(job.delivery.receipt);
+    if (this.slotFreed) {
+      const resolve = this.slotFreed;
+      this.slotFreed = null;
+      resolve();
+    }
+    if (this.running.size === 0) this.drained?.();
+    return true;
+  }
+
+  private succeed(job: Job<T>): void {
+    if (!this.finish(job)) return;
+    this.acks.push(job.delivery);
+    this.scheduleFlush();
+    if (this.listenerCount('completed') > 0) this.emit('completed', job.delivery);
+  }
+
+  private fail(job: Job<T>, error: unknown): void {
+    if (!this.finish(job)) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.nacks.push({ ref: job.delivery, error: reason, retry: true });
+    this.scheduleFlush();
+    if (this.listenerCount('failed') > 0) this.emit('failed', job.delivery, error);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends the acks and nacks collected since the last flush, in batches of one script call each. */
+  private flush(attempt = 0): Promise<void> {
+    this.flushScheduled = false;
+    const acks = this.acks.splice(0);
+    const nacks = this.nacks.splice(0);
+    const work: Promise<unknown>[] = [];
+    for (let from = 0; from < acks.length; from += MAX_BATCH) {
+      const batch = acks.slice(from, from + MAX_BATCH);
+      work.push(this.queue.ackMany(batch).then((acked) => this.reportStale(batch, acked)));
+    }
+    for (let from = 0; from < nacks.length; from += MAX_BATCH) {
+      const batch = nacks.slice(from, from + MAX_BATCH);
+      const refs = batch.map((n) => n.ref);
+      work.push(this.queue.nackMany(batch).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean))));
+    }
+    const done = Promise.all(work).then(
+      () => undefined,
+      async (error: unknown) => {
+        this.reportError(error);
+        // Retry once the connection is back; an ack that did land reports stale the second time, nothing worse.
+        if (attempt < 3) {
+          await sleep(200);
+          this.acks.push(...acks);
+          this.nacks.push(...nacks);
+          await this.flush(attempt + 1);
+        }
+      },
+    );
+    this.flushes.add(done);
+    void done.finally(() => this.flushes.delete(done));
+    return done;
+  }
+
+  private reportStale(refs: readonly DeliveryRef[], ok: readonly boolean[]): void {
+    ok.forEach((fine, n) => {
+      if (!fine) this.reportError(new StaleReceiptError(refs[n]!.id, refs[n]!.receipt));
+    });
+  }
+
+  /** Times out handlers that ran too long and extends the visibility of the others. */
+  private inspectRunning(): void {
+    const now = Date.now();
+    const extend: Job<T>[] = [];
+    for (const job of this.running.values()) {
+      if (now - job.startedAt >= this.handlerTimeoutMs) {
+        const error = new HandlerTimeoutError(this.handlerTimeoutMs);
+        job.abort(error);
+        this.fail(job, error);
+      } else if (now - job.extendedAt >= this.visibilityMs / 2) {
+        job.extendedAt = now;
+        extend.push(job);
+      }
+    }
+    if (extend.length === 0) return;
+    this.queue.extendMany(extend.map((job) => job.delivery), this.visibilityMs).then(
+      (extended) =>
+        extended.forEach((fine, n) => {
+          if (!fine) extend[n]!.abort(new StaleReceiptError(extend[n]!.delivery.id, extend[n]!.delivery.receipt));
+        }),
+      (error: unknown) => this.reportError(error),
+    );
+  }
+
+  private reportError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else console.error(`[sluice] consumer of ${this.queue.name}:`, error instanceof Error ? error.message : error);
+  }
+
+  /**
+   * Stops fetching, waits up to `graceMs` for running handlers, hands the messages of those still
+   * running back to the queue (attempts unchanged), flushes acks and closes the blocking connection.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(requireDuration('graceMs', options.graceMs ?? this.graceMs));
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.fetching = false;
+    this.stopSleeping.abort();
+    this.slotFreed?.();
+    this.blocker?.disconnect();
+    await this.loopDone;
+    if (this.running.size > 0) {
+      const drained = new Promise<void>((resolve) => (this.drained = resolve));
+      await Promise.race([drained, sleep(graceMs)]);
+    }
+    const left = [...this.running.values()];
+    for (const job of left) {
+      job.done = true;
+      job.abort(new SluiceError('CLOSED', 'consumer closed before the handler finished'));
+    }
+    this.running.clear();
+    await this.flush();
+    await Promise.all(this.flushes);
+    if (left.length > 0) await this.queue.release(left.map((job) => job.delivery)).catch((e: unknown) => this.reportError(e));
+    clearInterval(this.watchdog);
+    this.emit('closed');
+  }
+}

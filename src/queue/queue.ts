@@ -1,0 +1,349 @@
+import { Redis, type Cluster } from 'ioredis';
+import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
+import { queueBaseKey, queueKey, validateName } from '../keys.js';
+import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
+import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
+import { CorruptRecordError, decodeRecord, recordId } from './record.js';
+import type {
+  DeadLetter,
+  Delivery,
+  DeliveryRef,
+  Message,
+  MessageInfo,
+  NackOptions,
+  NackOutcome,
+  QueueStats,
+  RetryPolicy,
+  SendItem,
+  SendOptions,
+} from './types.js';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RETRIES,
+  MAX_RETRIES_LIMIT,
+  requireDuration,
+  requireInteger,
+  retryPolicy,
+  sendArguments,
+} from './validate.js';
+
+export interface QueueOptions {
+  /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
+  connection: Redis | Cluster | string;
+  /** key prefix, so that applications can share a Redis (default `sluice`) */
+  prefix?: string;
+  /** backoff of retried messages; give every process of one queue the same policy */
+  retry?: Partial<RetryPolicy>;
+  /** maxRetries of messages sent without one (default 3) */
+  defaultMaxRetries?: number;
+  /** largest payload accepted, as JSON bytes (default 1 MiB) */
+  maxPayloadBytes?: number;
+  /** visibility timeout of `dequeue` when none is given (default 30 s) */
+  visibilityMs?: number;
+}
+
+export const MAX_BATCH = 1000;
+const DEFAULT_VISIBILITY_MS = 30_000;
+const STALE = 0;
+const NACK_OUTCOME: Record<number, NackOutcome> = { 1: 'retried', 2: 'dead-lettered' };
+
+/** The result of one dequeue call: deliveries, or how long nothing can become deliverable. */
+export interface DequeueResult<T> {
+  deliveries: Delivery<T>[];
+  /** with no deliveries: ms until a delayed message is due or a deadline passes, -1 when unknown */
+  waitMs: number;
+}
+
+/**
+ * A message queue. Every method that changes state is one Lua script call; this class validates,
+ * encodes and decodes.
+ */
+export class Queue<T = unknown> {
+  readonly name: string;
+  readonly prefix: string;
+  /** the hash-tagged base key every key of this queue derives from */
+  readonly baseKey: string;
+  readonly client: RedisClient;
+  readonly retry: RetryPolicy;
+  readonly visibilityMs: number;
+  private readonly ownsClient: boolean;
+  private readonly retryJson: string;
+  private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
+  private readonly consumers = new Set<Consumer<T>>();
+  private closed = false;
+
+  constructor(name: string, options: QueueOptions) {
+    this.name = validateName('queue name', name);
+    this.prefix = validateName('prefix', options.prefix ?? 'sluice');
+    this.baseKey = queueBaseKey(this.prefix, this.name);
+    this.retry = retryPolicy(options.retry);
+    this.retryJson = JSON.stringify(this.retry);
+    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
+    this.limits = {
+      defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
+      maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
+    };
+    if (typeof options.connection === 'string') {
+      this.client = new Redis(options.connection);
+      this.ownsClient = true;
+    } else if (options.connection) {
+      this.client = options.connection;
+      this.ownsClient = false;
+    } else {
+      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
+    }
+  }
+
+  private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
+    return runScript(this.client, script, [this.baseKey], args);
+  }
+
+  /** Sends one message; returns its id (for a duplicate dedup key, the first message's id). */
+  async send(payload: T, options: SendOptions = {}): Promise<string> {
+    const [id] = await this.sendBatch([{ ...options, payload }]);
+    return id!;
+  }
+
+  /** Sends messages in one script call, in order; all are validated before anything is written. */
+  async sendBatch(items: readonly SendItem<T>[]): Promise<string[]> {
+    if (items.length === 0) return [];
+    const now = Date.now();
+    const args: (string | number)[] = [];
+    for (const item of items) args.push(...sendArguments(item, this.limits, now));
+    return (await this.run('send', args)) as string[];
+  }
+
+  /**
+   * Takes up to `count` ready messages, highest priority first, into flight for `visibilityMs`.
+   * A message whose stored record cannot be decoded is dead-lettered with the reason instead.
+   */
+  async dequeue(options: { count?: number; visibilityMs?: number } = {}): Promise<Delivery<T>[]> {
+    return (await this.dequeueWithWait(options.count ?? 1, options.visibilityMs ?? this.visibilityMs)).deliveries;
+  }
+
+  /** dequeue, also saying how long nothing can become deliverable (used by the consumer runtime). */
+  async dequeueWithWait(count: number, visibilityMs: number): Promise<DequeueResult<T>> {
+    requireInteger('count', count, 1, MAX_BATCH);
+    requireDuration('visibilityMs', visibilityMs);
+    const seed = Math.floor(Math.random() * 2 ** 31);
+    const reply = (await this.run('dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
+    const waitMs = Number(reply[0]);
+    if (reply.length <= 2) return { deliveries: [], waitMs };
+    const first = Number(reply[1]);
+    const deliveries: Delivery<T>[] = [];
+    let corrupt: { ref: DeliveryRef; reason: string }[] | undefined;
+    for (let n = 2; n < reply.length; n++) {
+      const rec = reply[n] as string;
+      const receipt = String(first + n - 2);
+      try {
+        const delivery = decodeRecord<T>(this.name, rec) as Delivery<T>;
+        delivery.receipt = receipt;
+        deliveries.push(delivery);
+      } catch (error) {
+        if (!(error instanceof CorruptRecordError)) throw error;
+        (corrupt ??= []).push({ ref: { id: recordId(rec), receipt }, reason: error.message });
+      }
+    }
+    if (corrupt) {
+      await this.nackMany(corrupt.map(({ ref, reason }) => ({ ref, error: reason, retry: false })));
+    }
+    return { deliveries, waitMs };
+  }
+
+  /** Completes a delivery. Throws StaleReceiptError when it is no longer in flight under this receipt. */
+  async ack(ref: DeliveryRef): Promise<void> {
+    const [acked] = await this.ackMany([ref]);
+    if (!acked) throw new StaleReceiptError(ref.id, ref.receipt);
+  }
+
+  /** Completes deliveries in one script call; returns, per delivery, whether it was acked (false: stale). */
+  async ackMany(refs: readonly DeliveryRef[]): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const args: string[] = [];
+    for (const ref of refs) args.push(ref.id, ref.receipt);
+    const results = (await this.run('ack', args)) as number[];
+    return results.map((r) => r !== STALE);
+  }
+
+  /**
+   * Fails a delivery: retried after the backoff while it has retries left (or `retry: false` sends it
+   * to the dead-letter queue). Throws StaleReceiptError when it is no longer in flight under this receipt.
+   */
+  async nack(ref: DeliveryRef, options: NackOptions = {}): Promise<NackOutcome> {
+    const [outcome] = await this.nackMany([{ ref, ...options }]);
+    if (!outcome) throw new StaleReceiptError(ref.id, ref.receipt);
+    return outcome;
+  }
+
+  /** Fails deliveries in one script call; per delivery the outcome, or null when stale. */
+  async nackMany(items: readonly (NackOptions & { ref: DeliveryRef })[]): Promise<(NackOutcome | null)[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
+    for (const item of items) {
+      const delayMs = item.delayMs === undefined ? -1 : Math.ceil(requireDuration('delayMs', item.delayMs));
+      const reason = item.error instanceof Error ? item.error.message : (item.error ?? 'nacked');
+      args.push(item.ref.id, item.ref.receipt, item.retry === false ? 'dead' : 'retry', delayMs, reason);
+    }
+    const results = (await this.run('nack', args)) as number[];
+    return results.map((r) => NACK_OUTCOME[r] ?? null);
+  }
+
+  /** Hands deliveries back untouched (front of their ready list, attempts unchanged). */
+  async release(refs: readonly DeliveryRef[]): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const args: (string | number)[] = [this.retryJson, 0];
+    for (const ref of refs) args.push(ref.id, ref.receipt, 'release', -1, '');
+    const results = (await this.run('nack', args)) as number[];
+    return results.map((r) => r !== STALE);
+  }
+
+  /** Pushes the visibility deadline to now + visibilityMs. Throws StaleReceiptError when stale. */
+  async extend(ref: DeliveryRef, visibilityMs: number = this.visibilityMs): Promise<void> {
+    const [extended] = await this.extendMany([ref], visibilityMs);
+    if (!extended) throw new StaleReceiptError(ref.id, ref.receipt);
+  }
+
+  async extendMany(refs: readonly DeliveryRef[], visibilityMs: number = this.visibilityMs): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const args: (string | number)[] = [Math.ceil(requireDuration('visibilityMs', visibilityMs))];
+    for (const ref of refs) args.push(ref.id, ref.receipt);
+    const results = (await this.run('extend', args)) as number[];
+    return results.map((r) => r !== STALE);
+  }
+
+  /** Fails in-flight messages whose deadline passed (dequeue does this too); returns how many. */
+  async reclaim(limit = MAX_BATCH): Promise<number> {
+    requireInteger('limit', limit, 1, MAX_BATCH);
+    return (await this.run('reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)])) as number;
+  }
+
+  /** Moves due delayed messages to their ready lists (dequeue does this too); returns how many. */
+  async promote(limit = MAX_BATCH): Promise<number> {
+    requireInteger('limit', limit, 1, MAX_BATCH);
+    return (await this.run('promote', [limit])) as number;
+  }
+
+  /** A page of the dead-letter queue, oldest failure first. */
+  async deadLetters(options: { offset?: number; limit?: number } = {}): Promise<DeadLetter<T>[]> {
+    const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = requireInteger('limit', options.limit ?? 100, 1, MAX_BATCH);
+    const reply = (await this.run('deadLetterList', [offset, limit])) as (string | null)[];
+    const entries: DeadLetter<T>[] = [];
+    for (let n = 0; n < reply.length; n += 4) {
+      const raw = reply[n + 2] ?? null;
+      let message: Message<T> | null = null;
+      try {
+        if (raw !== null) message = decodeRecord<T>(this.name, raw);
+      } catch {
+        message = null;
+      }
+      entries.push({ id: reply[n]!, failedAt: Number(reply[n + 1]), reason: reply[n + 3] ?? null, message, raw });
+    }
+    return entries;
+  }
+
+  /** Moves dead letters back to PENDING with attempts reset: the given ids, or the oldest `limit`. */
+  async replayDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<string[]> {
+    return (await this.run('replay', this.selection(options))) as string[];
+  }
+
+  /** Deletes dead letters for good: the given ids, or the oldest `limit`. Returns how many. */
+  async purgeDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<number> {
+    return (await this.run('purge', this.selection(options))) as number;
+  }
+
+  private selection(options: { ids?: readonly string[]; limit?: number }): (string | number)[] {
+    const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
+    if (options.ids && options.ids.length > MAX_BATCH) {
+      throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
+    }
+    return [limit, ...(options.ids ?? [])];
+  }
+
+  /** Stops deliveries for every process until resume(); sends and acks go on. */
+  async pause(): Promise<void> {
+    await this.run('pause', ['1']);
+  }
+
+  async resume(): Promise<void> {
+    await this.run('pause', ['0']);
+  }
+
+  /** At most `max` messages dequeued per `windowMs` across all consumers; null removes the limit. */
+  async setRateLimit(limit: { max: number; windowMs: number } | null): Promise<void> {
+    if (limit === null) {
+      await this.run('rateLimit', [0, 0]);
+      return;
+    }
+    requireInteger('rateLimit.max', limit.max, 1, Number.MAX_SAFE_INTEGER);
+    requireInteger('rateLimit.windowMs', limit.windowMs, 1, Number.MAX_SAFE_INTEGER);
+    await this.run('rateLimit', [limit.max, limit.windowMs]);
+  }
+
+  async getQueueStats(): Promise<QueueStats> {
+    const reply = (await this.run('stats', [])) as (string | number)[];
+    const counters: Record<string, number> = {};
+    for (let n = 9; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
+    return {
+      queue_name: this.name,
+      priority_4_count: Number(reply[3]),
+      priority_3_count: Number(reply[2]),
+      priority_2_count: Number(reply[1]),
+      priority_1_count: Number(reply[0]),
+      processing_count: Number(reply[4]),
+      delayed_count: Number(reply[5]),
+      dlq_count: Number(reply[6]),
+      partition_backlog_count: Number(reply[7]),
+      paused: Number(reply[8]) === 1,
+      counters: {
+        sent: counters.sent ?? 0,
+        delivered: counters.delivered ?? 0,
+        acked: counters.acked ?? 0,
+        retried: counters.retried ?? 0,
+        dead_lettered: counters.deadLettered ?? 0,
+        reclaimed: counters.reclaimed ?? 0,
+        replayed: counters.replayed ?? 0,
+      },
+    };
+  }
+
+  /**
+   * Finds a message and its status; null when it is in no state (completed, purged or never sent).
+   * Pending messages are searched for in their lists: O(pending), a diagnostic.
+   */
+  async getMessage(id: string): Promise<MessageInfo<T> | null> {
+    const reply = (await this.run('inspect', [id])) as (string | null)[];
+    if (reply.length === 0) return null;
+    const [state, rec, lastError, at] = reply;
+    const message = decodeRecord<T>(this.name, rec!);
+    const status =
+      state === 'inflight' ? 'PROCESSING'
+      : state === 'dead' ? 'FAILED'
+      : state === 'delayed' ? (message.attempts > 0 ? 'RETRY' : 'DELAYED')
+      : 'PENDING';
+    return { ...message, status, lastError: lastError ?? null, at: at ? Number(at) : null };
+  }
+
+  /** Starts a consumer runtime on this queue (see Consumer). */
+  consume(handler: Handler<T>, options: ConsumerOptions = {}): Consumer<T> {
+    if (this.closed) throw new ClosedError(`queue ${this.name}`);
+    const consumer = new Consumer<T>(this, handler, options);
+    this.consumers.add(consumer);
+    consumer.once('closed', () => this.consumers.delete(consumer));
+    return consumer;
+  }
+
+  /** The key idle consumers block on; sending to it wakes one of them. */
+  get wakeKey(): string {
+    return queueKey(this.baseKey, 'wake');
+  }
+
+  /** Closes this queue's consumers (with their grace period) and, if the queue opened it, its connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.consumers].map((c) => c.close()));
+    this.closed = true;
+    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+  }
+}

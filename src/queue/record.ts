@@ -1,0 +1,85 @@
+import { SluiceError } from '../errors.js';
+import type { Message, PriorityValue } from './types.js';
+
+/**
+ * The message record: one string that carries a message through every state (see lua/includes/queue.lua):
+ *   <id>|<priority>|<attempts>|<maxRetries>|<createdAt>|<runAt>|<type>|<pkLen>|<partitionKey><payload JSON>
+ * `pkLen` counts UTF-8 bytes, because Lua's string functions do.
+ */
+export interface RecordFields {
+  id: string;
+  priority: PriorityValue;
+  attempts: number;
+  maxRetries: number;
+  createdAt: number;
+  runAt: number | null;
+  type: string;
+  partitionKey: string;
+  payloadJson: string;
+}
+
+export function encodeRecord(r: RecordFields): string {
+  return (
+    `${r.id}|${r.priority}|${r.attempts}|${r.maxRetries}|${r.createdAt}|${r.runAt ?? ''}|${r.type}|` +
+    `${Buffer.byteLength(r.partitionKey)}|${r.partitionKey}${r.payloadJson}`
+  );
+}
+
+/** A stored record that cannot be decoded; the queue dead-letters such messages with this reason. */
+export class CorruptRecordError extends SluiceError {
+  constructor(reason: string) {
+    super('CORRUPT_RECORD', `corrupt message record: ${reason}`);
+  }
+}
+
+const HEADER_FIELDS = 8;
+
+export function decodeRecord<T>(queue: string, rec: string): Message<T> {
+  const bars: number[] = [];
+  let at = -1;
+  for (let n = 0; n < HEADER_FIELDS; n++) {
+    at = rec.indexOf('|', at + 1);
+    if (at < 0) throw new CorruptRecordError('header has fewer than 8 fields');
+    bars.push(at);
+  }
+  const field = (n: number) => rec.slice(n === 0 ? 0 : bars[n - 1]! + 1, bars[n]);
+  const priority = Number(field(1));
+  const pkBytes = Number(field(7));
+  if (!(priority >= 1 && priority <= 4) || !Number.isInteger(pkBytes)) {
+    throw new CorruptRecordError('header fields are not numbers');
+  }
+  const rest = rec.slice(bars[7]! + 1);
+  let partitionKey = rest.slice(0, pkBytes);
+  let payloadText = rest.slice(pkBytes);
+  if (Buffer.byteLength(partitionKey) !== pkBytes) {
+    // Non-ASCII partition key: cut by bytes, not characters.
+    const bytes = Buffer.from(rest);
+    partitionKey = bytes.subarray(0, pkBytes).toString();
+    payloadText = bytes.subarray(pkBytes).toString();
+  }
+  let payload: T;
+  try {
+    payload = JSON.parse(payloadText) as T;
+  } catch (error) {
+    throw new CorruptRecordError(`payload is not JSON (${(error as Error).message})`);
+  }
+  const runAt = field(5);
+  return {
+    id: field(0),
+    queue,
+    type: field(6),
+    payload,
+    priority: priority as PriorityValue,
+    attempts: Number(field(2)),
+    maxRetries: Number(field(3)),
+    createdAt: Number(field(4)),
+    runAt: runAt === '' ? null : Number(runAt),
+    partitionKey: pkBytes === 0 ? null : partitionKey,
+  };
+}
+
+/** The id of a record, without decoding the rest. */
+export function recordId(rec: string): string {
+  const bar = rec.indexOf('|');
+  return bar < 0 ? rec : rec.slice(0, bar);
+}

@@ -1,0 +1,116 @@
+/** Priorities as the seed system names them; higher runs first. */
+export const Priority = { LOW: 1, NORMAL: 2, HIGH: 3, CRITICAL: 4 } as const;
+export type PriorityName = keyof typeof Priority;
+export type PriorityValue = (typeof Priority)[PriorityName];
+
+/** Where a message is. COMPLETED messages are removed, so `getMessage` reports them as not found. */
+export type MessageStatus = 'PENDING' | 'DELAYED' | 'PROCESSING' | 'RETRY' | 'FAILED';
+
+export interface Message<T = unknown> {
+  id: string;
+  queue: string;
+  type: string;
+  payload: T;
+  priority: PriorityValue;
+  /** failed attempts so far (the seed's retry_count) */
+  attempts: number;
+  maxRetries: number;
+  /** ms since the epoch, by the sender's clock */
+  createdAt: number;
+  /** when the sender asked it to run (ms since the epoch), or null for "now" */
+  runAt: number | null;
+  partitionKey: string | null;
+}
+
+/** What ack, nack and extend need: the message id and the receipt of this delivery. */
+export interface DeliveryRef {
+  id: string;
+  receipt: string;
+}
+
+/** A message handed to one consumer; `receipt` identifies this delivery and no other. */
+export interface Delivery<T = unknown> extends Message<T>, DeliveryRef {}
+
+export interface SendOptions {
+  /** uuid v4 when omitted; letters, digits and `_ - . :`, at most 128 characters, unique in the queue */
+  id?: string;
+  type?: string;
+  /** LOW, NORMAL (default), HIGH, CRITICAL or 1..4 */
+  priority?: PriorityName | PriorityValue | Lowercase<PriorityName> | number;
+  /** run no earlier than this many ms from now */
+  delayMs?: number;
+  /** run no earlier than this time (converted to a delay with this process's clock) */
+  runAt?: Date | number;
+  /** retries after the first failed attempt before the message is dead-lettered (default 3) */
+  maxRetries?: number;
+  /** messages with the same key are delivered one at a time, in send order */
+  partitionKey?: string;
+  /** a second send with this key while it is held returns the first message's id and writes nothing */
+  dedupKey?: string;
+  /** how long the dedup key is held (default 1 hour) */
+  dedupTtlMs?: number;
+}
+
+export interface SendItem<T = unknown> extends SendOptions {
+  payload: T;
+}
+
+export interface NackOptions {
+  /** recorded as the message's last error (and as the dead-letter reason) */
+  error?: string | Error;
+  /** false sends the message straight to the dead-letter queue (default true) */
+  retry?: boolean;
+  /** retry after this many ms instead of the queue's backoff */
+  delayMs?: number;
+}
+
+export type NackOutcome = 'retried' | 'dead-lettered';
+
+export interface DeadLetter<T = unknown> {
+  id: string;
+  failedAt: number;
+  reason: string | null;
+  /** null when the stored record could not be decoded (the raw text is in `raw`) */
+  message: Message<T> | null;
+  raw: string | null;
+}
+
+export interface MessageInfo<T = unknown> extends Message<T> {
+  status: MessageStatus;
+  lastError: string | null;
+  /** due time (DELAYED/RETRY), visibility deadline (PROCESSING) or failure time (FAILED), ms */
+  at: number | null;
+}
+
+/** The seed system's get_queue_stats shape, plus state and counters. */
+export interface QueueStats {
+  queue_name: string;
+  priority_4_count: number;
+  priority_3_count: number;
+  priority_2_count: number;
+  priority_1_count: number;
+  processing_count: number;
+  dlq_count: number;
+  delayed_count: number;
+  /** partitioned messages waiting for the one before them in their partition */
+  partition_backlog_count: number;
+  paused: boolean;
+  counters: {
+    sent: number;
+    delivered: number;
+    acked: number;
+    retried: number;
+    dead_lettered: number;
+    reclaimed: number;
+    replayed: number;
+  };
+}
+
+export interface RetryPolicy {
+  /** delay of the first retry (default 30,000 ms); each later one doubles */
+  baseMs: number;
+  /** longest delay (default 300,000 ms) */
+  capMs: number;
+  /** 0..1: each delay is shortened by up to this fraction of itself at random (default 0) */
+  jitter: number;
+}
