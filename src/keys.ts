@@ -67,6 +67,14 @@ export function queueBaseKey(prefix: string, name: string): string {
   return `{${validateName('prefix', prefix)}:${validateName('queue name', name)}}`;
 }
 
+/** A base key given by the caller must start with a hash tag, so that every derived key shares its slot. */
+export function requireTaggedKey(baseKey: string): string {
+  if (typeof baseKey !== 'string' || !/^\{[^{}]+\}[^{}]*$/.test(baseKey) || baseKey.includes('|')) {
+    throw new ValidationError('baseKey', `baseKey must start with a hash tag such as {app:bus}, got ${describe(baseKey)}`);
+  }
+  return baseKey;
+}
+
 /** A key of a queue, for the few places TypeScript touches a key directly (blocking on wake-ups, tests). */
 export function queueKey(base: string, key: QueueKeyName): string {
   return base + QUEUE_KEY_SUFFIXES[key];

@@ -1,6 +1,6 @@
 import { Redis, type Cluster } from 'ioredis';
 import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
-import { queueBaseKey, queueKey, validateName } from '../keys.js';
+import { queueBaseKey, queueKey, requireTaggedKey, validateName } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { CorruptRecordError, decodeRecord, recordId } from './record.js';
@@ -40,6 +40,11 @@ export interface QueueOptions {
   maxPayloadBytes?: number;
   /** visibility timeout of `dequeue` when none is given (default 30 s) */
   visibilityMs?: number;
+  /**
+   * Advanced: address the queue by this base key instead of `{prefix:name}`. It must contain a hash tag;
+   * the event bus uses it to put subscriber queues under the bus's tag (see keys.ts).
+   */
+  baseKey?: string;
 }
 
 export const MAX_BATCH = 1000;
@@ -75,7 +80,7 @@ export class Queue<T = unknown> {
   constructor(name: string, options: QueueOptions) {
     this.name = validateName('queue name', name);
     this.prefix = validateName('prefix', options.prefix ?? 'sluice');
-    this.baseKey = queueBaseKey(this.prefix, this.name);
+    this.baseKey = options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
     this.retry = retryPolicy(options.retry);
     this.retryJson = JSON.stringify(this.retry);
     this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
