@@ -10,7 +10,8 @@
 --@include "placement"
 
 local k = queueKeys(KEYS[1])
-local now = nowMs()
+-- The clock is read only for a message that needs it (delayed or partitioned).
+local now
 local ids, sent = {}, 0
 -- Plain messages (no delay, no partition) are grouped into one RPUSH per priority; the group is flushed
 -- before any other placement so that FIFO within a priority holds inside a batch too.
@@ -41,6 +42,7 @@ for i = 1, #ARGV, 7 do
       table.insert(pending[priority], rec)
     else
       flush()
+      now = now or nowMs()
       placeNew(k, id, priority, partitionKey, now + math.max(delayMs, 0), rec, now)
     end
   end
