@@ -24,9 +24,12 @@ end
 if #ids == 0 then return results end
 
 redis.call('ZREM', k.inflight, unpack(current))
-local recs = redis.call('HMGET', k.records, unpack(ids))
+-- A message with a partition key keeps a count in `partitions` until it is acked or dead-lettered, so
+-- when that hash does not exist none of these has one, and their records need not be read back and parsed
+-- (the larger part of an ack's cost). Likewise `errors` is touched only when some message has one.
+local recs = redis.call('EXISTS', k.partitions) == 1 and redis.call('HMGET', k.records, unpack(ids)) or {}
 redis.call('HDEL', k.records, unpack(ids))
-redis.call('HDEL', k.errors, unpack(ids))
+if redis.call('EXISTS', k.errors) == 1 then redis.call('HDEL', k.errors, unpack(ids)) end
 redis.call('HINCRBY', k.stats, 'acked', #ids)
 local now
 for _, rec in ipairs(recs) do

@@ -46,7 +46,7 @@ if #popped == 0 then return { nextWakeMs(k, now), 0 } end
 
 local good, ids = {}, {}
 for _, rec in ipairs(popped) do
-  local id = string.match(rec, RECORD_HEADER)
+  local id = string.match(rec, RECORD_ID)
   if id then
     good[#good + 1] = rec
     ids[#ids + 1] = id
