@@ -76,6 +76,8 @@ export class Queue<T = unknown> {
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
   private readonly consumers = new Set<Consumer<T>>();
   private closed = false;
+  /** sends of this tick not yet written (see send) */
+  private coalescing: { args: (string | number)[]; waiters: { resolve(id: string): void; reject(error: unknown): void }[] } | null = null;
 
   constructor(name: string, options: QueueOptions) {
     this.name = validateName('queue name', name);
@@ -101,13 +103,52 @@ export class Queue<T = unknown> {
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
+    // Sends waiting to be coalesced go first, so that Redis sees this queue's calls in the order they were made.
+    if (this.coalescing) this.flushSends();
     return runScript(this.client, script, [this.baseKey], args);
   }
 
-  /** Sends one message; returns its id (for a duplicate dedup key, the first message's id). */
-  async send(payload: T, options: SendOptions = {}): Promise<string> {
-    const [id] = await this.sendBatch([{ ...options, payload }]);
-    return id!;
+  /**
+   * Sends one message; returns its id (for a duplicate dedup key, the first message's id).
+   *
+   * Sends made in the same tick of the event loop (a producer with many sends in flight) are coalesced
+   * into one send script call, in the order they were made: one round trip and one script run for all of
+   * them instead of one each. Each is validated on its own, before anything is written.
+   */
+  send(payload: T, options: SendOptions = {}): Promise<string> {
+    if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
+    let args: (string | number)[];
+    try {
+      args = sendArguments({ ...options, payload }, this.limits, Date.now());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    let batch = this.coalescing;
+    if (!batch) {
+      batch = this.coalescing = { args: [], waiters: [] };
+      process.nextTick(() => {
+        if (this.coalescing === batch) this.flushSends();
+      });
+    }
+    for (const arg of args) batch.args.push(arg);
+    const id = new Promise<string>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (batch.waiters.length >= MAX_BATCH) this.flushSends();
+    return id;
+  }
+
+  /** Runs the coalesced sends as one script call and settles each sender's promise with its own id. */
+  private flushSends(): void {
+    const batch = this.coalescing!;
+    this.coalescing = null;
+    runScript(this.client, 'send', [this.baseKey], batch.args).then(
+      (ids) => {
+        const list = ids as string[];
+        for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(list[n]!);
+      },
+      (error: unknown) => {
+        for (const waiter of batch.waiters) waiter.reject(error);
+      },
+    );
   }
 
   /** Sends messages in one script call, in order; all are validated before anything is written. */
@@ -115,7 +156,9 @@ export class Queue<T = unknown> {
     if (items.length === 0) return [];
     const now = Date.now();
     const args: (string | number)[] = [];
-    for (const item of items) args.push(...sendArguments(item, this.limits, now));
+    for (const item of items) {
+      for (const arg of sendArguments(item, this.limits, now)) args.push(arg);
+    }
     return (await this.run('send', args)) as string[];
   }
 
@@ -348,6 +391,7 @@ export class Queue<T = unknown> {
   async close(): Promise<void> {
     if (this.closed) return;
     await Promise.all([...this.consumers].map((c) => c.close()));
+    if (this.coalescing) this.flushSends();
     this.closed = true;
     if (this.ownsClient) await this.client.quit().catch(() => undefined);
   }
