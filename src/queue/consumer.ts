@@ -4,7 +4,10 @@ import type { Cluster, Redis } from 'ioredis';
 import { SluiceError, StaleReceiptError } from '../errors.js';
 import { requireDuration, requireInteger } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
-import { MAX_BATCH, type Queue } from './queue.js';
+import { MAX_BATCH, type DequeueResult, type Queue } from './queue.js';
+
+/** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
+const MAX_FETCHES_IN_FLIGHT = 2;
 
 export interface HandlerContext {
   /** fires when the handler timed out, the delivery was lost (extension refused) or the consumer closed */
@@ -20,7 +23,10 @@ export type Handler<T> = (message: Delivery<T>, context: HandlerContext) => unkn
 export interface ConsumerOptions {
   /** handlers running at once (default 1) */
   concurrency?: number;
-  /** most messages taken per dequeue call (default: concurrency, at most 1000) */
+  /**
+   * most messages taken per dequeue call (default: half the concurrency rounded up, at most 1000, so that
+   * two calls can be in flight while handlers run; see fetchLoop)
+   */
   batchSize?: number;
   /** visibility timeout of each delivery; extended automatically while the handler runs (default: the queue's) */
   visibilityMs?: number;
@@ -96,7 +102,7 @@ export class Consumer<T = unknown> extends EventEmitter {
   ) {
     super();
     this.concurrency = requireInteger('concurrency', options.concurrency ?? 1, 1, 10_000);
-    this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(this.concurrency, MAX_BATCH), 1, MAX_BATCH);
+    this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(Math.ceil(this.concurrency / 2), MAX_BATCH), 1, MAX_BATCH);
     this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
     this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000);
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000);
@@ -113,35 +119,70 @@ export class Consumer<T = unknown> extends EventEmitter {
     return this.running.size;
   }
 
+  /**
+   * Fetches while slots are free. When a batch came back full (more is likely ready) and slots are still
+   * free, a second dequeue call is sent before the first returns, so that Redis prepares the next batch
+   * while this process runs the last one. Slots asked for by calls in flight are reserved: this consumer
+   * never holds more than `concurrency` deliveries.
+   */
   private async fetchLoop(): Promise<void> {
     let errorDelay = 0;
+    let lastWasFull = false;
+    let reserved = 0;
+    const inFlight: { want: number; result: Promise<DequeueResult<T> | { error: unknown }> }[] = [];
     while (this.fetching) {
-      const free = this.concurrency - this.running.size;
-      if (free <= 0) {
+      while (inFlight.length < MAX_FETCHES_IN_FLIGHT && (inFlight.length === 0 || lastWasFull)) {
+        const free = this.concurrency - this.running.size - reserved;
+        if (free <= 0) break;
+        const want = Math.min(free, this.batchSize);
+        reserved += want;
+        const result = this.queue.dequeueWithWait(want, this.visibilityMs).catch((error: unknown) => ({ error }));
+        inFlight.push({ want, result });
+      }
+      const next = inFlight.shift();
+      if (!next) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         // Let other handlers finishing in the same turn free their slots, so the next fetch is a batch.
         await nextTurn();
         continue;
       }
-      try {
-        const { deliveries, waitMs } = await this.queue.dequeueWithWait(Math.min(free, this.batchSize), this.visibilityMs);
-        errorDelay = 0;
-        if (!this.fetching) {
-          await this.queue.release(deliveries);
-          break;
-        }
-        if (deliveries.length > 0) {
-          const now = Date.now();
-          for (const delivery of deliveries) this.start(delivery, now);
-          await nextTurn();
-        } else {
-          await this.waitForWork(waitMs);
-        }
-      } catch (error) {
+      const outcome = await next.result;
+      reserved -= next.want;
+      if ('error' in outcome) {
+        lastWasFull = false;
         if (!this.fetching) break;
-        this.reportError(error);
+        this.reportError(outcome.error);
         errorDelay = Math.min(2_000, errorDelay * 2 || 50);
         await sleep(errorDelay, undefined, { signal: this.stopSleeping.signal }).catch(() => undefined);
+        continue;
+      }
+      errorDelay = 0;
+      const { deliveries, waitMs } = outcome;
+      if (!this.fetching) {
+        await this.queue.release(deliveries).catch((error: unknown) => this.reportError(error));
+        break;
+      }
+      lastWasFull = deliveries.length === next.want;
+      if (deliveries.length > 0) {
+        const now = Date.now();
+        for (const delivery of deliveries) this.start(delivery, now);
+        await nextTurn();
+      } else if (inFlight.length === 0) {
+        try {
+          await this.waitForWork(waitMs);
+        } catch (error) {
+          if (!this.fetching) break;
+          this.reportError(error);
+          errorDelay = Math.min(2_000, errorDelay * 2 || 50);
+          await sleep(errorDelay, undefined, { signal: this.stopSleeping.signal }).catch(() => undefined);
+        }
+      }
+    }
+    // Deliveries of calls still in flight when fetching stopped go back to the queue untouched.
+    for (const { result } of inFlight) {
+      const outcome = await result;
+      if (!('error' in outcome) && outcome.deliveries.length > 0) {
+        await this.queue.release(outcome.deliveries).catch((error: unknown) => this.reportError(error));
       }
     }
   }

@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { useRedis, waitFor } from './helpers.js';
+
+// The consumer keeps up to two dequeue calls in flight (src/queue/consumer.ts, fetchLoop): these check
+// what a user sees: every message handled once, concurrency respected, nothing lost on close.
+describe('consumer with two fetches in flight', () => {
+  const redis = useRedis();
+
+  it('handles every message exactly once without exceeding its concurrency', async () => {
+    const queue = redis.queue<number>();
+    const count = 2_000;
+    await queue.sendBatch(Array.from({ length: count }, (_, n) => ({ payload: n })));
+    const seen = new Map<number, number>();
+    let running = 0;
+    let most = 0;
+    const consumer = queue.consume(
+      async (message) => {
+        running++;
+        most = Math.max(most, running);
+        seen.set(message.payload, (seen.get(message.payload) ?? 0) + 1);
+        if (message.payload % 7 === 0) await sleep(1);
+        running--;
+      },
+      { concurrency: 20 },
+    );
+    await waitFor(async () => (await queue.getQueueStats()).counters.acked === count, 'all acked');
+    await consumer.close();
+    expect(seen.size).toBe(count);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(most).toBeLessThanOrEqual(20);
+    const stats = await queue.getQueueStats();
+    expect(stats.processing_count).toBe(0);
+    expect(stats.priority_2_count).toBe(0);
+  });
+
+  it('hands back what it fetched but did not finish when closed mid-stream', async () => {
+    const queue = redis.queue<number>();
+    const count = 500;
+    await queue.sendBatch(Array.from({ length: count }, (_, n) => ({ payload: n })));
+    let handled = 0;
+    const consumer = queue.consume(
+      async () => {
+        await sleep(2);
+        handled++;
+      },
+      { concurrency: 10, graceMs: 0 },
+    );
+    await waitFor(() => handled >= 50, 'some handled');
+    await consumer.close();
+    const stats = await queue.getQueueStats();
+    expect(stats.processing_count).toBe(0);
+    expect(stats.counters.acked + stats.priority_2_count).toBe(count);
+  });
+});
