@@ -20,11 +20,18 @@ local function pushReady(k, priority, records)
   end)
 end
 
+-- Into the delayed set. Idle consumers sleep until the earliest due time they were told of, so a
+-- message that becomes the earliest wakes one of them to learn the new time.
+local function schedule(k, id, dueAt, rec)
+  redis.call('ZADD', k.delayed, dueAt, id)
+  redis.call('HSET', k.records, id, rec)
+  if redis.call('ZRANGE', k.delayed, 0, 0)[1] == id then wake(k) end
+end
+
 -- A message free to run: into the delayed set when it is not yet due, else to the back of its ready list.
 local function enterQueue(k, id, priority, dueAt, rec, now)
   if dueAt > now then
-    redis.call('ZADD', k.delayed, dueAt, id)
-    redis.call('HSET', k.records, id, rec)
+    schedule(k, id, dueAt, rec)
   elseif redis.call('RPUSH', k.ready[priority], rec) == 1 then
     wake(k)
   end

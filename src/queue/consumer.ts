@@ -164,7 +164,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   }
 
   private createBlocker(): Redis | Cluster {
-    const blocker = this.queue.client.duplicate();
+    // Named, so that CLIENT LIST shows which queue a blocked connection serves.
+    const blocker = this.queue.client.duplicate({ connectionName: `sluice:consumer:${this.queue.baseKey}` } as never);
     // Connection errors surface as failed commands in fetchLoop; the client reconnects by itself.
     blocker.on('error', () => undefined);
     return blocker;
