@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, inject, onTestFinished } from 'vitest';
+import { afterAll, afterEach, inject } from 'vitest';
 import { Queue, type QueueOptions } from '../src/index.js';
 
 export const redisUrl = (): string => inject('redisUrl');
@@ -85,4 +85,15 @@ export function useRedis() {
   };
 }
 
-export { onTestFinished };
+/** A small deterministic generator, so a failing order can be reproduced. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+

@@ -13,6 +13,7 @@ describe('dead-letter queue', () => {
     const letters = await queue.deadLetters();
     expect(letters.map((l) => l.id)).toEqual(ids);
     expect(letters.map((l) => l.reason)).toEqual(['bad input 1', 'bad input 2', 'bad input 3']);
+    for (const letter of letters) expect(Math.abs(letter.failedAt - Date.now())).toBeLessThan(60_000);
     expect(letters[0]!.message).toMatchObject({ payload: { n: 1 }, attempts: 1, type: 'job' });
     expect((await queue.getQueueStats()).dlq_count).toBe(3);
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery } from '../src/index.js';
-import { prng } from './queue.priority.test.js';
-import { useRedis, waitFor } from './helpers.js';
+import { prng, useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
 

@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PriorityValue } from '../src/index.js';
-import { useRedis } from './helpers.js';
+import { prng, useRedis } from './helpers.js';
 
 const env = useRedis();
-
-/** A small deterministic generator, so a failing order can be reproduced. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('priority', () => {
   it('drains a mixed backlog highest priority first, FIFO within each priority, in any batch size', async () => {

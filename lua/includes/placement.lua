@@ -46,11 +46,15 @@ local function placeNew(k, id, priority, partitionKey, dueAt, rec, now)
   enterQueue(k, id, priority, dueAt, rec, now)
 end
 
+-- DLQ scores are failedAt * 1000 + a sequence number, so that failures within one millisecond keep
+-- their order (ZSET ties would sort by id); still an exact integer in a double until the year 2255.
+local DEAD_LETTER_SCALE = 1000
+
 local function deadLetter(k, id, rec, reason, now)
-  redis.call('ZADD', k.deadLetter, now, id)
+  local sequence = redis.call('HINCRBY', k.stats, 'deadLettered', 1)
+  redis.call('ZADD', k.deadLetter, now * DEAD_LETTER_SCALE + sequence % DEAD_LETTER_SCALE, id)
   redis.call('HSET', k.records, id, rec)
   redis.call('HSET', k.errors, id, reason)
-  redis.call('HINCRBY', k.stats, 'deadLettered', 1)
 end
 
 -- The head of a partition was acked or dead-lettered: the next message of the partition may run.
