@@ -36,6 +36,12 @@ export async function waitFor<R>(check: () => R | Promise<R>, what: string, time
   }
 }
 
+/** Whether a consumer of this queue is blocked in Redis waiting for work (its connection is named after the queue). */
+export async function consumerIsBlocked(redis: Redis, baseKey: string): Promise<boolean> {
+  const clients = (await redis.client('LIST')) as string;
+  return clients.split('\n').some((line) => line.includes(`name=sluice:consumer:${baseKey} `) && line.includes('cmd=blpop'));
+}
+
 /**
  * One Redis connection per test file, plus queues under a per-test prefix. The keys of a passing test
  * are deleted afterwards; a failing test's are kept for inspection (and named in the output).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useRedis, waitFor } from './helpers.js';
+import { consumerIsBlocked, useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
 
@@ -36,11 +36,10 @@ describe('delays', () => {
     // Let the consumer go idle: it handles a first message, then blocks in Redis.
     await queue.send('warm-up');
     await waitFor(() => started.length === 1, 'the warm-up message');
-    await waitFor(async () => (await env.redis.client('LIST')).includes(`name=sluice:consumer:${queue.baseKey}`) &&
-      (await env.redis.client('LIST')).split('\n').some((line) => line.includes(queue.baseKey) && line.includes('cmd=blpop')), 'the consumer to block');
+    await waitFor(() => consumerIsBlocked(env.redis, queue.baseKey), 'the consumer to block');
 
     const lateness: number[] = [];
-    for (const delayMs of [150, 400]) {
+    for (const delayMs of [150, 250, 400, 200, 300]) {
       const sentAt = Date.now();
       await queue.send(`after-${delayMs}`, { delayMs });
       await waitFor(() => started.some((s) => s.payload === `after-${delayMs}`), 'the delayed message');
@@ -48,10 +47,10 @@ describe('delays', () => {
       lateness.push(at - (sentAt + delayMs));
     }
     await consumer.close();
-    for (const late of lateness) {
-      expect(late).toBeGreaterThanOrEqual(-1);
-      expect(late).toBeLessThan(50);
-    }
+    // Never early; and late by less than 50 ms (the median of five, so that one scheduling hiccup on a
+    // loaded machine does not decide: Redis's own blocking timeouts would be up to 100 ms late).
+    expect(Math.min(...lateness), `lateness ${lateness.join(', ')} ms`).toBeGreaterThanOrEqual(-1);
+    expect([...lateness].sort((a, b) => a - b)[2], `lateness ${lateness.join(', ')} ms`).toBeLessThan(50);
   });
 });
 
