@@ -1,0 +1,150 @@
+--[[ bus: keys of an event bus, its subscriptions, topic matching, filters and event deliveries.
+  Depends on: queue, placement.
+
+  Keys: KEYS[1] of a bus script is the bus's base key `{prefix:bus/name}`, a whole hash tag. Every bus key
+  is that base plus a suffix of BUS_KEY_SUFFIXES (generated from src/keys.ts); a subscriber's queue is the
+  engine queue whose base key is `base .. subscriberPrefix .. subscriberId`, so it shares the bus's slot.
+  Subscriber ids contain no ':' (src/keys.ts), which keeps every subscriber's keys apart.
+
+  Subscription JSON (written by src/events/bus.ts, never re-encoded here):
+    { patterns = {'a.*', ...}, maxRetries = n, filter = { {path = {'data','symbol'}, op = 'eq'|'in'|'exists',
+      value = v, values = {...}, exists = bool}, ... } }   filter absent when there is none
+]]
+
+local function busKeys(base)
+  local k = {}
+  for name, suffix in pairs(BUS_KEY_SUFFIXES) do k[name] = base .. suffix end
+  return k
+end
+
+local function subscriberQueueKeys(bus, subscriberId)
+  return queueKeys(bus.subscriberPrefix .. subscriberId)
+end
+
+local function splitWords(text)
+  local words = {}
+  for word in string.gmatch(text, '[^.]+') do words[#words + 1] = word end
+  return words
+end
+
+local function isWildcard(pattern)
+  return string.find(pattern, '[*#]') ~= nil
+end
+
+-- RabbitMQ topic semantics: '*' is exactly one word, '#' zero or more. Memoised on (pattern word,
+-- type word), so a pattern with several '#' costs at most #pattern * #type steps.
+local function topicMatches(patternWords, typeWords)
+  local memo = {}
+  local function from(i, j)
+    local key = i * 1024 + j
+    local known = memo[key]
+    if known ~= nil then return known end
+    local result
+    local word = patternWords[i]
+    if word == nil then
+      result = j > #typeWords
+    elseif word == '#' then
+      result = from(i + 1, j) or (j <= #typeWords and from(i, j + 1))
+    else
+      result = j <= #typeWords and (word == '*' or word == typeWords[j]) and from(i + 1, j + 1)
+    end
+    memo[key] = result
+    return result
+  end
+  return from(1, 1)
+end
+
+-- The value at `path` in a decoded event; nil when any step is missing. A numeric step also indexes
+-- arrays, counting from 0 as JSON users do.
+local function fieldValue(event, path)
+  local value = event
+  for _, step in ipairs(path) do
+    if type(value) ~= 'table' then return nil end
+    local found = value[step]
+    if found == nil and tonumber(step) then found = value[tonumber(step) + 1] end
+    value = found
+  end
+  return value
+end
+
+-- JSON equality of scalars: same Lua type and value (cjson.null equals only cjson.null).
+local function sameValue(a, b)
+  return type(a) == type(b) and a == b
+end
+
+-- Conditions are data (decoded JSON), compared here; nothing a user wrote is ever run as code.
+local function passesFilter(filter, event)
+  for _, condition in ipairs(filter) do
+    local value = fieldValue(event, condition.path)
+    if condition.op == 'exists' then
+      if (value ~= nil and value ~= cjson.null) ~= condition.exists then return false end
+    elseif condition.op == 'eq' then
+      if not sameValue(value, condition.value) then return false end
+    elseif condition.op == 'in' then
+      local member = false
+      for _, candidate in ipairs(condition.values) do
+        if sameValue(value, candidate) then
+          member = true
+          break
+        end
+      end
+      if not member then return false end
+    else
+      return false
+    end
+  end
+  return true
+end
+
+-- Subscriptions decoded at most once per script run, with their pattern words split.
+local function subscriptionCache(bus)
+  local cache = {}
+  return function(subscriberId)
+    local sub = cache[subscriberId]
+    if sub == nil then
+      local json = redis.call('HGET', bus.subscriptions, subscriberId)
+      sub = false
+      if json then
+        sub = cjson.decode(json)
+        sub.patternWords = {}
+        for n, pattern in ipairs(sub.patterns) do sub.patternWords[n] = splitWords(pattern) end
+      end
+      cache[subscriberId] = sub
+    end
+    return sub
+  end
+end
+
+local function matchesAnyPattern(sub, typeWords)
+  for _, words in ipairs(sub.patternWords) do
+    if topicMatches(words, typeWords) then return true end
+  end
+  return false
+end
+
+local function indexPatterns(bus, subscriberId, patterns, command)
+  for _, pattern in ipairs(patterns) do
+    if isWildcard(pattern) then
+      redis.call(command, bus.wildcard, subscriberId)
+    else
+      redis.call(command, bus.exactPrefix .. pattern, subscriberId)
+    end
+  end
+end
+
+-- One delivery of an event as an engine message record (format: includes/queue.lua), priority NORMAL.
+local function eventRecord(messageId, maxRetries, now, eventType, partitionKey, eventJson)
+  return messageId .. '|2|0|' .. maxRetries .. '|' .. now .. '||' .. eventType .. '|' .. #partitionKey .. '|'
+    .. partitionKey .. eventJson
+end
+
+-- Copies an event into a subscriber's queue as a new message (competing consumers, retries and the DLQ
+-- come from the engine). Message ids are `<event id>:<delivery sequence>`, unique in every queue even
+-- when the same event is replayed.
+local function deliver(bus, subscriberId, sub, eventId, sequence, eventType, partitionKey, eventJson, now)
+  local k = subscriberQueueKeys(bus, subscriberId)
+  local messageId = eventId .. ':' .. sequence
+  local rec = eventRecord(messageId, sub.maxRetries, now, eventType, partitionKey, eventJson)
+  placeNew(k, messageId, 2, partitionKey, now, rec, now)
+  redis.call('HINCRBY', k.stats, 'sent', 1)
+end
