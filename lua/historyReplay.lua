@@ -15,12 +15,15 @@ local sub = subscriptionCache(bus)(subscriberId)
 if not sub then return -1 end
 local entries = redis.call('XRANGE', bus.historyPrefix .. eventType, ARGV[3], ARGV[4], 'COUNT', tonumber(ARGV[5]))
 local now = nowMs()
+local out = deliveries(bus, now)
 for _, entry in ipairs(entries) do
   local fields = {}
   local list = entry[2]
   for n = 1, #list, 2 do fields[list[n]] = list[n + 1] end
   local sequence = redis.call('INCR', bus.sequence)
-  deliver(bus, subscriberId, sub, fields.id, sequence, eventType, fields.pk, fields.event, now)
+  local messageId = fields.id .. ':' .. sequence
+  out.add(subscriberId, messageId, fields.pk, eventRecord(messageId, sub.maxRetries, now, eventType, fields.pk, fields.event))
 end
+out.flush()
 if #entries > 0 then redis.call('HINCRBY', bus.stats, 'replayed', #entries) end
 return #entries

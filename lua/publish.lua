@@ -22,6 +22,7 @@ local wildcard = redis.call('SMEMBERS', bus.wildcard)
 local paused = {}
 for _, subscriberId in ipairs(redis.call('SMEMBERS', bus.paused)) do paused[subscriberId] = true end
 local exactByType = {}
+local out = deliveries(bus, now)
 
 local results, published, delivered = {}, 0, 0
 for i = 2, #ARGV, 4 do
@@ -38,7 +39,9 @@ for i = 2, #ARGV, 4 do
         'id', eventId, 'pk', partitionKey, 'event', eventJson)
     end
     local typeWords = splitWords(eventType)
+    local messageId = eventId .. ':' .. sequence
     local event -- decoded only when a candidate has a filter
+    local records = {} -- by maxRetries: subscribers with the same setting share one record string
     local seen, count = {}, 0
     local function offer(subscriberId, checkPatterns)
       if seen[subscriberId] or paused[subscriberId] then return end
@@ -50,7 +53,12 @@ for i = 2, #ARGV, 4 do
         event = event or cjson.decode(eventJson)
         if not passesFilter(sub.filter, event) then return end
       end
-      deliver(bus, subscriberId, sub, eventId, sequence, eventType, partitionKey, eventJson, now)
+      local rec = records[sub.maxRetries]
+      if not rec then
+        rec = eventRecord(messageId, sub.maxRetries, now, eventType, partitionKey, eventJson)
+        records[sub.maxRetries] = rec
+      end
+      out.add(subscriberId, messageId, partitionKey, rec)
       count = count + 1
     end
     local exact = exactByType[eventType]
@@ -64,6 +72,7 @@ for i = 2, #ARGV, 4 do
     results[#results + 1] = count
   end
 end
+out.flush()
 if published > 0 then
   redis.call('HINCRBY', bus.stats, 'published', published)
   redis.call('HINCRBY', bus.stats, 'delivered', delivered)

@@ -138,13 +138,50 @@ local function eventRecord(messageId, maxRetries, now, eventType, partitionKey, 
     .. partitionKey .. eventJson
 end
 
--- Copies an event into a subscriber's queue as a new message (competing consumers, retries and the DLQ
--- come from the engine). Message ids are `<event id>:<delivery sequence>`, unique in every queue even
--- when the same event is replayed.
-local function deliver(bus, subscriberId, sub, eventId, sequence, eventType, partitionKey, eventJson, now)
-  local k = subscriberQueueKeys(bus, subscriberId)
-  local messageId = eventId .. ':' .. sequence
-  local rec = eventRecord(messageId, sub.maxRetries, now, eventType, partitionKey, eventJson)
-  placeNew(k, messageId, 2, partitionKey, now, rec, now)
-  redis.call('HINCRBY', k.stats, 'sent', 1)
+-- Deliveries of one script run, copied into subscriber queues as new engine messages (competing
+-- consumers, retries and the DLQ come from the engine). Plain deliveries are buffered per subscriber and
+-- pushed with one RPUSH each at flush(); a partitioned one first flushes its subscriber's buffer, so every
+-- queue receives its events in publish order. Message ids are `<event id>:<delivery sequence>`, unique in
+-- every queue even when the same event is replayed.
+local function deliveries(bus, now)
+  local queues, pending, sent, order = {}, {}, {}, {}
+  local buffer = {}
+
+  local function queueOf(subscriberId)
+    local k = queues[subscriberId]
+    if not k then
+      k = subscriberQueueKeys(bus, subscriberId)
+      queues[subscriberId], pending[subscriberId], sent[subscriberId] = k, {}, 0
+      order[#order + 1] = subscriberId
+    end
+    return k
+  end
+
+  local function pushPending(subscriberId)
+    if #pending[subscriberId] > 0 then
+      pushReady(queues[subscriberId], 2, pending[subscriberId])
+      pending[subscriberId] = {}
+    end
+  end
+
+  function buffer.add(subscriberId, messageId, partitionKey, rec)
+    local k = queueOf(subscriberId)
+    sent[subscriberId] = sent[subscriberId] + 1
+    if partitionKey == '' then
+      local list = pending[subscriberId]
+      list[#list + 1] = rec
+    else
+      pushPending(subscriberId)
+      placeNew(k, messageId, 2, partitionKey, now, rec, now)
+    end
+  end
+
+  function buffer.flush()
+    for _, subscriberId in ipairs(order) do
+      pushPending(subscriberId)
+      redis.call('HINCRBY', queues[subscriberId].stats, 'sent', sent[subscriberId])
+    end
+  end
+
+  return buffer
 end
