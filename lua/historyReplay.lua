@@ -11,7 +11,7 @@
 
 local bus = busKeys(KEYS[1])
 local subscriberId, eventType = ARGV[1], ARGV[2]
-local sub = subscriptionCache(bus)(subscriberId)
+local sub = subscriptionCache(bus).get(subscriberId)
 if not sub then return -1 end
 local entries = redis.call('XRANGE', bus.historyPrefix .. eventType, ARGV[3], ARGV[4], 'COUNT', tonumber(ARGV[5]))
 local now = nowMs()

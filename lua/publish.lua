@@ -17,8 +17,9 @@
 local bus = busKeys(KEYS[1])
 local options = cjson.decode(ARGV[1])
 local now = nowMs()
-local subscription = subscriptionCache(bus)
+local subscriptions = subscriptionCache(bus)
 local wildcard = redis.call('SMEMBERS', bus.wildcard)
+subscriptions.load(wildcard)
 local paused = {}
 for _, subscriberId in ipairs(redis.call('SMEMBERS', bus.paused)) do paused[subscriberId] = true end
 local exactByType = {}
@@ -46,7 +47,7 @@ for i = 2, #ARGV, 4 do
     local function offer(subscriberId, checkPatterns)
       if seen[subscriberId] or paused[subscriberId] then return end
       seen[subscriberId] = true
-      local sub = subscription(subscriberId)
+      local sub = subscriptions.get(subscriberId)
       if not sub then return end
       if checkPatterns and not matchesAnyPattern(sub, typeWords) then return end
       if sub.filter then
@@ -65,6 +66,7 @@ for i = 2, #ARGV, 4 do
     if not exact then
       exact = redis.call('SMEMBERS', bus.exactPrefix .. eventType)
       exactByType[eventType] = exact
+      subscriptions.load(exact)
     end
     for _, subscriberId in ipairs(exact) do offer(subscriberId, false) end
     for _, subscriberId in ipairs(wildcard) do offer(subscriberId, true) end

@@ -119,6 +119,19 @@ describe('publish', () => {
     expect(second.map((d) => d.payload.data)).toEqual([2]);
   });
 
+  it('keeps publish order in a subscriber queue when plain and partitioned events are mixed in a batch', async () => {
+    const bus = t.bus();
+    await bus.subscribe('s', '#');
+    await bus.publishBatch([
+      { type: 'e', data: 1 },
+      { type: 'e', data: 2, partitionKey: 'p' },
+      { type: 'e', data: 3 },
+      { type: 'e', data: 4, partitionKey: 'q' },
+      { type: 'e', data: 5 },
+    ]);
+    expect((await drain<number>(bus.subscriberQueue('s'))).map((e) => e.data)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it.each<[string, Record<string, unknown>, string, RegExp]>([
     ['an id with a space', { id: 'a b' }, 'id', /event id must be 1\.\.100 letters/],
     ['a non-object metadata', { metadata: [1] }, 'metadata', /metadata must be an object/],

@@ -21,6 +21,24 @@ local function subscriberQueueKeys(bus, subscriberId)
   return queueKeys(bus.subscriberPrefix .. subscriberId)
 end
 
+-- The same keys, each built on first use: a fan-out touches only a few keys of each of many queues.
+local function lazySubscriberQueueKeys(bus, subscriberId)
+  local base = bus.subscriberPrefix .. subscriberId
+  local keys = {}
+  keys.ready = setmetatable({}, { __index = function(ready, priority)
+    local key = keys['ready' .. priority]
+    rawset(ready, priority, key)
+    return key
+  end })
+  return setmetatable(keys, { __index = function(t, name)
+    local suffix = QUEUE_KEY_SUFFIXES[name]
+    if not suffix then return nil end
+    local key = base .. suffix
+    rawset(t, name, key)
+    return key
+  end })
+end
+
 local function splitWords(text)
   local words = {}
   for word in string.gmatch(text, '[^.]+') do words[#words + 1] = word end
@@ -31,9 +49,17 @@ local function isWildcard(pattern)
   return string.find(pattern, '[*#]') ~= nil
 end
 
--- RabbitMQ topic semantics: '*' is exactly one word, '#' zero or more. Memoised on (pattern word,
--- type word), so a pattern with several '#' costs at most #pattern * #type steps.
+-- RabbitMQ topic semantics: '*' is exactly one word, '#' zero or more. Patterns without '#' compare word
+-- by word; with '#' the search is memoised on (pattern word, type word), so several '#' cost at most
+-- #pattern * #type steps.
 local function topicMatches(patternWords, typeWords)
+  if not patternWords.hash then
+    if #patternWords ~= #typeWords then return false end
+    for n, word in ipairs(patternWords) do
+      if word ~= '*' and word ~= typeWords[n] then return false end
+    end
+    return true
+  end
   local memo = {}
   local function from(i, j)
     local key = i * 1024 + j
@@ -96,23 +122,38 @@ local function passesFilter(filter, event)
   return true
 end
 
--- Subscriptions decoded at most once per script run, with their pattern words split.
+local function decodeSubscription(json)
+  local sub = cjson.decode(json)
+  sub.patternWords = {}
+  for n, pattern in ipairs(sub.patterns) do
+    local words = splitWords(pattern)
+    words.hash = string.find(pattern, '#', 1, true) ~= nil
+    sub.patternWords[n] = words
+  end
+  return sub
+end
+
+-- Subscriptions decoded at most once per script run: get(id) returns one (false when there is none),
+-- load(ids) reads many with one HMGET.
 local function subscriptionCache(bus)
   local cache = {}
-  return function(subscriberId)
-    local sub = cache[subscriberId]
-    if sub == nil then
-      local json = redis.call('HGET', bus.subscriptions, subscriberId)
-      sub = false
-      if json then
-        sub = cjson.decode(json)
-        sub.patternWords = {}
-        for n, pattern in ipairs(sub.patterns) do sub.patternWords[n] = splitWords(pattern) end
-      end
-      cache[subscriberId] = sub
+  local subscriptions = {}
+  function subscriptions.load(ids)
+    local missing = {}
+    for _, id in ipairs(ids) do
+      if cache[id] == nil then missing[#missing + 1] = id end
     end
-    return sub
+    if #missing == 0 then return end
+    local found = redis.call('HMGET', bus.subscriptions, unpack(missing))
+    for n, id in ipairs(missing) do
+      cache[id] = found[n] and decodeSubscription(found[n]) or false
+    end
   end
+  function subscriptions.get(id)
+    if cache[id] == nil then subscriptions.load({ id }) end
+    return cache[id]
+  end
+  return subscriptions
 end
 
 local function matchesAnyPattern(sub, typeWords)
@@ -150,7 +191,7 @@ local function deliveries(bus, now)
   local function queueOf(subscriberId)
     local k = queues[subscriberId]
     if not k then
-      k = subscriberQueueKeys(bus, subscriberId)
+      k = lazySubscriberQueueKeys(bus, subscriberId)
       queues[subscriberId], pending[subscriberId], sent[subscriberId] = k, {}, 0
       order[#order + 1] = subscriberId
     end
