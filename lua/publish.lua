@@ -41,18 +41,21 @@ for i = 2, #ARGV, 4 do
     end
     local typeWords = splitWords(eventType)
     local messageId = eventId .. ':' .. sequence
-    local event -- decoded only when a candidate has a filter
+    local event -- decoded only when a candidate has a filter; false when it does not decode (too deep)
     local records = {} -- by maxRetries: subscribers with the same setting share one record string
     local seen, count = {}, 0
-    local function offer(subscriberId, checkPatterns)
+    local function offer(subscriberId)
       if seen[subscriberId] or paused[subscriberId] then return end
       seen[subscriberId] = true
       local sub = subscriptions.get(subscriberId)
       if not sub then return end
-      if checkPatterns and not matchesAnyPattern(sub, typeWords) then return end
+      if not matchesAnyPattern(sub, typeWords) then return end
       if sub.filter then
-        event = event or cjson.decode(eventJson)
-        if not passesFilter(sub.filter, event) then return end
+        if event == nil then
+          local ok, decoded = pcall(cjson.decode, eventJson)
+          event = ok and decoded or false
+        end
+        if not (event and passesFilter(sub.filter, event)) then return end
       end
       local rec = records[sub.maxRetries]
       if not rec then
@@ -68,8 +71,8 @@ for i = 2, #ARGV, 4 do
       exactByType[eventType] = exact
       subscriptions.load(exact)
     end
-    for _, subscriberId in ipairs(exact) do offer(subscriberId, false) end
-    for _, subscriberId in ipairs(wildcard) do offer(subscriberId, true) end
+    for _, subscriberId in ipairs(exact) do offer(subscriberId) end
+    for _, subscriberId in ipairs(wildcard) do offer(subscriberId) end
     delivered = delivered + count
     results[#results + 1] = count
   end

@@ -13,7 +13,7 @@
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[1]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
-if old then indexPatterns(bus, subscriberId, cjson.decode(old).patterns, 'SREM') end
+if old then indexPatterns(bus, subscriberId, old, 'SREM') end
 redis.call('HSET', bus.subscriptions, subscriberId, ARGV[2])
-indexPatterns(bus, subscriberId, cjson.decode(ARGV[2]).patterns, 'SADD')
+indexPatterns(bus, subscriberId, ARGV[2], 'SADD')
 return old and 0 or 1

@@ -12,7 +12,7 @@ local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[1]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
 if not old then return 0 end
-indexPatterns(bus, subscriberId, cjson.decode(old).patterns, 'SREM')
+indexPatterns(bus, subscriberId, old, 'SREM')
 redis.call('HDEL', bus.subscriptions, subscriberId)
 redis.call('SREM', bus.paused, subscriberId)
 if ARGV[2] == '1' then

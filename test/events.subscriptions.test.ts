@@ -85,6 +85,22 @@ describe('subscriptions in Redis', () => {
     expect(await drain(bus.subscriberQueue('keep'))).toHaveLength(4);
   });
 
+  it('a subscription corrupted in Redis is skipped: publishing goes on for everyone else', async () => {
+    const bus = t.bus();
+    await bus.subscribe('broken', ['a.b', 'a.*']);
+    await bus.subscribe('fine', 'a.b');
+    await t.redis.hset(`${bus.baseKey}:subs`, 'broken', '{not json');
+    expect((await bus.publish('a.b', 1)).delivered).toBe(1);
+    expect(await drain(bus.subscriberQueue('broken'))).toEqual([]);
+    expect(await drain(bus.subscriberQueue('fine'))).toHaveLength(1);
+    expect((await bus.listSubscriptions()).find((s) => s.subscriberId === 'broken')!.patterns).toEqual([]);
+    expect((await bus.getEventStats()).total_subscriptions).toBe(2);
+    // Subscribing again repairs it.
+    await bus.subscribe('broken', 'a.b');
+    expect((await bus.publish('a.b', 2)).delivered).toBe(2);
+    expect(await bus.unsubscribe('broken')).toBe(true);
+  });
+
   it('refuses subscriber ids that would break the key layout', async () => {
     const bus = t.bus();
     for (const id of ['', 'a:b', 'a b', '{x}', 'x'.repeat(101)]) {

@@ -122,8 +122,12 @@ local function passesFilter(filter, event)
   return true
 end
 
+-- A subscription that does not decode (edited by hand) is treated as absent: it must not stop the bus.
 local function decodeSubscription(json)
-  local sub = cjson.decode(json)
+  local ok, sub = pcall(cjson.decode, json)
+  if not ok or type(sub) ~= 'table' or type(sub.patterns) ~= 'table' or type(sub.maxRetries) ~= 'number' then
+    return false
+  end
   sub.patternWords = {}
   for n, pattern in ipairs(sub.patterns) do
     local words = splitWords(pattern)
@@ -146,7 +150,7 @@ local function subscriptionCache(bus)
     if #missing == 0 then return end
     local found = redis.call('HMGET', bus.subscriptions, unpack(missing))
     for n, id in ipairs(missing) do
-      cache[id] = found[n] and decodeSubscription(found[n]) or false
+      cache[id] = found[n] and decodeSubscription(found[n])
     end
   end
   function subscriptions.get(id)
@@ -163,8 +167,15 @@ local function matchesAnyPattern(sub, typeWords)
   return false
 end
 
-local function indexPatterns(bus, subscriberId, patterns, command)
-  for _, pattern in ipairs(patterns) do
+-- The index only narrows the candidates: publish checks every candidate's patterns itself, so an index
+-- entry left behind by a subscription that no longer decodes delivers nothing.
+local function indexPatterns(bus, subscriberId, json, command)
+  local sub = decodeSubscription(json)
+  if not sub then
+    redis.call(command, bus.wildcard, subscriberId)
+    return
+  end
+  for _, pattern in ipairs(sub.patterns) do
     if isWildcard(pattern) then
       redis.call(command, bus.wildcard, subscriberId)
     else

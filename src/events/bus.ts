@@ -180,7 +180,7 @@ export class EventBus {
     return Object.keys(all)
       .sort()
       .map((subscriberId) => {
-        const stored = JSON.parse(all[subscriberId]!) as StoredSubscription;
+        const stored = parseStored(all[subscriberId]!);
         return {
           subscriberId,
           patterns: stored.patterns,
@@ -271,7 +271,7 @@ export class EventBus {
       subscriptions_by_type: {},
     };
     for (n += 1; n < reply.length; n += 5) {
-      const stored = JSON.parse(String(reply[n + 1])) as StoredSubscription;
+      const stored = parseStored(String(reply[n + 1]));
       const paused = Number(reply[n + 2]) === 1;
       stats.total_subscriptions += 1;
       stats.event_stats.failed += Number(reply[n + 3]);
@@ -292,6 +292,17 @@ export class EventBus {
     this.closed = true;
     if (this.ownsClient) await this.client.quit().catch(() => undefined);
   }
+}
+
+/** A stored subscription; one edited into nonsense by hand reads as matching nothing (publish skips it too). */
+function parseStored(json: string): StoredSubscription {
+  try {
+    const stored = JSON.parse(json) as StoredSubscription;
+    if (Array.isArray(stored.patterns) && typeof stored.maxRetries === 'number') return stored;
+  } catch {
+    // fall through
+  }
+  return { patterns: [], maxRetries: 0 };
 }
 
 /** Stream bounds for XRANGE: positions as given, times as `<ms>` (XRANGE reads `ms` as `ms-0` .. `ms-max`). */
