@@ -1,7 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
-import { requireInteger, serialisePayload } from '../queue/validate.js';
+import { serialisePayload } from '../queue/validate.js';
 import type { Event, EventFilter, FilterCondition, FilterValue, PublishItem } from './types.js';
 
 export const EVENT_VERSION = '1.0';
@@ -185,8 +185,4 @@ export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefault
     throw new ValidationError('data', error.message.replace(/^payload/, 'event').replace('maxPayloadBytes', 'maxEventBytes'), { cause: error });
   }
   return { event, args: [event.id, event.type, partitionKey, json] };
-}
-
-export function requireLimit(field: string, value: number | undefined, fallback: number, max: number): number {
-  return requireInteger(field, value ?? fallback, 1, max);
 }
