@@ -1,27 +1,18 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus, Queue } from '../src/index.js';
 import { waitFor } from './helpers.js';
+import { freePort, startRedis } from './servers.js';
 
 /**
  * The same scripts on a real Redis Cluster: three masters started here on 127.0.0.1, queues spread
  * over their slots. Every script touches only the keys of one hash tag, so none may raise CROSSSLOT.
  */
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 let nodes: ChildProcess[] = [];
 let dir = '';
@@ -31,21 +22,8 @@ let cluster: Cluster;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
   ports = [await freePort(), await freePort(), await freePort()];
-  nodes = ports.map((port) =>
-    spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-      '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no', '--dir', dir,
-    ], { stdio: 'ignore' }),
-  );
-  for (const port of ports) {
-    await waitFor(() => {
-      try {
-        return execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).trim() === 'PONG';
-      } catch {
-        return false;
-      }
-    }, `cluster node ${port}`);
-  }
+  nodes = await Promise.all(ports.map((port) =>
+    startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir])));
   execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
     stdio: 'ignore',
   });

@@ -1,39 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { Queue } from '../src/index.js';
 import { useRedis, waitFor } from './helpers.js';
+import { freePort, startRedis } from './servers.js';
 
 const env = useRedis();
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** A throwaway redis-server on 127.0.0.1 that keeps nothing on disk. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  await waitFor(async () => {
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
-  }, `redis-server on port ${port}`);
-  probe.disconnect();
-  return child;
-}
 
 describe('consumer resilience', () => {
   it('resumes on its own after its Redis connections are killed (CLIENT KILL)', async () => {
