@@ -47,3 +47,14 @@ export class ClosedError extends SluiceError {
     super('CLOSED', `${what} is closed`);
   }
 }
+
+/** pause, resume or replay named a subscriber that is not subscribed to the bus. Nothing was changed. */
+export class UnknownSubscriberError extends SluiceError {
+  readonly bus: string;
+  readonly subscriberId: string;
+  constructor(bus: string, subscriberId: string) {
+    super('UNKNOWN_SUBSCRIBER', `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first`);
+    this.bus = bus;
+    this.subscriberId = subscriberId;
+  }
+}
