@@ -137,7 +137,7 @@ export interface LatencyTrial {
  * Send-to-handler-start latency at a steady rate; the consumer runs in a child process. `ts` in the payload
  * is a sub-millisecond wall-clock time (performance.timeOrigin + now), comparable across processes.
  */
-export async function latencyCase(name: SystemName, s: Settings): Promise<{ values: number[]; trials: LatencyTrial[] }> {
+export async function latencyCase(name: SystemName | 'raw', s: Settings): Promise<{ values: number[]; trials: LatencyTrial[] }> {
   const trials: LatencyTrial[] = [];
   for (let trial = 0; trial < s.trials; trial++) {
     const system = createSystem(name, s.url);

@@ -9,7 +9,7 @@ import { createSystem, type Payload } from './systems.js';
  * {latencies} and exits.
  */
 
-const [name, url, prefix, concurrency] = process.argv.slice(2) as ['sluice' | 'bullmq', string, string, string];
+const [name, url, prefix, concurrency] = process.argv.slice(2) as ['sluice' | 'bullmq' | 'raw', string, string, string];
 const system = createSystem(name, url, prefix);
 const latencies: number[] = [];
 const running = await system.consume(Number(concurrency), (payload: Payload) => {

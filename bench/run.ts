@@ -40,6 +40,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** the latency of a bare Redis list under the same load (see RawSystem), for reading the latency rows */
+let floor: { p50: number; p99: number; max: number; count: number }[] | undefined;
 const SYSTEMS: SystemName[] = ['sluice', 'bullmq'];
 
 async function measure(
@@ -85,6 +87,14 @@ function table(): string {
     const better = row.better === 'higher' ? '' : ' (lower is better)';
     lines.push(`| ${row.label} | ${row.unit} | ${cell(row.sluice)} | ${cell(row.bullmq)} | ${ratio.toFixed(2)}×${better} | ${verdict(row)} |`);
   }
+  if (floor) {
+    const at = (stat: 'p50' | 'p99' | 'max') => format(median(floor!.map((t) => t[stat])));
+    lines.push(
+      '',
+      `Latency floor in the same run (a bare Redis list: RPUSH, then BLPOP and one more round trip in the consumer ` +
+        `process, no queue library): p50 ${at('p50')} ms, p99 ${at('p99')} ms, max ${at('max')} ms.`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -114,7 +124,9 @@ async function main(): Promise<void> {
   }
   if (wanted('latency')) {
     const latency: Record<string, Awaited<ReturnType<typeof latencyCase>>> = {};
-    for (const name of SYSTEMS) latency[name] = await latencyCase(name, settings);
+    for (const name of [...SYSTEMS, 'raw'] as const) latency[name] = await latencyCase(name, settings);
+    floor = latency.raw!.trials;
+    console.error(`  (e) floor (RPUSH, BLPOP, one more round trip): p50 ${format(median(floor.map((t) => t.p50)))} ms, p99 ${format(median(floor.map((t) => t.p99)))} ms, max ${format(median(floor.map((t) => t.max)))} ms`);
     for (const stat of ['p50', 'p99', 'max'] as const) {
       await measure(
         { id: `latency-${stat}`, label: `(e) send→handler ${stat}, ${settings.latencyRate}/s`, unit: 'ms', better: 'lower', ...(stat === 'p99' ? { target: { atMost: 2 } } : {}) },
@@ -139,7 +151,7 @@ async function main(): Promise<void> {
     started, finished, quick, settings: { ...settings, url: undefined },
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, redis: server, loadAtStart: load, loadAtEnd: os.loadavg() },
     versions: { sluice: pkg('../../package.json').version, bullmq: pkg('../../node_modules/bullmq/package.json').version },
-    rows, markdown,
+    rows, latencyFloor: floor, markdown,
   };
   const dir = new URL('../../bench/results/', import.meta.url);
   mkdirSync(dir, { recursive: true });

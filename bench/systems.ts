@@ -19,7 +19,7 @@ export interface Running {
 }
 
 export interface System {
-  readonly name: 'sluice' | 'bullmq';
+  readonly name: 'sluice' | 'bullmq' | 'raw';
   send(payload: Payload): Promise<unknown>;
   /** one call for the whole chunk (sluice sendBatch, BullMQ addBulk) */
   sendBulk(payloads: Payload[]): Promise<unknown>;
@@ -157,6 +157,66 @@ export class BullSystem implements System {
   }
 }
 
-export function createSystem(name: 'sluice' | 'bullmq', url: string, prefix?: string): System {
+/**
+ * Not a queue: the floor under the latency case. A send is an RPUSH of the payload; the consumer blocks in
+ * BLPOP and, when woken, makes one more round trip (PING) before it calls the handler, as a queue that
+ * claims messages atomically must (sluice: BLPOP wake-up, then the dequeue script). Its latency is what
+ * the machine and Redis give any such queue.
+ */
+export class RawSystem implements System {
+  readonly name = 'raw' as const;
+  private readonly redis: Redis;
+  private readonly key: string;
+
+  constructor(readonly url: string, readonly prefix = newPrefix('raw')) {
+    this.redis = new Redis(url);
+    this.key = `${prefix}:list`;
+  }
+
+  send(payload: Payload): Promise<unknown> {
+    return this.redis.rpush(this.key, JSON.stringify(payload));
+  }
+
+  sendBulk(payloads: Payload[]): Promise<unknown> {
+    return this.redis.rpush(this.key, ...payloads.map((p) => JSON.stringify(p)));
+  }
+
+  async consume(_concurrency: number, onMessage: (payload: Payload) => void): Promise<Running> {
+    const blocker = new Redis(this.url);
+    const client = new Redis(this.url);
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const popped = await blocker.blpop(this.key, 1).catch(() => null);
+        if (!popped) continue;
+        await client.ping();
+        onMessage(JSON.parse(popped[1]) as Payload);
+      }
+    })();
+    return {
+      async close() {
+        running = false;
+        blocker.disconnect();
+        await loop;
+        client.disconnect();
+      },
+    };
+  }
+
+  async completed(): Promise<number> {
+    return 0;
+  }
+
+  cleanup(): Promise<void> {
+    return deleteMatching(this.redis, `${this.prefix}:*`);
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+export function createSystem(name: 'sluice' | 'bullmq' | 'raw', url: string, prefix?: string): System {
+  if (name === 'raw') return new RawSystem(url, prefix);
   return name === 'sluice' ? new SluiceSystem(url, prefix) : new BullSystem(url, prefix);
 }
