@@ -27,3 +27,5 @@ export {
 export { CorruptRecordError } from './queue/record.js';
 export { SluiceError, ValidationError, StaleReceiptError, ClosedError } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
+export { Locks, type LocksOptions, type AcquireOptions, type WithLockOptions, type LockHandle } from './locks/locks.js';
+export { LockNotHeldError, LockUnavailableError, LockLostError } from './errors.js';

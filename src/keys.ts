@@ -86,3 +86,14 @@ export function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   return typeof value;
 }
+
+/**
+ * A lock lives under its own hash tag, `{prefix:lock:<name>}`: that key holds the current holder's token
+ * (with the lock's TTL) and `<that key>:fence` the fencing counter, which shares the slot through the tag.
+ * Both are passed to the lock scripts as KEYS, so Lua never builds a key.
+ */
+export function lockKeys(prefix: string, name: string): { holder: string; fence: string } {
+  const holder = `{${validateName('prefix', prefix)}:lock:${validateName('lock name', name)}}`;
+  return { holder, fence: `${holder}:fence` };
+}
+

@@ -92,6 +92,9 @@ export type ScriptName =
   | 'rateLimit'
   | 'stats'
   | 'inspect'
+  | 'lockAcquire'
+  | 'lockExtend'
+  | 'lockRelease'
   | (string & {});
 
 const registered = new WeakSet<RedisClient>();
