@@ -97,3 +97,24 @@ export class LockLostError extends SluiceError {
   }
 }
 
+/** A scheduler operation named a job that no process has registered under this prefix. */
+export class JobNotFoundError extends SluiceError {
+  readonly jobName: string;
+  constructor(jobName: string) {
+    super(
+      'JOB_NOT_FOUND',
+      `scheduler job ${jobName} is not registered under this prefix; add it with scheduler.addJob() first ` +
+        `(check the name and the prefix)`,
+    );
+    this.jobName = jobName;
+  }
+}
+
+/** A scheduled job's handler ran past its timeoutMs; the run was recorded as failed with this error. */
+export class JobTimeoutError extends SluiceError {
+  readonly jobName: string;
+  constructor(jobName: string, timeoutMs: number) {
+    super('JOB_TIMEOUT', `scheduler job ${jobName} timed out after ${timeoutMs} ms (option timeoutMs)`);
+    this.jobName = jobName;
+  }
+}

@@ -97,3 +97,18 @@ export function lockKeys(prefix: string, name: string): { holder: string; fence:
   return { holder, fence: `${holder}:fence` };
 }
 
+/**
+ * Every key of the scheduler shares the tag `{prefix:scheduler}`, so one script can compare-and-set a
+ * job's next run and take its run lock atomically, on Redis Cluster too.
+ */
+export function schedulerKeys(prefix: string): { jobs: string; status(job: string): string; runLock(job: string): string } {
+  const base = `{${validateName('prefix', prefix)}:scheduler}`;
+  return {
+    /** set of the names of every job some process has registered */
+    jobs: `${base}:jobs`,
+    /** hash: a job's schedule, next run, pause flag and last run (see src/scheduler/status.ts) */
+    status: (job) => `${base}:job:${validateName('job name', job)}`,
+    /** string: the token of the run in progress, with the run lock's TTL */
+    runLock: (job) => `${base}:run:${validateName('job name', job)}`,
+  };
+}

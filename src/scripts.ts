@@ -95,6 +95,11 @@ export type ScriptName =
   | 'lockAcquire'
   | 'lockExtend'
   | 'lockRelease'
+  | 'schedulerRegister'
+  | 'schedulerClaim'
+  | 'schedulerFinish'
+  | 'schedulerControl'
+  | 'schedulerForget'
   | (string & {});
 
 const registered = new WeakSet<RedisClient>();
