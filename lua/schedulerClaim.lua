@@ -6,7 +6,7 @@
   In 'local' mode (every process runs every tick) only the pause flag is checked and the start recorded;
   the stored next tick is then only for display.
   KEYS[1] the job's status hash `{prefix:scheduler}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler}:run:<name>`
-  ARGV[1] tick the caller claims ('' to only read the state)  ARGV[2] the tick after it
+  ARGV[1] tick the caller claims  ARGV[2] the tick after it
   ARGV[3] run token  ARGV[4] run lock TTL ms  ARGV[5] instance id  ARGV[6] 'shared' or 'local'
   Returns: {1, fence, now} claimed: fence is the job's run count, which grows with every run
            {0, next tick, now, paused 0/1, run lock ms left (-2 none)} not claimed
@@ -23,12 +23,7 @@ local now = serverNowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
 
-local claimable
-if mode == 'shared' then
-  claimable = tick == stored and tonumber(stored) <= now and lockLeft == -2
-else
-  claimable = tick ~= ''
-end
+local claimable = mode == 'local' or (tick == stored and tonumber(stored) <= now and lockLeft == -2)
 
 if claimable and not paused then
   if mode == 'shared' then redis.call('SET', runLock, token, 'PX', ttl) end

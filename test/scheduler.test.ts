@@ -303,6 +303,22 @@ describe('scheduler: status in Redis and control from any process', () => {
     expect(reasons[0]).toMatchObject({ code: 'JOB_TIMEOUT' });
   });
 
+  it('a changed schedule takes effect at once instead of after the old schedule’s next tick', async () => {
+    const prefix = env.prefix();
+    const before = scheduler(prefix, 'old-version');
+    before.addJob({ name: 'sync', every: 3_600_000, handler: () => 'old' }).start();
+    await waitFor(() => before.getJobStatus('sync'), 'the job to be registered');
+    await before.close();
+
+    const after = scheduler(prefix, 'new-version');
+    after.addJob({ name: 'sync', every: 100, handler: () => 'new' }).start();
+    const status = await waitFor(async () => {
+      const s = await after.getJobStatus('sync');
+      return s?.state === 'succeeded' && s;
+    }, 'a run on the new schedule');
+    expect(status).toMatchObject({ schedule: 'every 100 ms', lastResult: 'new', lastInstance: 'new-version' });
+  });
+
   it('refuses bad job definitions with a message naming the fix', () => {
     const s = scheduler(env.prefix(), 'a');
     const handler = () => undefined;

@@ -60,18 +60,22 @@ export class JobRunner {
     let serverOffset = 0; // Redis clock minus ours, for computing "now" as the scripts see it
     while (!this.stopping.signal.aborted) {
       try {
-        const next: number | null = known === null ? null : job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp);
-        const token = randomUUID();
-        const claimedAt = Date.now();
-        const reply = (await runScript(host.client, 'schedulerClaim', this.keys, [
-          known ?? '', next ?? '', token, job.lockTtlMs, host.instanceId, 'shared',
-        ])) as number[];
-        if (reply[0] === NOT_REGISTERED) {
+        if (known === null) {
           known = await this.register();
           continue;
         }
+        const next = job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp);
+        const token = randomUUID();
+        const claimedAt = Date.now();
+        const reply = (await runScript(host.client, 'schedulerClaim', this.keys, [
+          known, next, token, job.lockTtlMs, host.instanceId, 'shared',
+        ])) as number[];
+        if (reply[0] === NOT_REGISTERED) {
+          known = null; // cleanup forgot the job while this process still runs it
+          continue;
+        }
         if (reply[0] === CLAIMED) {
-          await this.run(known!, reply[1]!, reply[2]!, token, claimedAt);
+          await this.run(known, reply[1]!, reply[2]!, token, claimedAt);
           known = next;
           continue;
         }
