@@ -144,6 +144,24 @@ describe('locks', () => {
     expect(reason).toMatchObject({ code: 'LOCK_LOST', lockName: 'job' });
   });
 
+  it('withLock aborts with LockLostError once Redis has been unreachable for a whole TTL', async () => {
+    const prefix = env.prefix();
+    const connection = env.connection();
+    const l = locks(prefix, connection);
+    let reason: unknown;
+    await l.withLock(
+      'job',
+      async (signal) => {
+        connection.disconnect(); // extensions now fail; the lock is ours only until its TTL runs out
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        reason = signal.reason;
+      },
+      { ttlMs: 600 },
+    );
+    expect(reason).toBeInstanceOf(LockLostError);
+    expect((reason as LockLostError).cause).toBeInstanceOf(Error);
+  });
+
   it('withLock throws LockUnavailableError when the lock stays held for waitMs', async () => {
     const l = locks(env.prefix());
     await l.acquire('job', { ttlMs: 30_000 });

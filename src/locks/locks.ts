@@ -66,6 +66,11 @@ export class Locks {
    * run out. Returns the held lock, or null when it stayed held by another holder.
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle | null> {
+    return (await this.acquireTimed(name, options))?.lock ?? null;
+  }
+
+  /** acquire, also returning the local time the successful attempt started: the lease's TTL counts from no earlier. */
+  private async acquireTimed(name: string, options: AcquireOptions): Promise<{ lock: LockHandle; grantedAt: number } | null> {
     const keys = lockKeys(this.prefix, name);
     const ttlMs = ttlOf(options.ttlMs);
     const waitMs = requireDuration('waitMs', options.waitMs ?? 0);
@@ -74,11 +79,12 @@ export class Locks {
     const deadline = Date.now() + waitMs;
     for (;;) {
       this.assertOpen();
+      const attemptAt = Date.now();
       const [acquired, value] = (await runScript(this.client, 'lockAcquire', [keys.holder, keys.fence], [token, ttlMs])) as [
         number,
         number,
       ];
-      if (acquired === 1) return { name, token, fence: value };
+      if (acquired === 1) return { lock: { name, token, fence: value }, grantedAt: attemptAt };
       const left = deadline - Date.now();
       if (left <= 0) return null;
       // Sleep no longer than the holder's remaining TTL: an expiring lock is free sooner than a retry delay.
@@ -112,9 +118,9 @@ export class Locks {
     options: WithLockOptions = {},
   ): Promise<R> {
     const ttlMs = ttlOf(options.ttlMs);
-    const grantedAt = Date.now();
-    const lock = await this.acquire(name, { ...options, ttlMs });
-    if (!lock) throw new LockUnavailableError(name, options.waitMs ?? 0);
+    const acquired = await this.acquireTimed(name, { ...options, ttlMs });
+    if (!acquired) throw new LockUnavailableError(name, options.waitMs ?? 0);
+    const { lock, grantedAt } = acquired;
     const keeper = new LeaseKeeper(
       () => this.tryExtend(lock, ttlMs),
       ttlMs,
