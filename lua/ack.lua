@@ -11,9 +11,11 @@ local members = {}
 for i = 1, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
 local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
 
-local results, current, ids = {}, {}, {}
+-- A receipt named twice in one batch is acked once; the repeat is stale, as it would be in a later call.
+local results, current, ids, seen = {}, {}, {}, {}
 for n, member in ipairs(members) do
-  if scores[n] then
+  if scores[n] and not seen[member] then
+    seen[member] = true
     results[n] = 1
     current[#current + 1] = member
     ids[#ids + 1] = ARGV[2 * n - 1]

@@ -4,6 +4,7 @@
   Returns: flat array, 4 per entry: id, failedAt ms, record (false if missing), reason (false if none)
 ]]
 --@include "queue"
+--@include "placement"
 
 local k = queueKeys(KEYS[1])
 local offset = tonumber(ARGV[1])
@@ -16,7 +17,7 @@ local reasons = redis.call('HMGET', k.errors, unpack(ids))
 local out = {}
 for n, id in ipairs(ids) do
   out[#out + 1] = id
-  out[#out + 1] = entries[2 * n]
+  out[#out + 1] = math.floor(tonumber(entries[2 * n]) / DEAD_LETTER_SCALE)
   out[#out + 1] = recs[n]
   out[#out + 1] = reasons[n]
 end

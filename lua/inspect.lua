@@ -8,6 +8,7 @@
            'ready', 'backlog', 'delayed', 'inflight', 'dead'; score is the due time, deadline or failure time
 ]]
 --@include "queue"
+--@include "placement"
 
 local k = queueKeys(KEYS[1])
 local id = ARGV[1]
@@ -17,7 +18,7 @@ if rec then
   local due = redis.call('ZSCORE', k.delayed, id)
   if due then return { 'delayed', rec, reason, due } end
   local failed = redis.call('ZSCORE', k.deadLetter, id)
-  if failed then return { 'dead', rec, reason, failed } end
+  if failed then return { 'dead', rec, reason, math.floor(tonumber(failed) / DEAD_LETTER_SCALE) } end
   local found = redis.call('ZSCAN', k.inflight, 0, 'MATCH', id .. '|*', 'COUNT', 1000000)
   if found[2][2] then return { 'inflight', rec, reason, found[2][2] } end
 end

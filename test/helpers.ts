@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, inject, onTestFinished } from 'vitest';
+import { afterAll, afterEach, inject } from 'vitest';
 import { Queue, type QueueOptions } from '../src/index.js';
 
 export const redisUrl = (): string => inject('redisUrl');
@@ -34,6 +34,12 @@ export async function waitFor<R>(check: () => R | Promise<R>, what: string, time
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Whether a consumer of this queue is blocked in Redis waiting for work (its connection is named after the queue). */
+export async function consumerIsBlocked(redis: Redis, baseKey: string): Promise<boolean> {
+  const clients = (await redis.client('LIST')) as string;
+  return clients.split('\n').some((line) => line.includes(`name=sluice:consumer:${baseKey} `) && line.includes('cmd=blpop'));
 }
 
 /**
@@ -85,4 +91,15 @@ export function useRedis() {
   };
 }
 
-export { onTestFinished };
+/** A small deterministic generator, so a failing order can be reproduced. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+

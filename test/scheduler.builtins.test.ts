@@ -24,7 +24,7 @@ async function runNow(s: Scheduler, name: string): Promise<JobStatus> {
   await s.restartJob(name);
   return waitFor(async () => {
     const status = await s.getJobStatus(name);
-    return status && status.runCount > before && status.state !== 'running' && status;
+    return status && status.runCount > before && status.state !== 'running' ? status : null;
   }, `a run of ${name}`);
 }
 

@@ -128,7 +128,7 @@ describe('scheduler: once per tick across processes', () => {
     // While the child lives it keeps extending its run lock: the job is overdue, yet nobody else runs it.
     await waitFor(async () => {
       const status = await local.getJobStatus('stuck');
-      return status!.nextRunAt! < Date.now() - 5 * everyMs && status;
+      return status!.nextRunAt! < Date.now() - 5 * everyMs ? status : null;
     }, 'the job to be overdue');
     let status = (await local.getJobStatus('stuck'))!;
     expect(status).toMatchObject({ state: 'running', lastInstance: 'child', runCount: childFence });
@@ -139,7 +139,7 @@ describe('scheduler: once per tick across processes', () => {
     await waitFor(async () => (await env.redis.hget(keys.started, String(childFence + 1))) === 'local', 'the next run, in this process');
     status = (await waitFor(async () => {
       const s = await local.getJobStatus('stuck');
-      return s?.state === 'succeeded' && s;
+      return s?.state === 'succeeded' ? s : null;
     }, 'a recorded run'))!;
     expect(status.lastInstance).toBe('local');
     expect(status.runCount).toBeGreaterThan(childFence);
@@ -203,7 +203,7 @@ describe('scheduler: status in Redis and control from any process', () => {
     const waitStatus = (what: string, check: (s: JobStatus) => boolean) =>
       waitFor(async () => {
         const s = await reader.getJobStatus('report');
-        return s && check(s) && s;
+        return s && check(s) ? s : null;
       }, what);
 
     let status = await waitStatus('two successful runs', (s) => s.runCount >= 2 && s.state === 'succeeded');
@@ -270,7 +270,7 @@ describe('scheduler: status in Redis and control from any process', () => {
     await other.restartJob('hourly');
     const status = await waitFor(async () => {
       const s = await other.getJobStatus('hourly');
-      return s?.runCount === 2 && s.state === 'succeeded' && s;
+      return s?.runCount === 2 && s.state === 'succeeded' ? s : null;
     }, 'the second run');
     expect(status.lastResult).toBe('second run');
     expect(reasons).toHaveLength(1);
@@ -297,7 +297,7 @@ describe('scheduler: status in Redis and control from any process', () => {
     }).start();
     const status = await waitFor(async () => {
       const st = await s.getJobStatus('slow');
-      return st?.state === 'failed' && st;
+      return st?.state === 'failed' ? st : null;
     }, 'a timed-out run');
     expect(status.lastError).toContain('timed out after 100 ms');
     expect(reasons[0]).toMatchObject({ code: 'JOB_TIMEOUT' });
@@ -314,7 +314,7 @@ describe('scheduler: status in Redis and control from any process', () => {
     after.addJob({ name: 'sync', every: 100, handler: () => 'new' }).start();
     const status = await waitFor(async () => {
       const s = await after.getJobStatus('sync');
-      return s?.state === 'succeeded' && s;
+      return s?.state === 'succeeded' ? s : null;
     }, 'a run on the new schedule');
     expect(status).toMatchObject({ schedule: 'every 100 ms', lastResult: 'new', lastInstance: 'new-version' });
   });

@@ -24,8 +24,7 @@ local function failMessage(k, id, rec, reason, retry, delayMs, now, policy)
   rec = withAttempts(rec, attempts)
   if retry and attempts <= msg.maxRetries then
     if delayMs < 0 then delayMs = backoffMs(policy, attempts) end
-    redis.call('ZADD', k.delayed, now + delayMs, id)
-    redis.call('HSET', k.records, id, rec)
+    schedule(k, id, now + delayMs, rec)
     redis.call('HSET', k.errors, id, reason)
     redis.call('HINCRBY', k.stats, 'retried', 1)
     return 'retried'

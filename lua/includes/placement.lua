@@ -20,11 +20,18 @@ local function pushReady(k, priority, records)
   end)
 end
 
+-- Into the delayed set. Idle consumers sleep until the earliest due time they were told of, so a
+-- message that becomes the earliest wakes one of them to learn the new time.
+local function schedule(k, id, dueAt, rec)
+  redis.call('ZADD', k.delayed, dueAt, id)
+  redis.call('HSET', k.records, id, rec)
+  if redis.call('ZRANGE', k.delayed, 0, 0)[1] == id then wake(k) end
+end
+
 -- A message free to run: into the delayed set when it is not yet due, else to the back of its ready list.
 local function enterQueue(k, id, priority, dueAt, rec, now)
   if dueAt > now then
-    redis.call('ZADD', k.delayed, dueAt, id)
-    redis.call('HSET', k.records, id, rec)
+    schedule(k, id, dueAt, rec)
   elseif redis.call('RPUSH', k.ready[priority], rec) == 1 then
     wake(k)
   end
@@ -39,11 +46,15 @@ local function placeNew(k, id, priority, partitionKey, dueAt, rec, now)
   enterQueue(k, id, priority, dueAt, rec, now)
 end
 
+-- DLQ scores are failedAt * 1000 + a sequence number, so that failures within one millisecond keep
+-- their order (ZSET ties would sort by id); still an exact integer in a double until the year 2255.
+local DEAD_LETTER_SCALE = 1000
+
 local function deadLetter(k, id, rec, reason, now)
-  redis.call('ZADD', k.deadLetter, now, id)
+  local sequence = redis.call('HINCRBY', k.stats, 'deadLettered', 1)
+  redis.call('ZADD', k.deadLetter, now * DEAD_LETTER_SCALE + sequence % DEAD_LETTER_SCALE, id)
   redis.call('HSET', k.records, id, rec)
   redis.call('HSET', k.errors, id, reason)
-  redis.call('HINCRBY', k.stats, 'deadLettered', 1)
 end
 
 -- The head of a partition was acked or dead-lettered: the next message of the partition may run.

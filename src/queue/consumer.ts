@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import type { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { SluiceError, StaleReceiptError } from '../errors.js';
 import { requireDuration, requireInteger } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
@@ -164,7 +164,10 @@ export class Consumer<T = unknown> extends EventEmitter {
   }
 
   private createBlocker(): Redis | Cluster {
-    const blocker = this.queue.client.duplicate();
+    // Named, so that CLIENT LIST shows which queue a blocked connection serves.
+    const connectionName = `sluice:consumer:${this.queue.baseKey}`;
+    const client = this.queue.client;
+    const blocker = client instanceof Redis ? client.duplicate({ connectionName }) : client.duplicate();
     // Connection errors surface as failed commands in fetchLoop; the client reconnects by itself.
     blocker.on('error', () => undefined);
     return blocker;

@@ -90,6 +90,8 @@ export class Queue<T = unknown> {
     };
     if (typeof options.connection === 'string') {
       this.client = new Redis(options.connection);
+      // Connection failures reach callers as rejected commands; the client reconnects by itself.
+      this.client.on('error', () => undefined);
       this.ownsClient = true;
     } else if (options.connection) {
       this.client = options.connection;

@@ -1,0 +1,91 @@
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from '../src/index.js';
+import { waitFor } from './helpers.js';
+import { freePort, startRedis } from './servers.js';
+
+/**
+ * The same scripts on a real Redis Cluster: three masters started here on 127.0.0.1, queues spread
+ * over their slots. Every script touches only the keys of one hash tag, so none may raise CROSSSLOT.
+ */
+
+let nodes: ChildProcess[] = [];
+let dir = '';
+let ports: number[] = [];
+let cluster: Cluster;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
+  ports = [await freePort(), await freePort(), await freePort()];
+  nodes = await Promise.all(ports.map((port) =>
+    startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir])));
+  execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    stdio: 'ignore',
+  });
+  await waitFor(() => ports.every((port) =>
+    execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), 'the cluster to form');
+  cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+  await cluster.ping();
+});
+
+afterAll(async () => {
+  await cluster?.quit().catch(() => undefined);
+  for (const node of nodes) node.kill('SIGKILL');
+  await Promise.all(nodes.map((node) => (node.exitCode === null ? once(node, 'exit') : undefined)));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Redis Cluster', () => {
+  it('queues spread over the nodes, and every transition runs unchanged', async () => {
+    const queues = Array.from({ length: 6 }, (_, n) =>
+      new Queue<{ n: number }>(`orders-${n}`, { connection: cluster, prefix: 'cluster', retry: { baseMs: 0, capMs: 0 } }));
+    const owners = new Set(queues.map((q) => cluster.slots[Number(execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', q.baseKey], { encoding: 'utf8' }).trim())]?.[0]));
+    expect(owners.size).toBeGreaterThan(1);
+
+    for (const queue of queues) {
+      await queue.sendBatch([
+        { payload: { n: 1 }, priority: 'LOW' },
+        { payload: { n: 2 }, priority: 'CRITICAL', partitionKey: 'p' },
+        { payload: { n: 3 }, partitionKey: 'p', dedupKey: 'd' },
+        { payload: { n: 4 }, delayMs: 50, maxRetries: 0 },
+      ]);
+      const first = await queue.dequeue({ count: 10 });
+      expect(first.map((d) => d.payload.n)).toEqual([2, 1]);
+      await queue.nack(first[1]!, { error: 'retry me' });
+      await queue.extend(first[0]!, 10_000);
+      await queue.ack(first[0]!);
+      const rest: typeof first = [];
+      await waitFor(async () => {
+        rest.push(...(await queue.dequeue({ count: 10 })));
+        return rest.length >= 3;
+      }, 'the retried, released and delayed messages');
+      expect(rest.map((d) => d.payload.n).sort()).toEqual([1, 3, 4]);
+      await queue.nack(rest.find((d) => d.payload.n === 4)!, { error: 'to the DLQ' });
+      expect(await queue.replayDeadLetters()).toHaveLength(1);
+      await queue.pause();
+      await queue.resume();
+      await queue.setRateLimit({ max: 10, windowMs: 1_000 });
+      expect(await queue.reclaim()).toBe(0);
+      expect(await queue.promote()).toBe(0);
+      expect((await queue.getQueueStats()).processing_count).toBe(2);
+    }
+  });
+
+  it('a consumer blocks and wakes on the node that owns its queue', async () => {
+    const queue = new Queue<string>('cluster-consumed', { connection: cluster, prefix: 'cluster' });
+    const handled: string[] = [];
+    const consumer = queue.consume((m) => {
+      handled.push(m.payload);
+    });
+    await queue.send('now');
+    await queue.send('later', { delayMs: 100 });
+    await waitFor(() => handled.length === 2, 'both messages');
+    await consumer.close();
+    expect(handled).toEqual(['now', 'later']);
+  });
+});

@@ -1,0 +1,165 @@
+import { describe, expect, it, vi } from 'vitest';
+import { HandlerTimeoutError } from '../src/index.js';
+import { consumerIsBlocked, useRedis, waitFor } from './helpers.js';
+
+const env = useRedis();
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+describe('consumer runtime', () => {
+  it('runs at most `concurrency` handlers at once and takes no more than it can run', async () => {
+    const queue = env.queue<number>('concurrency');
+    await queue.sendBatch(Array.from({ length: 12 }, (_, n) => ({ payload: n })));
+    const release = gate();
+    let running = 0;
+    let most = 0;
+    const done: number[] = [];
+    const consumer = queue.consume(
+      async (m) => {
+        running++;
+        most = Math.max(most, running);
+        await release.opened;
+        running--;
+        done.push(m.payload);
+      },
+      { concurrency: 3 },
+    );
+    await waitFor(() => consumer.activeCount === 3, 'three handlers to run');
+    expect((await queue.getQueueStats()).processing_count).toBe(3);
+    release.open();
+    await waitFor(() => done.length === 12, 'all messages');
+    await consumer.close();
+    expect(most).toBe(3);
+    expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, n) => n));
+  });
+
+  it('an idle consumer blocks in Redis instead of polling, and wakes within milliseconds of a send', async () => {
+    const queue = env.queue<number>('idle');
+    const dequeues = vi.spyOn(queue, 'dequeueWithWait');
+    const startedAt = new Map<number, number>();
+    const consumer = queue.consume((m) => {
+      startedAt.set(m.payload, Date.now());
+    }, { blockMs: 5_000 });
+    await waitFor(() => dequeues.mock.calls.length >= 1, 'the first fetch');
+    // Idle for a while: with a 5 s block there is no reason to fetch again.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(dequeues.mock.calls.length, 'dequeue calls while idle').toBe(1);
+
+    const latencies: number[] = [];
+    for (let n = 0; n < 10; n++) {
+      const sentAt = Date.now();
+      await queue.send(n);
+      await waitFor(() => startedAt.has(n), `message ${n}`);
+      latencies.push(startedAt.get(n)! - sentAt);
+    }
+    await consumer.close();
+    latencies.sort((a, b) => a - b);
+    // The median, so that one scheduling hiccup on a loaded machine does not decide; a consumer that
+    // polled instead would wait for its 5 s block to end.
+    expect(latencies[5], `send-to-handler latencies ${latencies.join(', ')} ms`).toBeLessThan(50);
+  });
+
+  it('a handler past its timeout is aborted and its message nacked with the reason', async () => {
+    const queue = env.queue<string>('timeout', { retry: { baseMs: 60_000, capMs: 60_000 } });
+    const id = await queue.send('slow');
+    let signalReason: unknown;
+    const consumer = queue.consume(
+      (_m, { signal }) =>
+        new Promise<void>((resolve) => {
+          signal.addEventListener('abort', () => {
+            signalReason = signal.reason;
+            resolve();
+          });
+        }),
+      { handlerTimeoutMs: 150 },
+    );
+    await waitFor(async () => (await queue.getMessage(id))?.status === 'RETRY', 'the timed-out message to be nacked');
+    await consumer.close();
+    expect(signalReason).toBeInstanceOf(HandlerTimeoutError);
+    expect(await queue.getMessage(id)).toMatchObject({ attempts: 1, lastError: 'handler timed out after 150 ms' });
+  });
+
+  it('extends the visibility deadline while a handler runs longer than it', async () => {
+    const queue = env.queue<string>('extend', { retry: { baseMs: 0, capMs: 0 } });
+    await queue.send('long');
+    const runs: number[] = [];
+    const consumer = queue.consume(
+      async (m) => {
+        runs.push(m.attempts);
+        await new Promise((resolve) => setTimeout(resolve, 900)); // the work itself: 4.5 visibility periods
+      },
+      { visibilityMs: 200 },
+    );
+    // A second consumer would take the message if its deadline ever passed.
+    const rival = queue.consume(() => {
+      runs.push(-1);
+    });
+    await waitFor(async () => (await queue.getQueueStats()).counters.acked === 1, 'the long message to be acked');
+    await Promise.all([consumer.close(), rival.close()]);
+    expect(runs).toEqual([0]);
+    expect((await queue.getQueueStats()).counters.reclaimed).toBe(0);
+  });
+
+  it('a handler returning false or throwing is nacked with its reason; the seed callback style works', async () => {
+    const queue = env.queue<string>('failing', { retry: { baseMs: 0, capMs: 0 } });
+    const falsy = await queue.send('returns false', { maxRetries: 1 });
+    const thrower = await queue.send('throws', { maxRetries: 0 });
+    const fine = await queue.send('fine');
+    const failed: string[] = [];
+    const consumer = queue.consume((m) => {
+      if (m.payload === 'throws') throw new TypeError('cannot read property x');
+      return m.payload !== 'returns false';
+    });
+    consumer.on('failed', (m: { payload: string }) => failed.push(m.payload));
+    await waitFor(async () => (await queue.getQueueStats()).dlq_count === 2, 'both failures in the DLQ');
+    await consumer.close();
+    const letters = await queue.deadLetters();
+    expect(Object.fromEntries(letters.map((l) => [l.id, [l.reason, l.message!.attempts]]))).toEqual({
+      [falsy]: ['handler returned false', 2],
+      [thrower]: ['cannot read property x', 1],
+    });
+    expect(failed.sort()).toEqual(['returns false', 'returns false', 'throws']);
+    expect(await queue.getMessage(fine)).toBeNull();
+  });
+
+  it('close() stops fetching, lets running handlers finish within the grace period and hands back the rest', async () => {
+    const queue = env.queue<string>('shutdown');
+    const quick = await queue.send('quick');
+    const stuck = await queue.send('stuck');
+    const quickGate = gate();
+    let abortedWith: unknown;
+    const started: string[] = [];
+    const consumer = queue.consume(
+      async (m, { signal }) => {
+        started.push(m.payload);
+        if (m.payload === 'quick') return quickGate.opened;
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+        abortedWith = signal.reason;
+      },
+      { concurrency: 2 },
+    );
+    await waitFor(() => started.length === 2, 'both handlers to start');
+    const closing = consumer.close({ graceMs: 300 });
+    await queue.send('after close');
+    quickGate.open();
+    await closing;
+    expect(await queue.getMessage(quick)).toBeNull();
+    expect(await queue.getMessage(stuck)).toMatchObject({ status: 'PENDING', attempts: 0 });
+    expect(abortedWith).toMatchObject({ code: 'CLOSED' });
+    expect(started.sort()).toEqual(['quick', 'stuck']);
+    expect((await queue.getQueueStats()).priority_2_count).toBe(2);
+  });
+
+  it('close() of an idle consumer returns without waiting for its block to time out', async () => {
+    const queue = env.queue('idle-close');
+    const consumer = queue.consume(() => undefined, { blockMs: 30_000 });
+    await waitFor(() => consumerIsBlocked(env.redis, queue.baseKey), 'the consumer to block');
+    const started = Date.now();
+    await consumer.close();
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
