@@ -118,3 +118,14 @@ export class JobTimeoutError extends SluiceError {
     this.jobName = jobName;
   }
 }
+
+/** pause, resume or replay named a subscriber that is not subscribed to the bus. Nothing was changed. */
+export class UnknownSubscriberError extends SluiceError {
+  readonly bus: string;
+  readonly subscriberId: string;
+  constructor(bus: string, subscriberId: string) {
+    super('UNKNOWN_SUBSCRIBER', `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first`);
+    this.bus = bus;
+    this.subscriberId = subscriberId;
+  }
+}

@@ -25,7 +25,25 @@ export {
   type RetryPolicy,
 } from './queue/types.js';
 export { CorruptRecordError } from './queue/record.js';
-export { SluiceError, ValidationError, StaleReceiptError, ClosedError } from './errors.js';
+export { EventBus, DEFAULT_HISTORY_LIMIT, DEFAULT_DEDUP_WINDOW_MS } from './events/bus.js';
+export type {
+  Event,
+  EventBusOptions,
+  EventContext,
+  EventFilter,
+  EventHandler,
+  EventStats,
+  FilterCondition,
+  FilterValue,
+  HistoryEntry,
+  HistoryRange,
+  PublishItem,
+  PublishOptions,
+  PublishResult,
+  SubscribeOptions,
+  Subscription,
+} from './events/types.js';
+export { SluiceError, ValidationError, StaleReceiptError, ClosedError, UnknownSubscriberError } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export { Locks, type LocksOptions, type AcquireOptions, type WithLockOptions, type LockHandle } from './locks/locks.js';
 export { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';

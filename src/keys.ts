@@ -42,6 +42,34 @@ export const QUEUE_KEY_SUFFIXES = {
 
 export type QueueKeyName = keyof typeof QUEUE_KEY_SUFFIXES;
 
+/**
+ * The key layout of an event bus, under its base key `{<prefix>:bus/<name>}` (a whole hash tag, so one bus
+ * is one Redis Cluster slot; `/` cannot occur in a queue name, so a bus never shares a queue's keys).
+ * Injected into every script as BUS_KEY_SUFFIXES, like QUEUE_KEY_SUFFIXES.
+ */
+export const BUS_KEY_SUFFIXES = {
+  /** hash: subscriber id -> subscription JSON {patterns, filter, maxRetries} */
+  subscriptions: ':subs',
+  /** set of paused subscriber ids (publish skips them) */
+  paused: ':paused',
+  /** prefix of the exact-type index: one set of subscriber ids per event type named by a wildcard-free pattern */
+  exactPrefix: ':x:',
+  /** set of subscriber ids with at least one wildcard pattern: the only ones a publish scans */
+  wildcard: ':wild',
+  /** prefix of the per-type history streams */
+  historyPrefix: ':h:',
+  /** prefix of the keys that remember published event ids for the deduplication window */
+  dedupPrefix: ':dd:',
+  /** counter numbering deliveries, so that every copy of an event has a message id unique in its queue */
+  sequence: ':seq',
+  /** counters: published, delivered, duplicates, replayed */
+  stats: ':stats',
+  /** prefix of subscriber queues: `<bus base><subscriberPrefix><subscriber id>` is a queue base key */
+  subscriberPrefix: ':s:',
+} as const;
+
+export type BusKeyName = keyof typeof BUS_KEY_SUFFIXES;
+
 /** Names and prefixes: letters, digits and `_ - . :`; anything else could break the key layout. */
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 export const MAX_NAME_LENGTH = 100;
@@ -65,6 +93,38 @@ export function validateName(field: string, value: unknown): string {
 /** The hash-tagged base key of a queue: `{prefix:name}`. */
 export function queueBaseKey(prefix: string, name: string): string {
   return `{${validateName('prefix', prefix)}:${validateName('queue name', name)}}`;
+}
+
+/** The hash-tagged base key of an event bus: `{prefix:bus/name}`. */
+export function busBaseKey(prefix: string, name: string): string {
+  return `{${validateName('prefix', prefix)}:bus/${validateName('bus name', name)}}`;
+}
+
+/** A key of an event bus, for the few places TypeScript reads one directly (history, listing). */
+export function busKey(base: string, key: BusKeyName): string {
+  return base + BUS_KEY_SUFFIXES[key];
+}
+
+/**
+ * Subscriber ids are names without `:`, so that `<bus>:s:<id>` plus a queue suffix can never equal a key of
+ * another subscriber's queue.
+ */
+const SUBSCRIBER_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+export function validateSubscriberId(value: unknown): string {
+  validateName('subscriberId', value);
+  if (!SUBSCRIBER_ID_PATTERN.test(value as string)) {
+    throw new ValidationError(
+      'subscriberId',
+      `subscriberId may contain only letters, digits and _ - . (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value as string;
+}
+
+/** The base key of a subscriber's queue, under its bus's hash tag. */
+export function subscriberQueueBaseKey(busBase: string, subscriberId: string): string {
+  return busBase + BUS_KEY_SUFFIXES.subscriberPrefix + validateSubscriberId(subscriberId);
 }
 
 /** A base key given by the caller must start with a hash tag, so that every derived key shares its slot. */

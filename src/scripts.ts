@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
-import { QUEUE_KEY_SUFFIXES } from './keys.js';
+import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES } from './keys.js';
 
 /**
  * Loads `lua/<transition>.lua`, resolves `--@include "<fragment>"` lines from `lua/includes/`, prepends the
@@ -27,11 +27,19 @@ function findLuaDir(): string {
 const LUA_DIR = findLuaDir();
 const INCLUDE_PATTERN = /^--@include "([A-Za-z0-9_]+)"\s*$/gm;
 
-function generatedKeyLayout(): string {
-  const entries = Object.entries(QUEUE_KEY_SUFFIXES)
-    .map(([name, suffix]) => `  ${name} = '${suffix}',`)
+function luaTable(name: string, suffixes: Record<string, string>): string {
+  const entries = Object.entries(suffixes)
+    .map(([key, suffix]) => `  ${key} = '${suffix}',`)
     .join('\n');
-  return `-- Key layout generated from src/keys.ts. DO NOT EDIT in Lua.\nlocal QUEUE_KEY_SUFFIXES = {\n${entries}\n}\n`;
+  return `local ${name} = {\n${entries}\n}\n`;
+}
+
+function generatedKeyLayout(): string {
+  return (
+    '-- Key layout generated from src/keys.ts. DO NOT EDIT in Lua.\n' +
+    luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) +
+    luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES)
+  );
 }
 
 function resolveIncludes(source: string, seen: Set<string>): string {
@@ -100,6 +108,12 @@ export type ScriptName =
   | 'schedulerFinish'
   | 'schedulerControl'
   | 'schedulerForget'
+  | 'publish'
+  | 'subscribe'
+  | 'unsubscribe'
+  | 'subscriptionActive'
+  | 'historyReplay'
+  | 'eventStats'
   | (string & {});
 
 const registered = new WeakSet<RedisClient>();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from '../src/index.js';
+import { EventBus, Queue } from '../src/index.js';
 import { waitFor } from './helpers.js';
 import { freePort, startRedis } from './servers.js';
 
@@ -87,5 +87,34 @@ describe('Redis Cluster', () => {
     await waitFor(() => handled.length === 2, 'both messages');
     await consumer.close();
     expect(handled).toEqual(['now', 'later']);
+  });
+
+  it('event buses spread over the nodes, and every bus script runs unchanged (one slot per bus)', async () => {
+    const buses = Array.from({ length: 4 }, (_, n) =>
+      new EventBus(`events-${n}`, { connection: cluster, prefix: 'cluster', retry: { baseMs: 0, capMs: 0 } }));
+    const owners = new Set(buses.map((b) => cluster.slots[Number(execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', b.baseKey], { encoding: 'utf8' }).trim())]?.[0]));
+    expect(owners.size).toBeGreaterThan(1);
+    for (const bus of buses) {
+      await bus.subscribe('exact', 'account.created');
+      await bus.subscribe('wild', 'account.#', { filter: { 'data.plan': { in: ['pro'] } } });
+      await bus.pause('wild');
+      await bus.resume('wild');
+      const results = await bus.publishBatch([
+        { type: 'account.created', data: { plan: 'pro' }, id: 'e1' },
+        { type: 'account.created', data: { plan: 'free' }, partitionKey: 'a-1' },
+        { type: 'account.created', data: { plan: 'pro' }, id: 'e1' },
+      ]);
+      expect(results.map((r) => r.delivered)).toEqual([2, 1, 0]);
+      const handled: string[] = [];
+      const consumer = bus.consume<{ plan: string }>('exact', (event) => void handled.push(event.data.plan));
+      await waitFor(() => handled.length === 2, 'the exact subscriber to handle both events');
+      await consumer.close();
+      expect(await bus.replay('wild', 'account.created', { limit: 1 })).toBe(1);
+      expect(await bus.history('account.created')).toHaveLength(2);
+      expect((await bus.listSubscriptions()).map((s) => s.subscriberId)).toEqual(['exact', 'wild']);
+      expect((await bus.getEventStats()).event_stats).toMatchObject({ published: 2, delivered: 3, duplicates: 1, replayed: 1 });
+      expect(await bus.unsubscribe('wild', { dropQueue: true })).toBe(true);
+      await bus.close();
+    }
   });
 });

@@ -111,8 +111,10 @@ function overlaps(events: RaceEvent[], killed: Set<string>): string[] {
     for (let i = 1; i < deliveries.length; i++) {
       const before = deliveries[i - 1]!;
       const after = deliveries[i]!;
-      // A consumer that was killed never reports an end: its lease ran until its visibility deadline.
-      const ended = before.end ?? (killed.has(before.consumer) ? before.start + RACE_VISIBILITY_MS - 50 : Number.POSITIVE_INFINITY);
+      // A killed consumer never reports an end: its lease ran until its visibility deadline, counted from
+      // the dequeue in Redis, which precedes the recorded handler start by the reply's latency (large under
+      // load). Half the visibility timeout still catches a real second delivery, which would be immediate.
+      const ended = before.end ?? (killed.has(before.consumer) ? before.start + RACE_VISIBILITY_MS / 2 : Number.POSITIVE_INFINITY);
       if (after.start < ended) problems.push(`${id}: receipt ${after.receipt} started at ${after.start} before ${before.receipt} ended at ${ended}`);
     }
   }
@@ -152,7 +154,7 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
         if (e.consumer !== 'child-1' || e.id === 'ready') continue;
         open.set(`${e.id}|${e.receipt}`, (open.get(`${e.id}|${e.receipt}`) ?? 0) + (e.kind === 'start' ? 1 : -1));
       }
-      return [...open.values()].filter((v) => v > 0).length >= 3;
+      return [...open.values()].filter((v) => v > 0).length >= 1;
     }, 'the slow child to hold deliveries');
     victim.kill('SIGKILL');
     await once(victim, 'exit');
@@ -171,10 +173,12 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
       priority_1_count: 0, priority_2_count: 0, priority_3_count: 0, priority_4_count: 0,
     });
     expect(stats.counters.acked).toBe(TOTAL - poison);
-    expect(stats.counters.reclaimed).toBeGreaterThanOrEqual(3);
+    expect(stats.counters.reclaimed).toBeGreaterThanOrEqual(1);
     const letters = await run.producer.deadLetters({ limit: 1_000 });
     expect(letters.map((l) => l.message!.payload.n % 97)).toEqual(new Array(poison).fill(0));
-    expect(letters.every((l) => /^poison message \d+$/.test(l.reason!))).toBe(true);
+    // A poison message whose last attempt the killed consumer held fails by its visibility timeout.
+    const reasons = letters.map((l) => l.reason!).filter((r) => !/^(poison message \d+|visibility timeout expired \(receipt \d+\))$/.test(r));
+    expect(reasons).toEqual([]);
     expect(misplaced(await snapshot(env.redis, run.producer.baseKey), letters.map((l) => l.id))).toEqual([]);
     expect(doubled).toEqual([]);
     expect(overlaps(run.events, new Set(['child-1']))).toEqual([]);

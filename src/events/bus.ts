@@ -1,0 +1,322 @@
+import { Redis } from 'ioredis';
+import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
+import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
+import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
+import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
+import { MAX_BATCH, Queue } from '../queue/queue.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT, requireDuration, requireInteger, retryPolicy } from '../queue/validate.js';
+import type { RetryPolicy } from '../queue/types.js';
+import type {
+  Event,
+  EventBusOptions,
+  EventHandler,
+  EventStats,
+  HistoryEntry,
+  HistoryRange,
+  PublishItem,
+  PublishOptions,
+  PublishResult,
+  SubscribeOptions,
+  Subscription,
+} from './types.js';
+import {
+  compileFilter,
+  describeFilter,
+  publishArguments,
+  validateEventType,
+  validatePatterns,
+  type CompiledCondition,
+} from './validate.js';
+
+export const DEFAULT_HISTORY_LIMIT = 1000;
+export const DEFAULT_DEDUP_WINDOW_MS = 24 * 60 * 60 * 1000;
+const DUPLICATE = -1;
+const UNKNOWN = -1;
+
+/** A subscription as stored in Redis (includes/bus.lua reads it). */
+interface StoredSubscription {
+  patterns: string[];
+  maxRetries: number;
+  filter?: CompiledCondition[];
+}
+
+/**
+ * An event bus: durable topic fan-out into one engine queue per subscriber. Subscriptions live in Redis,
+ * so a process that only publishes reaches subscribers registered anywhere. Every change is one script.
+ */
+export class EventBus {
+  readonly name: string;
+  readonly prefix: string;
+  /** the hash-tagged base key of every key of this bus (one Redis Cluster slot) */
+  readonly baseKey: string;
+  readonly client: RedisClient;
+  readonly historyLimit: number;
+  readonly dedupWindowMs: number;
+  readonly source: string;
+  readonly maxEventBytes: number;
+  readonly retry: RetryPolicy;
+  readonly visibilityMs: number | undefined;
+  private readonly ownsClient: boolean;
+  private readonly publishOptionsJson: string;
+  private readonly queues = new Map<string, Queue<Event<any>>>();
+  private closed = false;
+
+  constructor(name: string, options: EventBusOptions) {
+    this.name = validateName('bus name', name);
+    this.prefix = validateName('prefix', options.prefix ?? 'sluice');
+    this.baseKey = busBaseKey(this.prefix, this.name);
+    this.historyLimit = requireInteger('historyLimit', options.historyLimit ?? DEFAULT_HISTORY_LIMIT, 0, 10_000_000);
+    this.dedupWindowMs = requireInteger('dedupWindowMs', options.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS, 0, 365 * 24 * 3600 * 1000);
+    if (options.source !== undefined && typeof options.source !== 'string') {
+      throw new ValidationError('source', `source must be a string, got ${describe(options.source)}`);
+    }
+    this.source = options.source ?? '';
+    this.maxEventBytes = requireInteger('maxEventBytes', options.maxEventBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024);
+    this.retry = retryPolicy(options.retry);
+    this.visibilityMs = options.visibilityMs === undefined ? undefined : requireDuration('visibilityMs', options.visibilityMs);
+    this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
+    if (typeof options.connection === 'string') {
+      this.client = new Redis(options.connection);
+      this.ownsClient = true;
+    } else if (options.connection) {
+      this.client = options.connection;
+      this.ownsClient = false;
+    } else {
+      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
+    }
+  }
+
+  private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ClosedError(`event bus ${this.name}`));
+    return runScript(this.client, script, [this.baseKey], args);
+  }
+
+  /** Publishes one event; see publishBatch. */
+  async publish<T>(type: string, data: T, options: PublishOptions = {}): Promise<PublishResult> {
+    const [result] = await this.publishBatch([{ ...options, type, data }]);
+    return result!;
+  }
+
+  /**
+   * Publishes events in one script call, in order: each is appended to its type's history and copied into
+   * the queue of every active subscriber whose patterns and filter match. All are validated before
+   * anything is written. An id published within the deduplication window is not delivered again.
+   */
+  async publishBatch<T>(items: readonly PublishItem<T>[]): Promise<PublishResult[]> {
+    if (!Array.isArray(items) || items.length > MAX_BATCH) {
+      throw new ValidationError('items', `publishBatch takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
+    }
+    if (items.length === 0) return [];
+    const now = Date.now();
+    const ids: string[] = [];
+    const args: string[] = [this.publishOptionsJson];
+    for (const item of items) {
+      const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now);
+      ids.push(event.id);
+      args.push(...eventArgs);
+    }
+    const counts = (await this.run('publish', args)) as number[];
+    return counts.map((count, n) => ({
+      id: ids[n]!,
+      delivered: count === DUPLICATE ? 0 : count,
+      duplicate: count === DUPLICATE,
+    }));
+  }
+
+  /**
+   * Registers a subscriber (or replaces its patterns, filter and maxRetries; its queue and paused state are
+   * kept). Events published from now on whose type matches one of the patterns (`*` one word, `#` zero or
+   * more) and that pass the filter are copied into its queue. Returns true when the subscriber is new.
+   */
+  async subscribe(subscriberId: string, patterns: string | readonly string[], options: SubscribeOptions = {}): Promise<boolean> {
+    validateSubscriberId(subscriberId);
+    const stored: StoredSubscription = {
+      patterns: validatePatterns(patterns),
+      maxRetries: requireInteger('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
+    };
+    const filter = compileFilter(options.filter);
+    if (filter) stored.filter = filter;
+    return (await this.run('subscribe', [subscriberId, JSON.stringify(stored)])) === 1;
+  }
+
+  /**
+   * Removes a subscriber: no more events reach it. Its queue stays for its consumers to drain unless
+   * `dropQueue` is true. Returns false when there was no such subscriber.
+   */
+  async unsubscribe(subscriberId: string, options: { dropQueue?: boolean } = {}): Promise<boolean> {
+    validateSubscriberId(subscriberId);
+    return (await this.run('unsubscribe', [subscriberId, options.dropQueue ? '1' : '0'])) === 1;
+  }
+
+  /**
+   * Stops deliveries to a subscriber: events published while it is paused are not copied to it. Its queue
+   * and consumers go on with what it already has (to hold those, pause its queue: `subscriberQueue(id).pause()`).
+   */
+  async pause(subscriberId: string): Promise<void> {
+    await this.setActive(subscriberId, false);
+  }
+
+  async resume(subscriberId: string): Promise<void> {
+    await this.setActive(subscriberId, true);
+  }
+
+  private async setActive(subscriberId: string, active: boolean): Promise<void> {
+    validateSubscriberId(subscriberId);
+    const done = await this.run('subscriptionActive', [subscriberId, active ? '1' : '0']);
+    if (done !== 1) throw new UnknownSubscriberError(this.name, subscriberId);
+  }
+
+  /** Every subscription of the bus, by subscriber id. */
+  async listSubscriptions(): Promise<Subscription[]> {
+    if (this.closed) throw new ClosedError(`event bus ${this.name}`);
+    // One MULTI so the list and the paused set are read at the same moment (both keys share the slot).
+    const replies = await this.client
+      .multi()
+      .hgetall(busKey(this.baseKey, 'subscriptions'))
+      .smembers(busKey(this.baseKey, 'paused'))
+      .exec();
+    const all = (replies?.[0]?.[1] ?? {}) as Record<string, string>;
+    const paused = new Set((replies?.[1]?.[1] ?? []) as string[]);
+    return Object.keys(all)
+      .sort()
+      .map((subscriberId) => {
+        const stored = parseStored(all[subscriberId]!);
+        return {
+          subscriberId,
+          patterns: stored.patterns,
+          filter: describeFilter(stored.filter),
+          maxRetries: stored.maxRetries,
+          active: !paused.has(subscriberId),
+        };
+      });
+  }
+
+  /**
+   * The engine queue holding a subscriber's events, for what the queue offers beyond consume: its stats,
+   * dead letters and their replay, pausing deliveries to its consumers.
+   */
+  subscriberQueue<T = unknown>(subscriberId: string): Queue<Event<T>> {
+    if (this.closed) throw new ClosedError(`event bus ${this.name}`);
+    let queue = this.queues.get(subscriberId);
+    if (!queue) {
+      queue = new Queue<Event<any>>(subscriberId, {
+        connection: this.client as Redis,
+        prefix: this.prefix,
+        baseKey: subscriberQueueBaseKey(this.baseKey, subscriberId),
+        retry: this.retry,
+        ...(this.visibilityMs === undefined ? {} : { visibilityMs: this.visibilityMs }),
+      });
+      this.queues.set(subscriberId, queue);
+    }
+    return queue as Queue<Event<T>>;
+  }
+
+  /**
+   * Runs a subscriber's workers: `concurrency` handlers compete for its events (each event goes to one of
+   * them). A handler that returns false or throws has its event retried after the backoff, then
+   * dead-lettered (see Consumer for timeouts, visibility and shutdown).
+   */
+  consume<T = unknown>(subscriberId: string, handler: EventHandler<T>, options: ConsumerOptions = {}): Consumer<Event<T>> {
+    if (typeof handler !== 'function') throw new ValidationError('handler', 'handler must be a function');
+    return this.subscriberQueue<T>(subscriberId).consume(
+      (delivery, context) => handler(delivery.payload, { delivery, signal: context.signal }),
+      options,
+    );
+  }
+
+  /** A range of one type's history, oldest first (newest first with `reverse`). */
+  async history<T = unknown>(type: string, range: HistoryRange & { reverse?: boolean } = {}): Promise<HistoryEntry<T>[]> {
+    if (this.closed) throw new ClosedError(`event bus ${this.name}`);
+    const key = busKey(this.baseKey, 'historyPrefix') + validateEventType(type);
+    const { from, to, limit } = historyBounds(range);
+    const entries = range.reverse
+      ? await this.client.xrevrange(key, to, from, 'COUNT', limit)
+      : await this.client.xrange(key, from, to, 'COUNT', limit);
+    return entries.map(([position, fields]) => {
+      const at = fields.indexOf('event');
+      return { position, event: JSON.parse(fields[at + 1]!) as Event<T> };
+    });
+  }
+
+  /**
+   * Copies a range of one type's history into one subscriber's queue as new deliveries, oldest first
+   * (patterns, filter and pause state are not consulted). Returns how many events were copied.
+   */
+  async replay(subscriberId: string, type: string, range: HistoryRange = {}): Promise<number> {
+    validateSubscriberId(subscriberId);
+    validateEventType(type);
+    const { from, to, limit } = historyBounds(range);
+    const replayed = (await this.run('historyReplay', [subscriberId, type, from, to, limit])) as number;
+    if (replayed === UNKNOWN) throw new UnknownSubscriberError(this.name, subscriberId);
+    return replayed;
+  }
+
+  /** The seed's get_event_stats shape, plus retried, duplicate and replayed counts. */
+  async getEventStats(): Promise<EventStats> {
+    const reply = (await this.run('eventStats', [])) as (string | number)[];
+    const counters: Record<string, number> = {};
+    let n = 0;
+    for (; reply[n] !== ''; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
+    const stats: EventStats = {
+      total_subscriptions: 0,
+      active_subscribers: 0,
+      event_stats: {
+        published: counters.published ?? 0,
+        delivered: counters.delivered ?? 0,
+        failed: 0,
+        retried: 0,
+        duplicates: counters.duplicates ?? 0,
+        replayed: counters.replayed ?? 0,
+      },
+      subscriptions_by_type: {},
+    };
+    for (n += 1; n < reply.length; n += 5) {
+      const stored = parseStored(String(reply[n + 1]));
+      const paused = Number(reply[n + 2]) === 1;
+      stats.total_subscriptions += 1;
+      stats.event_stats.failed += Number(reply[n + 3]);
+      stats.event_stats.retried += Number(reply[n + 4]);
+      if (paused) continue;
+      stats.active_subscribers += 1;
+      for (const pattern of stored.patterns) {
+        stats.subscriptions_by_type[pattern] = (stats.subscriptions_by_type[pattern] ?? 0) + 1;
+      }
+    }
+    return stats;
+  }
+
+  /** Closes the subscriber queues' consumers (with their grace period) and, if the bus opened it, the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.closed = true;
+    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+  }
+}
+
+/** A stored subscription; one edited into nonsense by hand reads as matching nothing (publish skips it too). */
+function parseStored(json: string): StoredSubscription {
+  try {
+    const stored = JSON.parse(json) as StoredSubscription;
+    if (Array.isArray(stored.patterns) && typeof stored.maxRetries === 'number') return stored;
+  } catch {
+    // fall through
+  }
+  return { patterns: [], maxRetries: 0 };
+}
+
+/** Stream bounds for XRANGE: positions as given, times as `<ms>` (XRANGE reads `ms` as `ms-0` .. `ms-max`). */
+function historyBounds(range: HistoryRange): { from: string; to: string; limit: number } {
+  const bound = (field: string, value: unknown, open: string): string => {
+    if (value === undefined) return open;
+    if (value instanceof Date) value = value.getTime();
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return String(value);
+    if (typeof value === 'string' && /^\d+(-\d+)?$/.test(value)) return value;
+    throw new ValidationError(field, `${field} must be a history position like "1700000000000-0", a Date or ms since the epoch, got ${describe(value)}`);
+  };
+  return {
+    from: bound('from', range.from, '-'),
+    to: bound('to', range.to, '+'),
+    limit: requireInteger('limit', range.limit ?? 100, 1, MAX_BATCH),
+  };
+}
