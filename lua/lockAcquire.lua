@@ -1,6 +1,6 @@
 --[[ lockAcquire: take a free lock for a TTL and hand out the next fencing token.
-  KEYS[1] lock key `{prefix:lock:<name>}`: the holder's token, expiring with the lock
-  KEYS[2] fence counter `{prefix:lock:<name>}:fence` (same hash tag); never expires, so fences only grow
+  KEYS[1] lock key `{prefix:lock/<name>}`: the holder's token, expiring with the lock
+  KEYS[2] fence counter `{prefix:lock/<name>}:fence` (same hash tag); never expires, so fences only grow
   ARGV[1] token of the new holder  ARGV[2] TTL ms
   Returns: {1, fence} acquired, fence strictly greater than any earlier one of this lock;
            {0, ms} held by another holder, ms until its TTL runs out (-1: no TTL)

@@ -5,7 +5,7 @@
   moves the next tick to ARGV[2] and takes the run lock in the same step, so each tick is claimed once.
   In 'local' mode (every process runs every tick) only the pause flag is checked and the start recorded;
   the stored next tick is then only for display.
-  KEYS[1] the job's status hash `{prefix:scheduler}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler}:run:<name>`
+  KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
   ARGV[1] tick the caller claims  ARGV[2] the tick after it
   ARGV[3] run token  ARGV[4] run lock TTL ms  ARGV[5] instance id  ARGV[6] 'shared' or 'local'
   Returns: {1, fence, now} claimed: fence is the job's run count, which grows with every run

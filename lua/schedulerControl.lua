@@ -3,7 +3,7 @@
   resume: ticks are claimed again; an overdue tick runs at once.
   restart: resumes the job, breaks the run lock of a run in progress (its process sees the lock lost at
   its next extension and aborts the run's signal) and makes a tick due now.
-  KEYS[1] the job's status hash `{prefix:scheduler}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler}:run:<name>`
+  KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
   ARGV[1] 'pause', 'resume' or 'restart'
   Returns: 1 done; 0 the job is not registered: nothing changed
 ]]

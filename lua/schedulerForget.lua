@@ -2,7 +2,7 @@
   A job counts as abandoned when its next tick is more than the retention overdue, nobody holds its run
   lock and it is not paused (a pause is an operator's decision, kept however old). A process that still
   has the job registers it again on its next claim, with a fresh status.
-  KEYS[1] set of job names `{prefix:scheduler}:jobs`  KEYS[2] the job's status hash  KEYS[3] its run lock
+  KEYS[1] set of job names `{prefix:scheduler/}:jobs`  KEYS[2] the job's status hash  KEYS[3] its run lock
   ARGV[1] job name  ARGV[2] retention ms
   Returns: 1 forgotten; 0 kept
 ]]

@@ -148,21 +148,22 @@ export function describe(value: unknown): string {
 }
 
 /**
- * A lock lives under its own hash tag, `{prefix:lock:<name>}`: that key holds the current holder's token
+ * A lock lives under its own hash tag, `{prefix:lock/<name>}`: that key holds the current holder's token
  * (with the lock's TTL) and `<that key>:fence` the fencing counter, which shares the slot through the tag.
- * Both are passed to the lock scripts as KEYS, so Lua never builds a key.
+ * Both are passed to the lock scripts as KEYS, so Lua never builds a key. As with a bus, the `/` keeps
+ * locks and the scheduler apart from every queue: it cannot occur in a queue name.
  */
 export function lockKeys(prefix: string, name: string): { holder: string; fence: string } {
-  const holder = `{${validateName('prefix', prefix)}:lock:${validateName('lock name', name)}}`;
+  const holder = `{${validateName('prefix', prefix)}:lock/${validateName('lock name', name)}}`;
   return { holder, fence: `${holder}:fence` };
 }
 
 /**
- * Every key of the scheduler shares the tag `{prefix:scheduler}`, so one script can compare-and-set a
+ * Every key of the scheduler shares the tag `{prefix:scheduler/}`, so one script can compare-and-set a
  * job's next run and take its run lock atomically, on Redis Cluster too.
  */
 export function schedulerKeys(prefix: string): { jobs: string; status(job: string): string; runLock(job: string): string } {
-  const base = `{${validateName('prefix', prefix)}:scheduler}`;
+  const base = `{${validateName('prefix', prefix)}:scheduler/}`;
   return {
     /** set of the names of every job some process has registered */
     jobs: `${base}:jobs`,

@@ -7,7 +7,7 @@ import { startCluster } from './servers.js';
 
 /**
  * Locks and the scheduler on a real three-master Redis Cluster: a lock's keys share its own hash tag
- * (locks spread over the nodes), the scheduler's share `{prefix:scheduler}`; no script may raise CROSSSLOT.
+ * (locks spread over the nodes), the scheduler's share `{prefix:scheduler/}`; no script may raise CROSSSLOT.
  */
 
 let cluster: Cluster;

@@ -7,6 +7,7 @@ import {
   ValidationError,
   type LockHandle,
 } from '../src/index.js';
+import { lockKeys } from '../src/keys.js';
 import { useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
@@ -80,7 +81,7 @@ describe('locks', () => {
 
     await expect(l.release(stale!)).rejects.toBeInstanceOf(LockNotHeldError);
     await expect(l.extend(stale!, 60_000)).rejects.toMatchObject({ code: 'LOCK_NOT_HELD', lockName: 'job' });
-    const holderKey = `{${prefix}:lock:job}`;
+    const holderKey = lockKeys(prefix, 'job').holder;
     expect(await env.redis.get(holderKey)).toBe(current!.token);
     const ttl = await env.redis.pttl(holderKey);
     expect(ttl).toBeGreaterThan(0);
@@ -117,7 +118,7 @@ describe('locks', () => {
         const startedAt = Date.now();
         await waitFor(() => Date.now() - startedAt > 3.5 * ttlMs, 'three and a half TTLs to pass');
         expect(await other.acquire('job', { ttlMs: 1000 })).toBeNull();
-        expect(await env.redis.get(`{${prefix}:lock:job}`)).toBe(lock.token);
+        expect(await env.redis.get(lockKeys(prefix, 'job').holder)).toBe(lock.token);
         expect(signal.aborted).toBe(false);
       },
       { ttlMs },
@@ -132,7 +133,7 @@ describe('locks', () => {
     const outcome = await l.withLock(
       'job',
       async (signal) => {
-        await env.redis.del(`{${prefix}:lock:job}`);
+        await env.redis.del(lockKeys(prefix, 'job').holder);
         await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         reason = signal.reason;
         return 'stopped';

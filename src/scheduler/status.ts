@@ -1,5 +1,5 @@
 /**
- * A job's status as every process sees it, read from its hash `{prefix:scheduler}:job:<name>` (written
+ * A job's status as every process sees it, read from its hash `{prefix:scheduler/}:job:<name>` (written
  * only by the scheduler scripts). Times are ms since the epoch, by the Redis server's clock.
  */
 export interface JobStatus {
