@@ -60,7 +60,7 @@ describe('scheduler: once per tick across processes', () => {
     const by = await env.redis.hgetall(keys.by);
     expect(Object.values(by)).toContain('child');
 
-    const status = await new Scheduler({ connection: env.redis, prefix }).getJobStatus('tick');
+    const status = await scheduler(prefix, 'reader').getJobStatus('tick');
     expect(status!.runCount).toBe(ticks.length);
     expect(status!.lastTick).toBe(ticks.at(-1));
   });
