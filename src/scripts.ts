@@ -100,13 +100,13 @@ export type ScriptName =
   | 'rateLimit'
   | 'stats'
   | 'inspect'
+  | 'wake'
   | 'publish'
   | 'subscribe'
   | 'unsubscribe'
   | 'subscriptionActive'
   | 'historyReplay'
-  | 'eventStats'
-  | (string & {});
+  | 'eventStats';
 
 const registered = new WeakSet<RedisClient>();
 
