@@ -1,4 +1,4 @@
-import { Redis, type Cluster } from 'ioredis';
+import { resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
@@ -30,7 +30,7 @@ import {
 
 export interface QueueOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
-  connection: Redis | Cluster | string;
+  connection: Connection;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** backoff of retried messages; give every process of one queue the same policy */
@@ -92,17 +92,7 @@ export class Queue<T = unknown> {
       defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
       maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
     };
-    if (typeof options.connection === 'string') {
-      this.client = new Redis(options.connection);
-      // Connection failures reach callers as rejected commands; the client reconnects by itself.
-      this.client.on('error', () => undefined);
-      this.ownsClient = true;
-    } else if (options.connection) {
-      this.client = options.connection;
-      this.ownsClient = false;
-    } else {
-      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
-    }
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
