@@ -24,6 +24,8 @@ export const QUEUE_KEY_SUFFIXES = {
   records: ':m',
   /** last error per message id */
   errors: ':e',
+  /** ids chosen by the sender that are still live (not acked or purged), so that none is used twice */
+  liveIds: ':ids',
   /** partition key -> messages of that partition not yet acked or dead-lettered */
   partitions: ':pc',
   /** prefix of the per-partition backlog lists (messages waiting behind their partition's head) */
@@ -90,14 +92,26 @@ export function validateName(field: string, value: unknown): string {
   return value;
 }
 
+/**
+ * A prefix is a name without `:`, so that `{prefix:name}` reads one way only: with `:` allowed in both,
+ * queue `b:orders` under prefix `t` and queue `orders` under prefix `t:b` would share their keys.
+ */
+export function validatePrefix(value: unknown): string {
+  validateName('prefix', value);
+  if ((value as string).includes(':')) {
+    throw new ValidationError('prefix', `prefix may not contain ':' (got ${JSON.stringify(value)}); use - or . instead`);
+  }
+  return value as string;
+}
+
 /** The hash-tagged base key of a queue: `{prefix:name}`. */
 export function queueBaseKey(prefix: string, name: string): string {
-  return `{${validateName('prefix', prefix)}:${validateName('queue name', name)}}`;
+  return `{${validatePrefix(prefix)}:${validateName('queue name', name)}}`;
 }
 
 /** The hash-tagged base key of an event bus: `{prefix:bus/name}`. */
 export function busBaseKey(prefix: string, name: string): string {
-  return `{${validateName('prefix', prefix)}:bus/${validateName('bus name', name)}}`;
+  return `{${validatePrefix(prefix)}:bus/${validateName('bus name', name)}}`;
 }
 
 /** A key of an event bus, for the few places TypeScript reads one directly (history, listing). */

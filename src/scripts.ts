@@ -108,13 +108,13 @@ export type ScriptName =
   | 'schedulerFinish'
   | 'schedulerControl'
   | 'schedulerForget'
+  | 'wake'
   | 'publish'
   | 'subscribe'
   | 'unsubscribe'
   | 'subscriptionActive'
   | 'historyReplay'
-  | 'eventStats'
-  | (string & {});
+  | 'eventStats';
 
 const registered = new WeakSet<RedisClient>();
 

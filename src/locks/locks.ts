@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type Cluster } from 'ioredis';
-import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
+import { resolveConnection, type Connection } from '../connection.js';
+import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError } from '../errors.js';
 import { lockKeys, validateName } from '../keys.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { requireDuration, requireInteger } from '../queue/validate.js';
@@ -9,7 +9,7 @@ import { LeaseKeeper } from './keeper.js';
 
 export interface LocksOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
-  connection: Redis | Cluster | string;
+  connection: Connection;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
 }
@@ -50,15 +50,7 @@ export class Locks {
 
   constructor(options: LocksOptions) {
     this.prefix = validateName('prefix', options.prefix ?? 'sluice');
-    if (typeof options.connection === 'string') {
-      this.client = new Redis(options.connection);
-      this.ownsClient = true;
-    } else if (options.connection) {
-      this.client = options.connection;
-      this.ownsClient = false;
-    } else {
-      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
-    }
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import { resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validateName } from '../keys.js';
 import { requireDuration } from '../queue/validate.js';
@@ -13,7 +13,7 @@ import { decodeStatus, type JobStatus } from './status.js';
 
 export interface SchedulerOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
-  connection: Redis | Cluster | string;
+  connection: Connection;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** names this process in job status (default `<hostname>:<pid>:<random>`) */
@@ -57,15 +57,7 @@ export class Scheduler extends EventEmitter {
       throw new ValidationError('instanceId', 'instanceId must be a string of 1 to 200 characters');
     }
     this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000));
-    if (typeof options.connection === 'string') {
-      this.client = new Redis(options.connection);
-      this.ownsClient = true;
-    } else if (options.connection) {
-      this.client = options.connection;
-      this.ownsClient = false;
-    } else {
-      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
-    }
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
     this.host = {
       client: this.client,
       keys: this.keys,
