@@ -46,7 +46,7 @@ export type {
 export { SluiceError, ValidationError, StaleReceiptError, ClosedError, UnknownSubscriberError } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export { Locks, type LocksOptions, type AcquireOptions, type WithLockOptions, type LockHandle } from './locks/locks.js';
-export { Scheduler, type SchedulerOptions } from './scheduler/scheduler.js';
+export { Scheduler, type SchedulerOptions, type SchedulerEvents } from './scheduler/scheduler.js';
 export type { JobDefinition, JobContext, JobHandler } from './scheduler/job.js';
 export type { JobStatus } from './scheduler/status.js';
 export {

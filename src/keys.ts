@@ -168,7 +168,7 @@ export function describe(value: unknown): string {
  * locks and the scheduler apart from every queue: it cannot occur in a queue name.
  */
 export function lockKeys(prefix: string, name: string): { holder: string; fence: string } {
-  const holder = `{${validateName('prefix', prefix)}:lock/${validateName('lock name', name)}}`;
+  const holder = `{${validatePrefix(prefix)}:lock/${validateName('lock name', name)}}`;
   return { holder, fence: `${holder}:fence` };
 }
 
@@ -177,7 +177,7 @@ export function lockKeys(prefix: string, name: string): { holder: string; fence:
  * job's next run and take its run lock atomically, on Redis Cluster too.
  */
 export function schedulerKeys(prefix: string): { jobs: string; status(job: string): string; runLock(job: string): string } {
-  const base = `{${validateName('prefix', prefix)}:scheduler/}`;
+  const base = `{${validatePrefix(prefix)}:scheduler/}`;
   return {
     /** set of the names of every job some process has registered */
     jobs: `${base}:jobs`,

@@ -182,6 +182,9 @@ describe('locks', () => {
     await expect(l.acquire('{x}', { ttlMs: 1000 })).rejects.toThrow(/lock name may contain only/);
     await expect(l.acquire('job', { ttlMs: -1 })).rejects.toThrow(/ttlMs must be/);
     await expect(l.acquire('job', { ttlMs: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
+    await expect(l.release({ name: 'job', token: undefined as unknown as string })).rejects.toThrow(/lock must be the \{ name, token \}/);
+    await expect(l.extend({ name: 'bad name', token: 't' })).rejects.toThrow(/lock name may contain only/);
+    expect(() => new Locks({ connection: env.redis, prefix: 'a:b' })).toThrow(/prefix may not contain ':'/);
     expect(await env.redis.keys(`{${prefix}:*`)).toEqual([]);
   });
 });

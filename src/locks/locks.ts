@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveConnection, type Connection } from '../connection.js';
-import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError } from '../errors.js';
-import { lockKeys, validateName } from '../keys.js';
+import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
+import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { requireDuration, requireInteger } from '../queue/validate.js';
 import { LeaseKeeper } from './keeper.js';
@@ -49,7 +49,7 @@ export class Locks {
   private closed = false;
 
   constructor(options: LocksOptions) {
-    this.prefix = validateName('prefix', options.prefix ?? 'sluice');
+    this.prefix = validatePrefix(options.prefix ?? 'sluice');
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
 
@@ -87,12 +87,13 @@ export class Locks {
 
   /** Gives a held lock a fresh TTL. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */
   async extend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number = DEFAULT_TTL_MS): Promise<void> {
-    if (!(await this.tryExtend(lock, ttlOf(ttlMs)))) throw new LockNotHeldError(lock.name, lock.token);
+    if (!(await this.tryExtend(requireLock(lock), ttlOf(ttlMs)))) throw new LockNotHeldError(lock.name, lock.token);
   }
 
   /** Frees a held lock. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */
   async release(lock: Pick<LockHandle, 'name' | 'token'>): Promise<void> {
     this.assertOpen();
+    requireLock(lock);
     const released = await runScript(this.client, 'lockRelease', [lockKeys(this.prefix, lock.name).holder], [lock.token]);
     if (released !== 1) throw new LockNotHeldError(lock.name, lock.token);
   }
@@ -150,4 +151,13 @@ export class Locks {
 function ttlOf(value: number | undefined): number {
   const ttlMs = Math.ceil(requireDuration('ttlMs', value ?? DEFAULT_TTL_MS));
   return requireInteger('ttlMs', ttlMs, 1, MAX_TTL_MS);
+}
+
+/** extend and release take the object acquire returned (or any { name, token }). */
+function requireLock<L extends Pick<LockHandle, 'name' | 'token'>>(lock: L): L {
+  if (typeof lock !== 'object' || lock === null || typeof lock.token !== 'string' || lock.token === '') {
+    throw new ValidationError('lock', `lock must be the { name, token } that acquire returned, got ${describe(lock)}`);
+  }
+  validateName('lock name', lock.name);
+  return lock;
 }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
-import { schedulerKeys, validateName } from '../keys.js';
+import { schedulerKeys, validatePrefix } from '../keys.js';
 import { requireDuration } from '../queue/validate.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { addBuiltinJobs, type BuiltinJobsOptions } from './builtins.js';
@@ -34,6 +34,18 @@ export interface SchedulerOptions {
  * 'error' (error, jobName): an operational problem such as Redis being unreachable, or a run that lost
  * its run lock. Without an 'error' listener errors are written to the console.
  */
+export interface SchedulerEvents {
+  completed: [run: { name: string; tick: number; fence: number; result: unknown }];
+  failed: [run: { name: string; tick: number; fence: number; error: unknown }];
+  error: [error: unknown, jobName: string];
+}
+
+export interface Scheduler {
+  on<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
+  once<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
+  off<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
+}
+
 export class Scheduler extends EventEmitter {
   readonly prefix: string;
   readonly instanceId: string;
@@ -50,7 +62,7 @@ export class Scheduler extends EventEmitter {
 
   constructor(options: SchedulerOptions) {
     super();
-    this.prefix = validateName('prefix', options.prefix ?? 'sluice');
+    this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.keys = schedulerKeys(this.prefix);
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     if (typeof this.instanceId !== 'string' || this.instanceId.length === 0 || this.instanceId.length > 200) {
