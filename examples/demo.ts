@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       },
       { concurrency: 1 },
     );
-    consumer.on('failed', (m: Delivery<Task>, error: Error) => say(`  failed "${m.payload.task}": ${error.message}`));
+    consumer.on('failed', (m, error) => say(`  failed "${m.payload.task}": ${error instanceof Error ? error.message : String(error)}`));
 
     while ((await queue.getQueueStats()).dlq_count === 0) await new Promise((r) => setTimeout(r, 50));
     const [letter] = await queue.deadLetters();

@@ -2,6 +2,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1..] pairs: message id, receipt
   Returns: one integer per pair: 1 acked, 0 stale (not in flight under that receipt; nothing changed)
+  Errors: none; a receipt named twice in one call is acked once
 ]]
 --@include "queue"
 --@include "placement"
@@ -32,6 +33,7 @@ redis.call('ZREM', k.inflight, unpack(current))
 local recs = redis.call('EXISTS', k.partitions) == 1 and redis.call('HMGET', k.records, unpack(ids)) or {}
 redis.call('HDEL', k.records, unpack(ids))
 if redis.call('EXISTS', k.errors) == 1 then redis.call('HDEL', k.errors, unpack(ids)) end
+redis.call('HDEL', k.liveIds, unpack(ids))
 redis.call('HINCRBY', k.stats, 'acked', #ids)
 local now
 for _, rec in ipairs(recs) do

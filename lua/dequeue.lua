@@ -51,7 +51,7 @@ for _, rec in ipairs(popped) do
     good[#good + 1] = rec
     ids[#ids + 1] = id
   else
-    deadLetter(k, 'corrupt:' .. redis.sha1hex(rec), rec, 'corrupt record: its header does not parse', now)
+    deadLetter(k, corruptId(k), rec, 'corrupt record: its header does not parse', now)
   end
 end
 if #good == 0 then return { 0, 0 } end

@@ -2,6 +2,7 @@
   KEYS[1] bus base key `{prefix:bus/name}`; subscriber queue keys are derived from it (includes/bus.lua)
   Returns: {counter name, value, ..., '', subscriber id, subscription JSON, paused 0/1,
             queue dead-lettered count, queue retried count, ...}
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

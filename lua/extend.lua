@@ -2,6 +2,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] visibility ms from now  ARGV[2..] pairs: message id, receipt
   Returns: one integer per pair: 1 extended, 0 stale (not in flight under that receipt; nothing changed)
+  Errors: none
 ]]
 --@include "queue"
 

@@ -4,6 +4,7 @@
   ARGV[1] subscriber id  ARGV[2] event type  ARGV[3] first stream position ('-': oldest)
   ARGV[4] last stream position ('+': newest)  ARGV[5] max events
   Returns: the number of events replayed, or -1 when there is no such subscriber (nothing changed)
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

@@ -6,6 +6,7 @@
   Returns: {} when the id is in no state (acked, purged or never sent), else
            {state, record, last error or false, score or false} with state one of
            'ready', 'backlog', 'delayed', 'inflight', 'dead'; score is the due time, deadline or failure time
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

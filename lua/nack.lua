@@ -7,6 +7,7 @@
     mode 'dead':  one failed attempt, straight to the dead-letter queue
     mode 'release': back to the front of its ready list, attempts unchanged (consumer shutdown)
   Returns: one integer per message: 0 stale receipt (nothing changed), 1 retried, 2 dead-lettered, 3 released
+  Errors: none; released messages keep their order at the front of their ready list
 ]]
 --@include "queue"
 --@include "placement"
@@ -19,6 +20,7 @@ local now = nowMs()
 local OUTCOME = { retried = 1, dead = 2 }
 
 local results = {}
+local released = { {}, {}, {}, {} }
 for i = 3, #ARGV, 5 do
   local id, mode, delayMs, reason = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
   local outcome = 0
@@ -27,12 +29,22 @@ for i = 3, #ARGV, 5 do
     local msg = rec and parseRecord(rec)
     if mode == 'release' and msg then
       redis.call('HDEL', k.records, id)
-      if redis.call('LPUSH', k.ready[msg.priority], rec) == 1 then wake(k) end
+      table.insert(released[msg.priority], rec)
       outcome = 3
     elseif rec then
       outcome = OUTCOME[failMessage(k, id, rec, reason, mode == 'retry', delayMs, now, policy)]
     end
   end
   results[#results + 1] = outcome
+end
+-- LPUSH puts its last argument first: push in reverse so the released keep their order at the front.
+for priority = 4, 1, -1 do
+  local records = released[priority]
+  if #records > 0 then
+    local reversed = {}
+    for n = #records, 1, -1 do reversed[#reversed + 1] = records[n] end
+    chunks(reversed, function(...) redis.call('LPUSH', k.ready[priority], ...) end)
+    wake(k)
+  end
 end
 return results

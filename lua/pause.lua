@@ -3,6 +3,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] '1' pause, '0' resume
   Returns: 1
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

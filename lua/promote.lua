@@ -3,6 +3,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] max messages
   Returns: the number of messages promoted
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

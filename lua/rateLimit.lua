@@ -2,6 +2,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] max per window (0 removes the limit)  ARGV[2] window ms
   Returns: 1
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

@@ -3,6 +3,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] max messages  ARGV[2] retry policy JSON {baseMs, capMs, jitter}  ARGV[3] random seed
   Returns: the number of messages reclaimed
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

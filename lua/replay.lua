@@ -1,18 +1,20 @@
 --[[ replay: move dead-lettered messages back to PENDING with their attempts reset to 0.
   A partitioned message re-enters its partition at the back, as a new send would.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] max messages  ARGV[2..] ids to replay; none given: the oldest ARGV[1] dead letters
+  ARGV[1] 'ids' (replay ARGV[3..]) or 'oldest' (replay the oldest ARGV[2])  ARGV[2] max messages
+  ARGV[3..] ids, with 'ids'
   Returns: the ids replayed (ids not in the dead-letter queue, or whose record is corrupt, are skipped)
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"
 
 local k = queueKeys(KEYS[1])
 local ids = {}
-if #ARGV > 1 then
-  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+if ARGV[1] == 'ids' then
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
 else
-  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[1]) - 1)
+  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[2]) - 1)
 end
 
 local now = nowMs()

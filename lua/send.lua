@@ -1,10 +1,11 @@
 --[[ send: add a batch of messages; each goes to its ready list, the delayed set or its partition's backlog.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1..] 7 per message: id, priority 1..4, partition key ('' none), delay ms (<= 0 now),
-            dedup key ('' none), dedup TTL ms, record (includes/queue.lua)
-  Returns: one id per message, in order; for a message whose dedup key is still held, the id of the
-           message that took it (nothing is written for that one).
-  Errors: none; arguments are validated by the caller (src/queue/queue.ts).
+  ARGV[1..] 8 per message: id, '1' if the sender chose the id else '0', priority 1..4, partition key
+            ('' none), delay ms (<= 0 now), dedup key ('' none), dedup TTL ms, record (includes/queue.lua)
+  Returns: one id per message, in order. Nothing is written for a message whose dedup key is still held
+           (its reply is the id of the message holding the key) or whose sender-chosen id is still live
+           (not yet acked or purged; its reply is that id).
+  Errors: none; arguments are validated by the caller (src/queue/validate.ts).
 ]]
 --@include "queue"
 --@include "placement"
@@ -25,14 +26,16 @@ local function flush()
   end
 end
 
-for i = 1, #ARGV, 7 do
-  local id, priority, partitionKey = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local delayMs, dedupKey, rec = tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 6]
+for i = 1, #ARGV, 8 do
+  local id, chosen, priority, partitionKey = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local delayMs, dedupKey, rec = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 7]
   local holder = false
   if dedupKey ~= '' then
     local key = k.dedupPrefix .. dedupKey
-    if not redis.call('SET', key, id, 'NX', 'PX', ARGV[i + 5]) then holder = redis.call('GET', key) end
+    if not redis.call('SET', key, id, 'NX', 'PX', ARGV[i + 6]) then holder = redis.call('GET', key) end
   end
+  -- Generated ids (uuid v4) are unique; an id the sender chose may still be in use.
+  if not holder and chosen == '1' and redis.call('HSETNX', k.liveIds, id, 1) == 0 then holder = id end
   if holder then
     ids[#ids + 1] = holder
   else

@@ -2,6 +2,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   Returns: {ready LOW, ready NORMAL, ready HIGH, ready CRITICAL, in flight, delayed, dead-lettered,
             waiting in partition backlogs, paused 0/1, counter name, value, counter name, value, ...}
+  Errors: none
 ]]
 --@include "queue"
 

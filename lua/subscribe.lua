@@ -5,6 +5,7 @@
   KEYS[1] bus base key `{prefix:bus/name}`
   ARGV[1] subscriber id  ARGV[2] subscription JSON (includes/bus.lua)
   Returns: 1 new subscriber, 0 replaced
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

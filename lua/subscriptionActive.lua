@@ -3,6 +3,7 @@
   KEYS[1] bus base key `{prefix:bus/name}`; every other key is derived from it (includes/bus.lua)
   ARGV[1] subscriber id  ARGV[2] '1' active, '0' paused
   Returns: 1 done, 0 no such subscriber (nothing changed)
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

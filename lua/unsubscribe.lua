@@ -3,6 +3,7 @@
   KEYS[1] bus base key `{prefix:bus/name}`; index and queue keys are derived from it (includes/bus.lua)
   ARGV[1] subscriber id  ARGV[2] '1' also delete the subscriber's queue (pending, in-flight and dead events)
   Returns: 1 removed, 0 no such subscriber (nothing changed)
+  Errors: none
 ]]
 --@include "queue"
 --@include "placement"

@@ -48,6 +48,77 @@ export class ClosedError extends SluiceError {
   }
 }
 
+/**
+ * extend or release named a lock that is not held under that token: its TTL ran out (and maybe another
+ * holder took it), or it was already released. Nothing was changed.
+ */
+export class LockNotHeldError extends SluiceError {
+  readonly lockName: string;
+  readonly token: string;
+  constructor(lockName: string, token: string) {
+    super(
+      'LOCK_NOT_HELD',
+      `lock ${lockName} is not held under token ${token}: its TTL ran out or it was released; nothing was ` +
+        `changed (use a longer ttlMs, extend sooner, or withLock, which extends automatically)`,
+    );
+    this.lockName = lockName;
+    this.token = token;
+  }
+}
+
+/** withLock could not acquire the lock within waitMs: another holder kept it. */
+export class LockUnavailableError extends SluiceError {
+  readonly lockName: string;
+  constructor(lockName: string, waitMs: number) {
+    super(
+      'LOCK_UNAVAILABLE',
+      `lock ${lockName} is held by another holder and was not freed within waitMs=${waitMs}; ` +
+        `raise waitMs or try again later`,
+    );
+    this.lockName = lockName;
+  }
+}
+
+/**
+ * The reason of the AbortSignal that withLock (and a scheduler run) passes on: the lock was lost while
+ * the function ran, because an extension was refused or Redis stayed unreachable until the TTL ran out.
+ * Another holder may own it now; stop writing, or let the protected resource check the fencing token.
+ */
+export class LockLostError extends SluiceError {
+  readonly lockName: string;
+  constructor(lockName: string, options?: { cause?: unknown; detail?: string }) {
+    super(
+      'LOCK_LOST',
+      `lock ${lockName} was lost while its holder was running; another holder may own it now` +
+        (options?.detail ? ` (${options.detail})` : ''),
+      options,
+    );
+    this.lockName = lockName;
+  }
+}
+
+/** A scheduler operation named a job that no process has registered under this prefix. */
+export class JobNotFoundError extends SluiceError {
+  readonly jobName: string;
+  constructor(jobName: string) {
+    super(
+      'JOB_NOT_FOUND',
+      `scheduler job ${jobName} is not registered under this prefix; add it with scheduler.addJob() first ` +
+        `(check the name and the prefix)`,
+    );
+    this.jobName = jobName;
+  }
+}
+
+/** A scheduled job's handler ran past its timeoutMs; the run was recorded as failed with this error. */
+export class JobTimeoutError extends SluiceError {
+  readonly jobName: string;
+  constructor(jobName: string, timeoutMs: number) {
+    super('JOB_TIMEOUT', `scheduler job ${jobName} timed out after ${timeoutMs} ms (option timeoutMs)`);
+    this.jobName = jobName;
+  }
+}
+
 /** pause, resume or replay named a subscriber that is not subscribed to the bus. Nothing was changed. */
 export class UnknownSubscriberError extends SluiceError {
   readonly bus: string;

@@ -45,3 +45,20 @@ export type {
 } from './events/types.js';
 export { SluiceError, ValidationError, StaleReceiptError, ClosedError, UnknownSubscriberError } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
+export { Locks, type LocksOptions, type AcquireOptions, type WithLockOptions, type LockHandle } from './locks/locks.js';
+export { Scheduler, type SchedulerOptions, type SchedulerEvents } from './scheduler/scheduler.js';
+export type { JobDefinition, JobContext, JobHandler } from './scheduler/job.js';
+export type { JobStatus } from './scheduler/status.js';
+export {
+  BUILTIN_JOB_NAMES,
+  DEFAULT_CLEANUP_RETENTION_MS,
+  type BuiltinJobsOptions,
+  type BuiltinJobsLogger,
+} from './scheduler/builtins.js';
+export {
+  LockNotHeldError,
+  LockUnavailableError,
+  LockLostError,
+  JobNotFoundError,
+  JobTimeoutError,
+} from './errors.js';

@@ -24,6 +24,8 @@ export const QUEUE_KEY_SUFFIXES = {
   records: ':m',
   /** last error per message id */
   errors: ':e',
+  /** ids chosen by the sender that are still live (not acked or purged), so that none is used twice */
+  liveIds: ':ids',
   /** partition key -> messages of that partition not yet acked or dead-lettered */
   partitions: ':pc',
   /** prefix of the per-partition backlog lists (messages waiting behind their partition's head) */
@@ -90,14 +92,26 @@ export function validateName(field: string, value: unknown): string {
   return value;
 }
 
+/**
+ * A prefix is a name without `:`, so that `{prefix:name}` reads one way only: with `:` allowed in both,
+ * queue `b:orders` under prefix `t` and queue `orders` under prefix `t:b` would share their keys.
+ */
+export function validatePrefix(value: unknown): string {
+  validateName('prefix', value);
+  if ((value as string).includes(':')) {
+    throw new ValidationError('prefix', `prefix may not contain ':' (got ${JSON.stringify(value)}); use - or . instead`);
+  }
+  return value as string;
+}
+
 /** The hash-tagged base key of a queue: `{prefix:name}`. */
 export function queueBaseKey(prefix: string, name: string): string {
-  return `{${validateName('prefix', prefix)}:${validateName('queue name', name)}}`;
+  return `{${validatePrefix(prefix)}:${validateName('queue name', name)}}`;
 }
 
 /** The hash-tagged base key of an event bus: `{prefix:bus/name}`. */
 export function busBaseKey(prefix: string, name: string): string {
-  return `{${validateName('prefix', prefix)}:bus/${validateName('bus name', name)}}`;
+  return `{${validatePrefix(prefix)}:bus/${validateName('bus name', name)}}`;
 }
 
 /** A key of an event bus, for the few places TypeScript reads one directly (history, listing). */
@@ -145,4 +159,31 @@ export function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   return typeof value;
+}
+
+/**
+ * A lock lives under its own hash tag, `{prefix:lock/<name>}`: that key holds the current holder's token
+ * (with the lock's TTL) and `<that key>:fence` the fencing counter, which shares the slot through the tag.
+ * Both are passed to the lock scripts as KEYS, so Lua never builds a key. As with a bus, the `/` keeps
+ * locks and the scheduler apart from every queue: it cannot occur in a queue name.
+ */
+export function lockKeys(prefix: string, name: string): { holder: string; fence: string } {
+  const holder = `{${validatePrefix(prefix)}:lock/${validateName('lock name', name)}}`;
+  return { holder, fence: `${holder}:fence` };
+}
+
+/**
+ * Every key of the scheduler shares the tag `{prefix:scheduler/}`, so one script can compare-and-set a
+ * job's next run and take its run lock atomically, on Redis Cluster too.
+ */
+export function schedulerKeys(prefix: string): { jobs: string; status(job: string): string; runLock(job: string): string } {
+  const base = `{${validatePrefix(prefix)}:scheduler/}`;
+  return {
+    /** set of the names of every job some process has registered */
+    jobs: `${base}:jobs`,
+    /** hash: a job's schedule, next run, pause flag and last run (see src/scheduler/status.ts) */
+    status: (job) => `${base}:job:${validateName('job name', job)}`,
+    /** string: the token of the run in progress, with the run lock's TTL */
+    runLock: (job) => `${base}:run:${validateName('job name', job)}`,
+  };
 }

@@ -100,13 +100,21 @@ export type ScriptName =
   | 'rateLimit'
   | 'stats'
   | 'inspect'
+  | 'lockAcquire'
+  | 'lockExtend'
+  | 'lockRelease'
+  | 'schedulerRegister'
+  | 'schedulerClaim'
+  | 'schedulerFinish'
+  | 'schedulerControl'
+  | 'schedulerForget'
+  | 'wake'
   | 'publish'
   | 'subscribe'
   | 'unsubscribe'
   | 'subscriptionActive'
   | 'historyReplay'
-  | 'eventStats'
-  | (string & {});
+  | 'eventStats';
 
 const registered = new WeakSet<RedisClient>();
 

@@ -83,6 +83,30 @@ describe('consumer runtime', () => {
     expect(await queue.getMessage(id)).toMatchObject({ attempts: 1, lastError: 'handler timed out after 150 ms' });
   });
 
+  it('a timed-out handler keeps its slot until it returns, and its signal reads as aborted even when read late', async () => {
+    const queue = env.queue<number>('timeout-slot', { retry: { baseMs: 60_000, capMs: 60_000 } });
+    await queue.sendBatch([1, 2, 3].map((payload) => ({ payload })));
+    let running = 0;
+    let most = 0;
+    const lateReads: boolean[] = [];
+    const consumer = queue.consume(
+      async (_m, context) => {
+        running++;
+        most = Math.max(most, running);
+        // Ignores its signal and runs past the timeout; reads the signal only at the end.
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        lateReads.push(context.signal.aborted);
+        running--;
+      },
+      { concurrency: 1, handlerTimeoutMs: 100 },
+    );
+    await waitFor(() => lateReads.length === 3, 'three handlers to return');
+    await consumer.close();
+    expect(most).toBe(1);
+    expect(lateReads).toEqual([true, true, true]);
+    expect((await queue.getQueueStats()).counters.retried).toBe(3);
+  });
+
   it('extends the visibility deadline while a handler runs longer than it', async () => {
     const queue = env.queue<string>('extend', { retry: { baseMs: 0, capMs: 0 } });
     await queue.send('long');

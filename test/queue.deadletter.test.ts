@@ -26,7 +26,7 @@ describe('dead-letter queue', () => {
     expect((await queue.deadLetters()).map((l) => l.id)).toEqual([ids[2]]);
     expect(await queue.replayDeadLetters()).toEqual([ids[2]]);
     expect((await queue.getQueueStats()).counters).toMatchObject({ dead_lettered: 3, replayed: 2 });
-    expect(await queue.purgeDeadLetters()).toBe(0);
+    expect(await queue.purgeDeadLetters({ limit: 10 })).toBe(0);
   });
 
   it('retry: false skips the remaining retries', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Delivery } from '../src/index.js';
+import type { Delivery, PriorityValue } from '../src/index.js';
 import { misplaced, snapshot } from './inspect.js';
 import { prng, useRedis, waitFor } from './helpers.js';
 
@@ -19,7 +19,7 @@ describe('one place', () => {
       send: async () => {
         const items = Array.from({ length: 1 + Math.floor(random() * 5) }, () => ({
           payload: n++,
-          priority: 1 + Math.floor(random() * 4),
+          priority: (1 + Math.floor(random() * 4)) as PriorityValue,
           partitionKey: pick([undefined, undefined, 'a', 'b']),
           delayMs: pick([0, 0, 0, 5, 30]),
           maxRetries: pick([0, 1, 2]),

@@ -18,7 +18,7 @@ describe('sends made in the same tick', () => {
 
   it('refuse an invalid one alone and write nothing for it', async () => {
     const queue = redis.queue<unknown>();
-    const results = await Promise.allSettled([queue.send(1), queue.send(10n), queue.send(3, { priority: 9 }), queue.send(4)]);
+    const results = await Promise.allSettled([queue.send(1), queue.send(10n), queue.send(3, { priority: 9 } as never), queue.send(4)]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
     const deliveries = await queue.dequeue({ count: 10 });

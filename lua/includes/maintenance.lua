@@ -31,12 +31,17 @@ end
 local function reclaimExpired(k, now, limit, policy)
   local members = redis.call('ZRANGEBYSCORE', k.inflight, '-inf', now, 'LIMIT', 0, limit)
   if #members == 0 then return 0 end
-  redis.call('ZREM', k.inflight, unpack(members))
+  -- Parse everything before the first write: Redis does not roll back a script that fails halfway.
+  local expired = {}
   for _, member in ipairs(members) do
-    local id, receipt = string.match(member, '^(.*)|(%d+)$')
-    local rec = redis.call('HGET', k.records, id)
+    local id, receipt = string.match(member, '^(.+)|(%d+)$')
+    if id then expired[#expired + 1] = { id = id, receipt = receipt } end
+  end
+  redis.call('ZREM', k.inflight, unpack(members))
+  for _, entry in ipairs(expired) do
+    local rec = redis.call('HGET', k.records, entry.id)
     if rec then
-      failMessage(k, id, rec, 'visibility timeout expired (receipt ' .. receipt .. ')', true, -1, now, policy)
+      failMessage(k, entry.id, rec, 'visibility timeout expired (receipt ' .. entry.receipt .. ')', true, -1, now, policy)
     end
   end
   redis.call('HINCRBY', k.stats, 'reclaimed', #members)

@@ -50,6 +50,11 @@ end
 -- their order (ZSET ties would sort by id); still an exact integer in a double until the year 2255.
 local DEAD_LETTER_SCALE = 1000
 
+-- An id for a record whose own id cannot be read; unique within the queue.
+local function corruptId(k)
+  return 'corrupt:' .. redis.call('HINCRBY', k.stats, 'corrupt', 1)
+end
+
 local function deadLetter(k, id, rec, reason, now)
   local sequence = redis.call('HINCRBY', k.stats, 'deadLettered', 1)
   redis.call('ZADD', k.deadLetter, now * DEAD_LETTER_SCALE + sequence % DEAD_LETTER_SCALE, id)
@@ -79,6 +84,6 @@ local function releasePartition(k, partitionKey, now)
       return
     end
     -- A corrupt backlog entry is dead-lettered and the one after it released instead.
-    deadLetter(k, 'corrupt:' .. partitionKey .. ':' .. now, entry, 'corrupt record in partition backlog', now)
+    deadLetter(k, corruptId(k), entry, 'corrupt record in partition backlog of ' .. partitionKey, now)
   end
 end

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
@@ -75,15 +75,7 @@ export class EventBus {
     this.retry = retryPolicy(options.retry);
     this.visibilityMs = options.visibilityMs === undefined ? undefined : requireDuration('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
-    if (typeof options.connection === 'string') {
-      this.client = new Redis(options.connection);
-      this.ownsClient = true;
-    } else if (options.connection) {
-      this.client = options.connection;
-      this.ownsClient = false;
-    } else {
-      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
-    }
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
@@ -200,7 +192,7 @@ export class EventBus {
     let queue = this.queues.get(subscriberId);
     if (!queue) {
       queue = new Queue<Event<any>>(subscriberId, {
-        connection: this.client as Redis,
+        connection: this.client,
         prefix: this.prefix,
         baseKey: subscriberQueueBaseKey(this.baseKey, subscriberId),
         retry: this.retry,

@@ -1,6 +1,6 @@
 import type { ConsumerOptions } from '../queue/consumer.js';
 import type { Delivery, RetryPolicy } from '../queue/types.js';
-import type { Redis, Cluster } from 'ioredis';
+import type { Connection } from '../connection.js';
 
 /** An event as subscribers receive it (the seed's Event, with camelCase names). */
 export interface Event<T = unknown> {
@@ -118,7 +118,7 @@ export interface EventStats {
 
 export interface EventBusOptions {
   /** an ioredis client (the bus uses it, the caller closes it) or a redis:// URL (the bus owns it) */
-  connection: Redis | Cluster | string;
+  connection: Connection;
   /** key prefix (default `sluice`) */
   prefix?: string;
   /** events kept per type in history (default 1,000; 0 keeps none) */

@@ -46,10 +46,12 @@ export class HandlerTimeoutError extends SluiceError {
 }
 
 class Job<T> implements HandlerContext {
+  /** the delivery was acked, nacked or handed back: the handler's outcome no longer matters */
   done = false;
   readonly startedAt: number;
   extendedAt: number;
-  private controller: AbortController | undefined;
+  #controller: AbortController | undefined;
+  #abortReason: Error | undefined;
 
   constructor(readonly delivery: Delivery<T>, now: number) {
     this.startedAt = now;
@@ -58,11 +60,16 @@ class Job<T> implements HandlerContext {
 
   // Created on first use: most handlers never look at the signal, and an AbortController per message costs.
   get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
   }
 
   abort(reason: Error): void {
-    this.controller?.abort(reason);
+    this.#abortReason ??= reason;
+    this.#controller?.abort(reason);
   }
 }
 
@@ -73,6 +80,19 @@ class Job<T> implements HandlerContext {
  * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error),
  * 'completed' (message), 'closed'. Without an 'error' listener errors are written to the console.
  */
+export interface ConsumerEvents<T> {
+  completed: [message: Delivery<T>];
+  failed: [message: Delivery<T>, error: unknown];
+  error: [error: unknown];
+  closed: [];
+}
+
+export interface Consumer<T = unknown> {
+  on<E extends keyof ConsumerEvents<T>>(event: E, listener: (...args: ConsumerEvents<T>[E]) => void): this;
+  once<E extends keyof ConsumerEvents<T>>(event: E, listener: (...args: ConsumerEvents<T>[E]) => void): this;
+  off<E extends keyof ConsumerEvents<T>>(event: E, listener: (...args: ConsumerEvents<T>[E]) => void): this;
+}
+
 export class Consumer<T = unknown> extends EventEmitter {
   readonly concurrency: number;
   readonly batchSize: number;
@@ -82,6 +102,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   readonly graceMs: number;
 
   private readonly running = new Map<string, Job<T>>();
+  /** handlers that timed out (their message was nacked) but have not returned: they still hold a slot */
+  private readonly abandoned = new Set<Job<T>>();
   private fetching = true;
   private blocker: Redis | Cluster | null = null;
   private slotFreed: (() => void) | null = null;
@@ -103,20 +125,19 @@ export class Consumer<T = unknown> extends EventEmitter {
     super();
     this.concurrency = requireInteger('concurrency', options.concurrency ?? 1, 1, 10_000);
     this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(Math.ceil(this.concurrency / 2), MAX_BATCH), 1, MAX_BATCH);
-    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
-    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000);
-    this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000);
+    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? queue.visibilityMs, 1);
+    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1);
+    this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1);
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000);
-    if (this.blockMs < 1) throw new SluiceError('INVALID_ARGUMENT', 'blockMs must be at least 1');
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
     this.loopDone = this.fetchLoop();
   }
 
-  /** Messages whose handlers are running now. */
+  /** Handlers running now, including timed-out ones that have not returned yet. */
   get activeCount(): number {
-    return this.running.size;
+    return this.running.size + this.abandoned.size;
   }
 
   /**
@@ -132,7 +153,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     const inFlight: { want: number; result: Promise<DequeueResult<T> | { error: unknown }> }[] = [];
     while (this.fetching) {
       while (inFlight.length < MAX_FETCHES_IN_FLIGHT && (inFlight.length === 0 || lastWasFull)) {
-        const free = this.concurrency - this.running.size - reserved;
+        const free = this.concurrency - this.activeCount - reserved;
         if (free <= 0) break;
         const want = Math.min(free, this.batchSize);
         reserved += want;
@@ -194,7 +215,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     const timer =
       waitMs >= 0 && waitMs < this.blockMs
         ? setTimeout(() => {
-            this.queue.client.rpush(this.queue.wakeKey, '1').catch((error: unknown) => this.reportError(error));
+            this.queue.wake().catch((error: unknown) => this.reportError(error));
           }, waitMs)
         : undefined;
     try {
@@ -236,17 +257,26 @@ export class Consumer<T = unknown> extends EventEmitter {
     }
   }
 
+  /** Marks the delivery settled; false when it already was (timed out, handed back). */
   private finish(job: Job<T>): boolean {
-    if (job.done) return false;
+    if (job.done) {
+      // A timed-out handler has returned at last: its slot is free now.
+      if (this.abandoned.delete(job)) this.slotChanged();
+      return false;
+    }
     job.done = true;
     this.running.delete(job.delivery.receipt);
+    this.slotChanged();
+    return true;
+  }
+
+  private slotChanged(): void {
     if (this.slotFreed) {
       const resolve = this.slotFreed;
       this.slotFreed = null;
       resolve();
     }
-    if (this.running.size === 0) this.drained?.();
-    return true;
+    if (this.activeCount === 0) this.drained?.();
   }
 
   private succeed(job: Job<T>): void {
@@ -270,37 +300,40 @@ export class Consumer<T = unknown> extends EventEmitter {
     setImmediate(() => this.flush());
   }
 
-  /** Sends the acks and nacks collected since the last flush, in batches of one script call each. */
-  private flush(attempt = 0): Promise<void> {
+  /** Sends the acks and nacks collected since the last flush, one script call per batch. */
+  private flush(): Promise<void> {
     this.flushScheduled = false;
     const acks = this.acks.splice(0);
     const nacks = this.nacks.splice(0);
-    const work: Promise<unknown>[] = [];
-    for (let from = 0; from < acks.length; from += MAX_BATCH) {
-      const batch = acks.slice(from, from + MAX_BATCH);
-      work.push(this.queue.ackMany(batch).then((acked) => this.reportStale(batch, acked)));
+    const work: Promise<void>[] = [];
+    if (acks.length > 0) {
+      work.push(this.settle(() => this.queue.ackMany(acks).then((acked) => this.reportStale(acks, acked))));
     }
-    for (let from = 0; from < nacks.length; from += MAX_BATCH) {
-      const batch = nacks.slice(from, from + MAX_BATCH);
-      const refs = batch.map((n) => n.ref);
-      work.push(this.queue.nackMany(batch).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean))));
+    if (nacks.length > 0) {
+      const refs = nacks.map((n) => n.ref);
+      work.push(this.settle(() => this.queue.nackMany(nacks).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean)))));
     }
-    const done = Promise.all(work).then(
-      () => undefined,
-      async (error: unknown) => {
-        this.reportError(error);
-        // Retry once the connection is back; an ack that did land reports stale the second time, nothing worse.
-        if (attempt < 3) {
-          await sleep(200);
-          this.acks.push(...acks);
-          this.nacks.push(...nacks);
-          await this.flush(attempt + 1);
-        }
-      },
-    );
+    const done = Promise.all(work).then(() => undefined);
     this.flushes.add(done);
     void done.finally(() => this.flushes.delete(done));
     return done;
+  }
+
+  /**
+   * Runs one ack or nack call, retrying it while Redis is unreachable (ioredis reconnects meanwhile).
+   * After about a minute the delivery's visibility timeout has long passed and it is redelivered anyway.
+   * A retried call that had in fact landed reports its receipts as stale: harmless.
+   */
+  private async settle(call: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        this.reportError(error);
+        if (attempt >= 30) return;
+        await sleep(Math.min(2_000, 100 * 2 ** attempt));
+      }
+    }
   }
 
   private reportStale(refs: readonly DeliveryRef[], ok: readonly boolean[]): void {
@@ -318,6 +351,8 @@ export class Consumer<T = unknown> extends EventEmitter {
         const error = new HandlerTimeoutError(this.handlerTimeoutMs);
         job.abort(error);
         this.fail(job, error);
+        // Its message is nacked, but the handler still runs until it returns: it keeps its slot till then.
+        this.abandoned.add(job);
       } else if (now - job.extendedAt >= this.visibilityMs / 2) {
         job.extendedAt = now;
         extend.push(job);
@@ -329,7 +364,11 @@ export class Consumer<T = unknown> extends EventEmitter {
         extended.forEach((fine, n) => {
           if (!fine) extend[n]!.abort(new StaleReceiptError(extend[n]!.delivery.id, extend[n]!.delivery.receipt));
         }),
-      (error: unknown) => this.reportError(error),
+      (error: unknown) => {
+        this.reportError(error);
+        // Try again at the next tick rather than half a visibility timeout later.
+        for (const job of extend) job.extendedAt = 0;
+      },
     );
   }
 
@@ -353,9 +392,11 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.slotFreed?.();
     this.blocker?.disconnect();
     await this.loopDone;
-    if (this.running.size > 0) {
+    if (this.activeCount > 0) {
+      const grace = new AbortController();
       const drained = new Promise<void>((resolve) => (this.drained = resolve));
-      await Promise.race([drained, sleep(graceMs)]);
+      await Promise.race([drained, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
+      grace.abort(); // no timer left to keep the process alive
     }
     const left = [...this.running.values()];
     for (const job of left) {
@@ -363,6 +404,7 @@ export class Consumer<T = unknown> extends EventEmitter {
       job.abort(new SluiceError('CLOSED', 'consumer closed before the handler finished'));
     }
     this.running.clear();
+    this.abandoned.clear();
     await this.flush();
     await Promise.all(this.flushes);
     if (left.length > 0) await this.queue.release(left.map((job) => job.delivery)).catch((e: unknown) => this.reportError(e));

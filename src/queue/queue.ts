@@ -1,6 +1,6 @@
-import { Redis, type Cluster } from 'ioredis';
+import { resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
-import { queueBaseKey, queueKey, requireTaggedKey, validateName } from '../keys.js';
+import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { CorruptRecordError, decodeRecord, recordId } from './record.js';
@@ -18,6 +18,7 @@ import type {
   SendOptions,
 } from './types.js';
 import {
+  requireRef,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RETRIES,
   MAX_RETRIES_LIMIT,
@@ -29,7 +30,7 @@ import {
 
 export interface QueueOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
-  connection: Redis | Cluster | string;
+  connection: Connection;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** backoff of retried messages; give every process of one queue the same policy */
@@ -80,27 +81,20 @@ export class Queue<T = unknown> {
   private coalescing: { args: (string | number)[]; waiters: { resolve(id: string): void; reject(error: unknown): void }[] } | null = null;
 
   constructor(name: string, options: QueueOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('options', 'new Queue(name, options) needs options with a connection (an ioredis client or a redis:// URL)');
+    }
     this.name = validateName('queue name', name);
-    this.prefix = validateName('prefix', options.prefix ?? 'sluice');
+    this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.baseKey = options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
     this.retry = retryPolicy(options.retry);
     this.retryJson = JSON.stringify(this.retry);
-    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
+    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS, 1);
     this.limits = {
       defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
       maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
     };
-    if (typeof options.connection === 'string') {
-      this.client = new Redis(options.connection);
-      // Connection failures reach callers as rejected commands; the client reconnects by itself.
-      this.client.on('error', () => undefined);
-      this.ownsClient = true;
-    } else if (options.connection) {
-      this.client = options.connection;
-      this.ownsClient = false;
-    } else {
-      throw new ValidationError('connection', 'connection must be an ioredis client or a redis:// URL');
-    }
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
@@ -175,7 +169,7 @@ export class Queue<T = unknown> {
   /** dequeue, also saying how long nothing can become deliverable (used by the consumer runtime). */
   async dequeueWithWait(count: number, visibilityMs: number): Promise<DequeueResult<T>> {
     requireInteger('count', count, 1, MAX_BATCH);
-    requireDuration('visibilityMs', visibilityMs);
+    requireDuration('visibilityMs', visibilityMs, 1);
     const seed = Math.floor(Math.random() * 2 ** 31);
     const reply = (await this.run('dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
     const waitMs = Number(reply[0]);
@@ -209,11 +203,25 @@ export class Queue<T = unknown> {
 
   /** Completes deliveries in one script call; returns, per delivery, whether it was acked (false: stale). */
   async ackMany(refs: readonly DeliveryRef[]): Promise<boolean[]> {
-    if (refs.length === 0) return [];
-    const args: string[] = [];
-    for (const ref of refs) args.push(ref.id, ref.receipt);
-    const results = (await this.run('ack', args)) as number[];
-    return results.map((r) => r !== STALE);
+    return this.inBatches(refs, async (batch) => {
+      const args: string[] = [];
+      for (const ref of batch) args.push(ref.id, ref.receipt);
+      const results = (await this.run('ack', args)) as number[];
+      return results.map((r) => r !== STALE);
+    });
+  }
+
+  /** Validates every ref, then runs `call` on chunks of at most MAX_BATCH (one script call each). */
+  private async inBatches<I extends DeliveryRef | { ref: DeliveryRef }, R>(
+    items: readonly I[],
+    call: (batch: readonly I[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    for (const item of items) requireRef(item !== null && typeof item === 'object' && 'ref' in item ? item.ref : item);
+    const results: R[] = [];
+    for (let from = 0; from < items.length; from += MAX_BATCH) {
+      results.push(...(await call(items.slice(from, from + MAX_BATCH))));
+    }
+    return results;
   }
 
   /**
@@ -228,24 +236,29 @@ export class Queue<T = unknown> {
 
   /** Fails deliveries in one script call; per delivery the outcome, or null when stale. */
   async nackMany(items: readonly (NackOptions & { ref: DeliveryRef })[]): Promise<(NackOutcome | null)[]> {
-    if (items.length === 0) return [];
-    const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
     for (const item of items) {
-      const delayMs = item.delayMs === undefined ? -1 : Math.ceil(requireDuration('delayMs', item.delayMs));
-      const reason = item.error instanceof Error ? item.error.message : (item.error ?? 'nacked');
-      args.push(item.ref.id, item.ref.receipt, item.retry === false ? 'dead' : 'retry', delayMs, reason);
+      if (item.delayMs !== undefined) requireDuration('delayMs', item.delayMs);
     }
-    const results = (await this.run('nack', args)) as number[];
-    return results.map((r) => NACK_OUTCOME[r] ?? null);
+    return this.inBatches(items, async (batch) => {
+      const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
+      for (const item of batch) {
+        const delayMs = item.delayMs === undefined ? -1 : Math.ceil(item.delayMs);
+        const reason = item.error instanceof Error ? item.error.message : (item.error ?? 'nacked');
+        args.push(item.ref.id, item.ref.receipt, item.retry === false ? 'dead' : 'retry', delayMs, reason);
+      }
+      const results = (await this.run('nack', args)) as number[];
+      return results.map((r) => NACK_OUTCOME[r] ?? null);
+    });
   }
 
-  /** Hands deliveries back untouched (front of their ready list, attempts unchanged). */
+  /** Hands deliveries back untouched: to the front of their ready list, in order, attempts unchanged. */
   async release(refs: readonly DeliveryRef[]): Promise<boolean[]> {
-    if (refs.length === 0) return [];
-    const args: (string | number)[] = [this.retryJson, 0];
-    for (const ref of refs) args.push(ref.id, ref.receipt, 'release', -1, '');
-    const results = (await this.run('nack', args)) as number[];
-    return results.map((r) => r !== STALE);
+    return this.inBatches(refs, async (batch) => {
+      const args: (string | number)[] = [this.retryJson, 0];
+      for (const ref of batch) args.push(ref.id, ref.receipt, 'release', -1, '');
+      const results = (await this.run('nack', args)) as number[];
+      return results.map((r) => r !== STALE);
+    });
   }
 
   /** Pushes the visibility deadline to now + visibilityMs. Throws StaleReceiptError when stale. */
@@ -255,11 +268,13 @@ export class Queue<T = unknown> {
   }
 
   async extendMany(refs: readonly DeliveryRef[], visibilityMs: number = this.visibilityMs): Promise<boolean[]> {
-    if (refs.length === 0) return [];
-    const args: (string | number)[] = [Math.ceil(requireDuration('visibilityMs', visibilityMs))];
-    for (const ref of refs) args.push(ref.id, ref.receipt);
-    const results = (await this.run('extend', args)) as number[];
-    return results.map((r) => r !== STALE);
+    const ms = Math.ceil(requireDuration('visibilityMs', visibilityMs, 1));
+    return this.inBatches(refs, async (batch) => {
+      const args: (string | number)[] = [ms];
+      for (const ref of batch) args.push(ref.id, ref.receipt);
+      const results = (await this.run('extend', args)) as number[];
+      return results.map((r) => r !== STALE);
+    });
   }
 
   /** Fails in-flight messages whose deadline passed (dequeue does this too); returns how many. */
@@ -293,22 +308,39 @@ export class Queue<T = unknown> {
     return entries;
   }
 
-  /** Moves dead letters back to PENDING with attempts reset: the given ids, or the oldest `limit`. */
+  /**
+   * Moves dead letters back to PENDING with attempts reset: the given `ids` (an empty list replays
+   * nothing), or else the oldest `limit` (default 1000). Returns the ids replayed.
+   */
   async replayDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<string[]> {
-    return (await this.run('replay', this.selection(options))) as string[];
+    const selection = this.selection(options, MAX_BATCH);
+    return selection ? ((await this.run('replay', selection)) as string[]) : [];
   }
 
-  /** Deletes dead letters for good: the given ids, or the oldest `limit`. Returns how many. */
-  async purgeDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<number> {
-    return (await this.run('purge', this.selection(options))) as number;
+  /**
+   * Deletes dead letters for good: the given `ids` (an empty list deletes nothing), or the oldest `limit`,
+   * which must then be given. Returns how many were deleted.
+   */
+  async purgeDeadLetters(options: { ids: readonly string[] } | { limit: number }): Promise<number> {
+    const selection = this.selection(options as { ids?: readonly string[]; limit?: number }, undefined);
+    return selection ? ((await this.run('purge', selection)) as number) : 0;
   }
 
-  private selection(options: { ids?: readonly string[]; limit?: number }): (string | number)[] {
-    const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
-    if (options.ids && options.ids.length > MAX_BATCH) {
-      throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
+  /** purge.lua / replay.lua arguments, or null when an explicit id list is empty. */
+  private selection(options: { ids?: readonly string[]; limit?: number }, defaultLimit: number | undefined): (string | number)[] | null {
+    if (options?.ids !== undefined) {
+      if (!Array.isArray(options.ids) || options.ids.some((id) => typeof id !== 'string')) {
+        throw new ValidationError('ids', `ids must be an array of message ids, got ${typeof options.ids}`);
+      }
+      if (options.ids.length > MAX_BATCH) {
+        throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
+      }
+      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...options.ids];
     }
-    return [limit, ...(options.ids ?? [])];
+    if (options?.limit === undefined && defaultLimit === undefined) {
+      throw new ValidationError('limit', 'give the ids to purge, or a limit to purge the oldest dead letters');
+    }
+    return ['oldest', requireInteger('limit', options?.limit ?? defaultLimit, 1, MAX_BATCH)];
   }
 
   /** Stops deliveries for every process until resume(); sends and acks go on. */
@@ -375,9 +407,17 @@ export class Queue<T = unknown> {
     return { ...message, status, lastError: lastError ?? null, at: at ? Number(at) : null };
   }
 
+  /** Leaves a wake-up token for idle consumers (at most one waits at a time). */
+  async wake(): Promise<void> {
+    await this.run('wake', []);
+  }
+
   /** Starts a consumer runtime on this queue (see Consumer). */
   consume(handler: Handler<T>, options: ConsumerOptions = {}): Consumer<T> {
     if (this.closed) throw new ClosedError(`queue ${this.name}`);
+    if (typeof handler !== 'function') {
+      throw new ValidationError('handler', `consume(handler) needs a function, got ${typeof handler}`);
+    }
     const consumer = new Consumer<T>(this, handler, options);
     this.consumers.add(consumer);
     consumer.once('closed', () => this.consumers.delete(consumer));

@@ -36,7 +36,7 @@ export interface SendOptions {
   id?: string;
   type?: string;
   /** LOW, NORMAL (default), HIGH, CRITICAL or 1..4 */
-  priority?: PriorityName | PriorityValue | Lowercase<PriorityName> | number;
+  priority?: PriorityName | PriorityValue | Lowercase<PriorityName>;
   /** run no earlier than this many ms from now */
   delayMs?: number;
   /** run no earlier than this time (converted to a delay with this process's clock) */

@@ -2,7 +2,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { encodeRecord } from './record.js';
-import { Priority, type PriorityValue, type RetryPolicy, type SendItem } from './types.js';
+import { Priority, type DeliveryRef, type PriorityValue, type RetryPolicy, type SendItem } from './types.js';
 
 export const DEFAULT_MAX_RETRIES = 3;
 export const MAX_RETRIES_LIMIT = 1000;
@@ -11,6 +11,8 @@ export const DEFAULT_DEDUP_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 30_000, capMs: 300_000, jitter: 0 };
 
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Longest delay accepted: ten years. Due times stay exact integers in Lua and in scores. */
+export const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
 const TYPE_PATTERN = /^[A-Za-z0-9_.:/-]{0,200}$/;
 const MAX_KEY_BYTES = 512;
 
@@ -36,9 +38,9 @@ export function requireInteger(field: string, value: unknown, min: number, max: 
   return value;
 }
 
-export function requireDuration(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ValidationError(field, `${field} must be a finite number of ms >= 0, got ${describe(value)}`);
+export function requireDuration(field: string, value: unknown, min = 0): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new ValidationError(field, `${field} must be a finite number of ms >= ${min}, got ${describe(value)}`);
   }
   return value;
 }
@@ -78,7 +80,7 @@ export interface SendLimits {
   maxPayloadBytes: number;
 }
 
-/** Validates one message and returns its 7 send.lua arguments (see lua/send.lua). */
+/** Validates one message and returns its 8 send.lua arguments (see lua/send.lua). */
 export function sendArguments(item: SendItem, limits: SendLimits, now: number): (string | number)[] {
   const id = item.id ?? uuidv4();
   if (item.id !== undefined && (typeof item.id !== 'string' || !ID_PATTERN.test(item.id))) {
@@ -100,14 +102,20 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number): 
   let runAt: number | null = null;
   if (item.delayMs !== undefined) {
     delayMs = Math.ceil(requireDuration('delayMs', item.delayMs));
+    if (delayMs > MAX_DELAY_MS) {
+      throw new ValidationError('delayMs', `delayMs must be at most ${MAX_DELAY_MS} (ten years), got ${item.delayMs}`);
+    }
     if (delayMs > 0) runAt = now + delayMs;
   } else if (item.runAt !== undefined) {
     const at = item.runAt instanceof Date ? item.runAt.getTime() : item.runAt;
-    if (typeof at !== 'number' || !Number.isFinite(at)) {
-      throw new ValidationError('runAt', `runAt must be a Date or ms since the epoch, got ${describe(item.runAt)}`);
+    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0 || at > now + MAX_DELAY_MS) {
+      throw new ValidationError(
+        'runAt',
+        `runAt must be a Date or ms since the epoch, at most ten years ahead, got ${describe(item.runAt)}`,
+      );
     }
-    runAt = at;
     delayMs = Math.max(0, Math.ceil(at - now));
+    if (delayMs > 0) runAt = Math.ceil(at);
   }
   const partitionKey = optionalKey('partitionKey', item.partitionKey);
   const dedupKey = optionalKey('dedupKey', item.dedupKey);
@@ -119,7 +127,19 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number): 
   const record = encodeRecord({
     id, priority, attempts: 0, maxRetries, createdAt: now, runAt, type, partitionKey, payloadJson,
   });
-  return [id, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record];
+  return [id, item.id === undefined ? 0 : 1, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record];
+}
+
+/** What ack, nack and extend need from a delivery: its id and receipt, as strings. */
+export function requireRef(value: unknown): DeliveryRef {
+  const ref = value as Partial<DeliveryRef> | null | undefined;
+  if (typeof ref?.id !== 'string' || typeof ref.receipt !== 'string' || ref.receipt === '') {
+    throw new ValidationError(
+      'delivery',
+      `expected a delivery (an object with string id and receipt, as dequeue returns), got ${describe(value)}`,
+    );
+  }
+  return ref as DeliveryRef;
 }
 
 export function retryPolicy(partial: Partial<RetryPolicy> | undefined): RetryPolicy {

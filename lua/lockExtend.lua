@@ -1,0 +1,12 @@
+--[[ lockExtend: give a held lock a fresh TTL, only for its current holder.
+  Also extends the scheduler's run locks, which have the same shape (a token with a TTL).
+  KEYS[1] lock key: the holder's token, expiring with the lock
+  ARGV[1] token  ARGV[2] TTL ms from now
+  Returns: 1 extended; 0 not held under this token (expired, released or taken by another): nothing changed
+]]
+
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0

@@ -1,0 +1,35 @@
+--[[ schedulerClaim: claim one tick of a job for this process, or report why not.
+  In 'shared' mode this is a compare-and-set on the job's next tick (as pg-boss's timekeeper): the caller
+  names the tick it believes is next (ARGV[1]) and the one after it (ARGV[2]); the claim succeeds only when
+  the stored next tick is still ARGV[1], is due, the job is not paused and no run holds the run lock. It then
+  moves the next tick to ARGV[2] and takes the run lock in the same step, so each tick is claimed once.
+  In 'local' mode (every process runs every tick) only the pause flag is checked and the start recorded;
+  the stored next tick is then only for display.
+  KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
+  ARGV[1] tick the caller claims  ARGV[2] the tick after it
+  ARGV[3] run token  ARGV[4] run lock TTL ms  ARGV[5] instance id  ARGV[6] 'shared' or 'local'
+  Returns: {1, fence, now} claimed: fence is the job's run count, which grows with every run
+           {0, next tick, now, paused 0/1, run lock ms left (-2 none)} not claimed
+           {-1} the job is not registered (its status was never written, or cleanup forgot it)
+]]
+--@include "clock"
+
+local status, runLock = KEYS[1], KEYS[2]
+local tick, nextTick, token, ttl, instance, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+local stored = redis.call('HGET', status, 'nextRunAt')
+if not stored then return { -1 } end
+local now = serverNowMs()
+local paused = redis.call('HGET', status, 'paused') == '1'
+local lockLeft = redis.call('PTTL', runLock)
+
+local claimable = mode == 'local' or (tick == stored and tonumber(stored) <= now and lockLeft == -2)
+
+if claimable and not paused then
+  if mode == 'shared' then redis.call('SET', runLock, token, 'PX', ttl) end
+  redis.call('HSET', status, 'nextRunAt', nextTick)
+  local fence = redis.call('HINCRBY', status, 'runCount', 1)
+  redis.call('HSET', status, 'state', 'running', 'lastTick', tick, 'lastStartedAt', now, 'lastInstance', instance)
+  return { 1, fence, now }
+end
+return { 0, tonumber(stored), now, paused and 1 or 0, lockLeft }

@@ -1,0 +1,27 @@
+--[[ schedulerControl: pause, resume or restart a job, for every process at once.
+  pause: no process claims a tick until resume; a run in progress finishes.
+  resume: ticks are claimed again; an overdue tick runs at once.
+  restart: resumes the job, breaks the run lock of a run in progress (its process sees the lock lost at
+  its next extension and aborts the run's signal) and makes a tick due now.
+  KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
+  ARGV[1] 'pause', 'resume' or 'restart'
+  Returns: 1 done; 0 the job is not registered: nothing changed
+]]
+--@include "clock"
+
+local status, runLock, action = KEYS[1], KEYS[2], ARGV[1]
+if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return 0 end
+if action == 'pause' then
+  redis.call('HSET', status, 'paused', '1')
+elseif action == 'resume' then
+  redis.call('HSET', status, 'paused', '0')
+elseif action == 'restart' then
+  if redis.call('DEL', runLock) == 1 then
+    redis.call('HSET', status, 'state', 'failed', 'lastError', 'restarted by restartJob while running')
+    redis.call('HDEL', status, 'lastResult')
+  end
+  redis.call('HSET', status, 'paused', '0', 'nextRunAt', serverNowMs())
+else
+  return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
+end
+return 1

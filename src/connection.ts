@@ -1,0 +1,23 @@
+import { Redis, type Cluster } from 'ioredis';
+import { ValidationError } from './errors.js';
+import type { RedisClient } from './scripts.js';
+
+/** What every sluice component accepts as its connection. */
+export type Connection = Redis | Cluster | string;
+
+/**
+ * An ioredis client from a connection option: a client the caller passed (the caller closes it), or
+ * one opened from a redis:// URL (the component owns it and closes it).
+ */
+export function resolveConnection(connection: unknown): { client: RedisClient; owned: boolean } {
+  if (typeof connection === 'string') {
+    const client = new Redis(connection);
+    // Connection failures reach callers as rejected commands; the client reconnects by itself.
+    client.on('error', () => undefined);
+    return { client, owned: true };
+  }
+  if (connection instanceof Redis || (connection !== null && typeof connection === 'object' && 'nodes' in connection)) {
+    return { client: connection as RedisClient, owned: false };
+  }
+  throw new ValidationError('connection', 'connection must be an ioredis client (Redis or Cluster) or a redis:// URL');
+}

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { resolveConnection, type Connection } from '../connection.js';
+import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
+import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
+import { runScript, type RedisClient } from '../scripts.js';
+import { requireDuration, requireInteger } from '../queue/validate.js';
+import { LeaseKeeper } from './keeper.js';
+
+export interface LocksOptions {
+  /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
+  connection: Connection;
+  /** key prefix, so that applications can share a Redis (default `sluice`) */
+  prefix?: string;
+}
+
+export interface AcquireOptions {
+  /** how long the lock is held unless extended or released (default 30 s) */
+  ttlMs?: number;
+  /** how long to wait for a held lock to be freed before giving up (default 0: try once) */
+  waitMs?: number;
+  /** pause between attempts while waiting, randomised by ±50% so that waiters spread out (default 50 ms) */
+  retryDelayMs?: number;
+}
+
+export type WithLockOptions = AcquireOptions;
+
+/** A held lock. `fence` is greater than the fence of every earlier acquisition of the same name. */
+export interface LockHandle {
+  readonly name: string;
+  readonly token: string;
+  readonly fence: number;
+}
+
+const DEFAULT_TTL_MS = 30_000;
+const DEFAULT_RETRY_DELAY_MS = 50;
+const MAX_TTL_MS = 2 ** 31 - 1;
+
+/**
+ * Distributed locks with fencing tokens. Each acquisition gets a random token, which extend and release
+ * must present, and a fence number that grows with every acquisition of that lock name. A holder that
+ * paused past its TTL still believes it holds the lock; pass the fence to the resource you protect and
+ * have it refuse a fence lower than one it has already seen (Kleppmann's fencing tokens).
+ */
+export class Locks {
+  readonly prefix: string;
+  readonly client: RedisClient;
+  private readonly ownsClient: boolean;
+  private closed = false;
+
+  constructor(options: LocksOptions) {
+    this.prefix = validatePrefix(options.prefix ?? 'sluice');
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+  }
+
+  /**
+   * Takes the lock for `ttlMs`, waiting up to `waitMs` for its holder to release it or for its TTL to
+   * run out. Returns the held lock, or null when it stayed held by another holder.
+   */
+  async acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle | null> {
+    return (await this.acquireTimed(name, options))?.lock ?? null;
+  }
+
+  /** acquire, also returning the local time the successful attempt started: the lease's TTL counts from no earlier. */
+  private async acquireTimed(name: string, options: AcquireOptions): Promise<{ lock: LockHandle; grantedAt: number } | null> {
+    const keys = lockKeys(this.prefix, name);
+    const ttlMs = ttlOf(options.ttlMs);
+    const waitMs = requireDuration('waitMs', options.waitMs ?? 0);
+    const retryDelayMs = requireDuration('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    const token = randomUUID();
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      this.assertOpen();
+      const attemptAt = Date.now();
+      const [acquired, value] = (await runScript(this.client, 'lockAcquire', [keys.holder, keys.fence], [token, ttlMs])) as [
+        number,
+        number,
+      ];
+      if (acquired === 1) return { lock: { name, token, fence: value }, grantedAt: attemptAt };
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      // Sleep no longer than the holder's remaining TTL: an expiring lock is free sooner than a retry delay.
+      const jittered = retryDelayMs * (0.5 + Math.random());
+      await sleep(Math.max(1, Math.min(jittered, left, value > 0 ? value : jittered)));
+    }
+  }
+
+  /** Gives a held lock a fresh TTL. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */
+  async extend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number = DEFAULT_TTL_MS): Promise<void> {
+    if (!(await this.tryExtend(requireLock(lock), ttlOf(ttlMs)))) throw new LockNotHeldError(lock.name, lock.token);
+  }
+
+  /** Frees a held lock. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */
+  async release(lock: Pick<LockHandle, 'name' | 'token'>): Promise<void> {
+    this.assertOpen();
+    requireLock(lock);
+    const released = await runScript(this.client, 'lockRelease', [lockKeys(this.prefix, lock.name).holder], [lock.token]);
+    if (released !== 1) throw new LockNotHeldError(lock.name, lock.token);
+  }
+
+  /**
+   * Runs `fn` holding the lock: waits for it as acquire does (throwing LockUnavailableError when it stays
+   * held), extends it about every ttl/3 while `fn` runs, and releases it when `fn` settles. If the lock is
+   * lost meanwhile (an extension was refused, or Redis stayed unreachable for a whole TTL) the signal
+   * passed to `fn` aborts with a LockLostError: `fn` should stop, as another holder may have the lock.
+   * Returns what `fn` returns; an error thrown by `fn` propagates.
+   */
+  async withLock<R>(
+    name: string,
+    fn: (signal: AbortSignal, lock: LockHandle) => R | Promise<R>,
+    options: WithLockOptions = {},
+  ): Promise<R> {
+    const ttlMs = ttlOf(options.ttlMs);
+    const acquired = await this.acquireTimed(name, { ...options, ttlMs });
+    if (!acquired) throw new LockUnavailableError(name, options.waitMs ?? 0);
+    const { lock, grantedAt } = acquired;
+    const keeper = new LeaseKeeper(
+      () => this.tryExtend(lock, ttlMs),
+      ttlMs,
+      (cause) => new LockLostError(name, { cause }),
+      grantedAt,
+    );
+    try {
+      return await fn(keeper.signal, lock);
+    } finally {
+      keeper.stop();
+      // A lock that was lost, or cannot be released now, frees itself when its TTL runs out; failing
+      // here would hide fn's own outcome.
+      if (!keeper.isLost) await this.release(lock).catch(() => undefined);
+    }
+  }
+
+  /** Closes the connection if this object opened it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+  }
+
+  private async tryExtend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const holder = lockKeys(this.prefix, lock.name).holder;
+    return (await runScript(this.client, 'lockExtend', [holder], [lock.token, ttlMs])) === 1;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('locks');
+  }
+}
+
+function ttlOf(value: number | undefined): number {
+  const ttlMs = Math.ceil(requireDuration('ttlMs', value ?? DEFAULT_TTL_MS));
+  return requireInteger('ttlMs', ttlMs, 1, MAX_TTL_MS);
+}
+
+/** extend and release take the object acquire returned (or any { name, token }). */
+function requireLock<L extends Pick<LockHandle, 'name' | 'token'>>(lock: L): L {
+  if (typeof lock !== 'object' || lock === null || typeof lock.token !== 'string' || lock.token === '') {
+    throw new ValidationError('lock', `lock must be the { name, token } that acquire returned, got ${describe(lock)}`);
+  }
+  validateName('lock name', lock.name);
+  return lock;
+}
