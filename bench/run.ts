@@ -18,8 +18,8 @@ const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const settings: Settings = quick
   ? {
-      url, trials: 3, sendCount: 2_000, bulkChunk: 1_000, inFlight: 100, drainCount: 5_000, drainConcurrency: [1, 10, 100],
-      latencyRate: 1_000, latencySeconds: 2, latencyWarmupSeconds: 0.5, latencyConcurrency: 10,
+      url, trials: 3, sendCount: 2_000, bulkChunk: 1_000, inFlight: 100, drainCount: 3_000, drainConcurrency: [1, 10, 100],
+      latencyRate: 1_000, latencySeconds: 1.5, latencyWarmupSeconds: 0.25, latencyConcurrency: 10,
       memoryCount: 10_000, commandsCount: 2_000, commandsConcurrency: 100,
     }
   : {
