@@ -1,43 +1,29 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus, Queue } from '../src/index.js';
 import { waitFor } from './helpers.js';
-import { freePort, startRedis } from './servers.js';
+import { startCluster } from './servers.js';
 
 /**
  * The same scripts on a real Redis Cluster: three masters started here on 127.0.0.1, queues spread
  * over their slots. Every script touches only the keys of one hash tag, so none may raise CROSSSLOT.
  */
 
-let nodes: ChildProcess[] = [];
-let dir = '';
+let servers: Awaited<ReturnType<typeof startCluster>> | undefined;
 let ports: number[] = [];
 let cluster: Cluster;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
-  ports = [await freePort(), await freePort(), await freePort()];
-  nodes = await Promise.all(ports.map((port) =>
-    startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir])));
-  execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-    stdio: 'ignore',
-  });
-  await waitFor(() => ports.every((port) =>
-    execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), 'the cluster to form');
+  servers = await startCluster();
+  ports = servers.ports;
   cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
   await cluster.ping();
 });
 
 afterAll(async () => {
   await cluster?.quit().catch(() => undefined);
-  for (const node of nodes) node.kill('SIGKILL');
-  await Promise.all(nodes.map((node) => (node.exitCode === null ? once(node, 'exit') : undefined)));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await servers?.stop();
 });
 
 describe('Redis Cluster', () => {
