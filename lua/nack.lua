@@ -43,7 +43,7 @@ for priority = 4, 1, -1 do
   if #records > 0 then
     local reversed = {}
     for n = #records, 1, -1 do reversed[#reversed + 1] = records[n] end
-    chunks(reversed, function(...) redis.call('LPUSH', k.ready[priority], ...) end)
+    chunks(reversed, function(...) redis.call('LPUSH', k['ready' .. priority], ...) end)
     wake(k)
   end
 end

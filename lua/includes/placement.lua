@@ -14,10 +14,12 @@ end
 
 -- Appends records to the ready list of one priority; wakes idle consumers when the list was empty.
 local function pushReady(k, priority, records)
-  chunks(records, function(...)
-    local n = select('#', ...)
-    if redis.call('RPUSH', k.ready[priority], ...) == n then wake(k) end
-  end)
+  local key = k['ready' .. priority]
+  -- One RPUSH per CHUNK records; the usual single chunk goes without a closure (this is the send path).
+  for from = 1, #records, CHUNK do
+    local to = math.min(from + CHUNK - 1, #records)
+    if redis.call('RPUSH', key, unpack(records, from, to)) == to - from + 1 then wake(k) end
+  end
 end
 
 -- Into the delayed set. Idle consumers sleep until the earliest due time they were told of, so a
@@ -32,7 +34,7 @@ end
 local function enterQueue(k, id, priority, dueAt, rec, now)
   if dueAt > now then
     schedule(k, id, dueAt, rec)
-  elseif redis.call('RPUSH', k.ready[priority], rec) == 1 then
+  elseif redis.call('RPUSH', k['ready' .. priority], rec) == 1 then
     wake(k)
   end
 end
