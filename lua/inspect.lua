@@ -17,7 +17,7 @@ local rec = redis.call('HGET', k.records, id)
 local reason = redis.call('HGET', k.errors, id)
 if rec then
   local due = redis.call('ZSCORE', k.delayed, id)
-  if due then return { 'delayed', rec, reason, due } end
+  if due then return { 'delayed', rec, reason, math.floor(tonumber(due)) } end
   local failed = redis.call('ZSCORE', k.deadLetter, id)
   if failed then return { 'dead', rec, reason, math.floor(tonumber(failed) / DEAD_LETTER_SCALE) } end
   local found = redis.call('ZSCAN', k.inflight, 0, 'MATCH', id .. '|*', 'COUNT', 1000000)

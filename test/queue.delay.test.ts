@@ -19,6 +19,18 @@ describe('delays', () => {
     expect(delivery!.runAt).toBeGreaterThanOrEqual(sentAt + 300);
   });
 
+  it('messages due in the same millisecond are delivered in the order they were sent', async () => {
+    const queue = env.queue<number>('same-ms');
+    // One batch: one script call, one clock reading, so all 50 are due in the same millisecond.
+    await queue.sendBatch(Array.from({ length: 50 }, (_, n) => ({ payload: n, delayMs: 100 })));
+    const received: number[] = [];
+    await waitFor(async () => {
+      received.push(...(await queue.dequeue({ count: 100 })).map((d) => d.payload));
+      return received.length === 50;
+    }, 'the delayed batch');
+    expect(received).toEqual(Array.from({ length: 50 }, (_, n) => n));
+  });
+
   it('runAt in the future is honoured; runAt in the past means now', async () => {
     const queue = env.queue<string>('run-at');
     await queue.send('past', { runAt: new Date(Date.now() - 60_000) });

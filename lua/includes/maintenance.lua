@@ -6,7 +6,8 @@
 
 -- Moves up to `limit` due messages from the delayed set to the back of their ready lists.
 local function promoteDue(k, now, limit)
-  local ids = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', now, 'LIMIT', 0, limit)
+  -- Everything due at or before `now` (scores carry a fraction of a millisecond, see placement.lua).
+  local ids = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', '(' .. (now + 1), 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
   local recs = redis.call('HMGET', k.records, unpack(ids))
   local ready, moved = { {}, {}, {}, {} }, {}
@@ -54,7 +55,7 @@ local function nextWakeMs(k, now)
   for _, key in ipairs({ k.delayed, k.inflight }) do
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if first[2] then
-      local ms = math.max(1, tonumber(first[2]) - now)
+      local ms = math.max(1, math.ceil(tonumber(first[2]) - now))
       if wait < 0 or ms < wait then wait = ms end
     end
   end

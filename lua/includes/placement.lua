@@ -22,10 +22,16 @@ local function pushReady(k, priority, records)
   end
 end
 
+-- Delayed scores are dueAt plus a sequence number in 1/1024ths of a millisecond, so that messages due in
+-- the same millisecond keep the order they were scheduled in (ties would sort by id). Binary fractions
+-- stay exact in a double while dueAt < 2^43 ms (the year 2248); the sequence wraps every 1,024.
+local DELAYED_TIE_SCALE = 1024
+
 -- Into the delayed set. Idle consumers sleep until the earliest due time they were told of, so a
 -- message that becomes the earliest wakes one of them to learn the new time.
 local function schedule(k, id, dueAt, rec)
-  redis.call('ZADD', k.delayed, dueAt, id)
+  local sequence = redis.call('HINCRBY', k.stats, 'scheduled', 1)
+  redis.call('ZADD', k.delayed, dueAt + (sequence % DELAYED_TIE_SCALE) / DELAYED_TIE_SCALE, id)
   redis.call('HSET', k.records, id, rec)
   if redis.call('ZRANGE', k.delayed, 0, 0)[1] == id then wake(k) end
 end
