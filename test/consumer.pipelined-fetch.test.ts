@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { useRedis, waitFor } from './helpers.js';
 
 // The consumer keeps up to two dequeue calls in flight (src/queue/consumer.ts, fetchLoop): these check
@@ -51,5 +51,49 @@ describe('consumer with two fetches in flight', () => {
     const stats = await queue.getQueueStats();
     expect(stats.processing_count).toBe(0);
     expect(stats.counters.acked + stats.priority_2_count).toBe(count);
+  });
+});
+
+describe('consumer close with fetches in flight', () => {
+  const env2 = useRedis();
+
+  it('hands undelivered messages of every in-flight fetch back in their original order', async () => {
+    const queue = env2.queue<number>('close-order');
+    await queue.sendBatch(Array.from({ length: 10 }, (_, n) => ({ payload: n })));
+    // Slow dequeue replies, so that two fetches are in flight when close() is called.
+    const original = queue.dequeueWithWait.bind(queue);
+    vi.spyOn(queue, 'dequeueWithWait').mockImplementation(async (count, visibilityMs) => {
+      const result = await original(count, visibilityMs);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return result;
+    });
+    const started: number[] = [];
+    const consumer = queue.consume(
+      async (m) => {
+        started.push(m.payload);
+      },
+      { concurrency: 6, batchSize: 2 },
+    );
+    await waitFor(() => started.length >= 2, 'the first batch to start');
+    await consumer.close();
+    vi.restoreAllMocks();
+    const rest = (await queue.dequeue({ count: 100 })).map((d) => d.payload);
+    expect([...started, ...rest].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, n) => n));
+    expect(rest).toEqual([...rest].sort((a, b) => a - b));
+  });
+
+  it('a listener that throws does not stop the consumer', async () => {
+    const queue = env2.queue<number>('throwing-listener');
+    const errors: unknown[] = [];
+    const consumer = queue.consume(() => undefined, { concurrency: 2 });
+    consumer.on('completed', () => {
+      throw new Error('listener bug');
+    });
+    consumer.on('error', (error) => errors.push(error));
+    await queue.sendBatch(Array.from({ length: 20 }, (_, n) => ({ payload: n })));
+    await waitFor(async () => (await queue.getQueueStats()).counters.acked === 20, 'all 20 acked');
+    await consumer.close();
+    expect(errors.length).toBe(20);
+    expect((errors[0] as Error).message).toBe('listener bug');
   });
 });

@@ -56,3 +56,23 @@ describe('sends made in the same tick', () => {
     await expect(sent).resolves.toEqual(expect.any(String));
   });
 });
+
+describe('coalesced sends across Queue objects', () => {
+  const env2 = useRedis();
+
+  it('two Queue objects of one queue on one connection keep program order', async () => {
+    const prefix = env2.prefix();
+    const a = env2.queue<string>('shared', { prefix });
+    const b = env2.queue<string>('shared', { prefix });
+    const sends = [a.send('first'), b.send('second'), a.send('third', { partitionKey: 'k' }), b.send('fourth', { partitionKey: 'k' })];
+    await Promise.all(sends);
+    const order: string[] = [];
+    for (;;) {
+      const [d] = await a.dequeue();
+      if (!d) break;
+      order.push(d.payload);
+      await a.ack(d);
+    }
+    expect(order).toEqual(['first', 'second', 'third', 'fourth']);
+  });
+});

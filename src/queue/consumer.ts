@@ -151,6 +151,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     let lastWasFull = false;
     let reserved = 0;
     const inFlight: { want: number; result: Promise<DequeueResult<T> | { error: unknown }> }[] = [];
+    const unstarted: Delivery<T>[] = [];
     while (this.fetching) {
       while (inFlight.length < MAX_FETCHES_IN_FLIGHT && (inFlight.length === 0 || lastWasFull)) {
         const free = this.concurrency - this.activeCount - reserved;
@@ -180,7 +181,7 @@ export class Consumer<T = unknown> extends EventEmitter {
       errorDelay = 0;
       const { deliveries, waitMs } = outcome;
       if (!this.fetching) {
-        await this.queue.release(deliveries).catch((error: unknown) => this.reportError(error));
+        unstarted.push(...deliveries);
         break;
       }
       lastWasFull = deliveries.length === next.want;
@@ -199,13 +200,13 @@ export class Consumer<T = unknown> extends EventEmitter {
         }
       }
     }
-    // Deliveries of calls still in flight when fetching stopped go back to the queue untouched.
+    // Deliveries of calls still in flight when fetching stopped go back to the queue untouched, in one
+    // release in the order they were dequeued (released messages go to the front of their lists).
     for (const { result } of inFlight) {
       const outcome = await result;
-      if (!('error' in outcome) && outcome.deliveries.length > 0) {
-        await this.queue.release(outcome.deliveries).catch((error: unknown) => this.reportError(error));
-      }
+      if (!('error' in outcome)) unstarted.push(...outcome.deliveries);
     }
+    if (unstarted.length > 0) await this.queue.release(unstarted).catch((error: unknown) => this.reportError(error));
   }
 
   /** Blocks on the wake list until a send wakes us, `waitMs` passes (something becomes due) or blockMs. */
@@ -283,7 +284,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     if (!this.finish(job)) return;
     this.acks.push(job.delivery);
     this.scheduleFlush();
-    if (this.listenerCount('completed') > 0) this.emit('completed', job.delivery);
+    if (this.listenerCount('completed') > 0) this.notify('completed', job.delivery);
   }
 
   private fail(job: Job<T>, error: unknown): void {
@@ -291,7 +292,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     const reason = error instanceof Error ? error.message : String(error);
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
     this.scheduleFlush();
-    if (this.listenerCount('failed') > 0) this.emit('failed', job.delivery, error);
+    if (this.listenerCount('failed') > 0) this.notify('failed', job.delivery, error);
   }
 
   private scheduleFlush(): void {
@@ -370,6 +371,15 @@ export class Consumer<T = unknown> extends EventEmitter {
         for (const job of extend) job.extendedAt = 0;
       },
     );
+  }
+
+  /** Emits to the user's listeners; one that throws must not stop the consumer. */
+  private notify<E extends 'completed' | 'failed'>(event: E, ...args: ConsumerEvents<T>[E]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (error) {
+      this.reportError(error);
+    }
   }
 
   private reportError(error: unknown): void {

@@ -53,6 +53,40 @@ const DEFAULT_VISIBILITY_MS = 30_000;
 const STALE = 0;
 const NACK_OUTCOME: Record<number, NackOutcome> = { 1: 'retried', 2: 'dead-lettered' };
 
+interface SendBatch {
+  args: (string | number)[];
+  waiters: { resolve(id: string): void; reject(error: unknown): void }[];
+}
+
+/**
+ * Sends made in one tick and not yet written, per connection and queue. Every Queue object of one queue on
+ * one connection shares them, so Redis sees that queue's calls in the order the program made them.
+ */
+const pendingSends = new WeakMap<RedisClient, Map<string, SendBatch>>();
+
+/** Writes the pending sends of one queue as one send script call; each sender gets its own id. */
+function flushSends(client: RedisClient, baseKey: string): void {
+  const perQueue = pendingSends.get(client);
+  const batch = perQueue?.get(baseKey);
+  if (!batch) return;
+  perQueue!.delete(baseKey);
+  let reply: Promise<unknown>;
+  try {
+    reply = runScript(client, 'send', [baseKey], batch.args);
+  } catch (error) {
+    reply = Promise.reject(error);
+  }
+  reply.then(
+    (ids) => {
+      const list = ids as string[];
+      for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(list[n]!);
+    },
+    (error: unknown) => {
+      for (const waiter of batch.waiters) waiter.reject(error);
+    },
+  );
+}
+
 /** The result of one dequeue call: deliveries, or how long nothing can become deliverable. */
 export interface DequeueResult<T> {
   deliveries: Delivery<T>[];
@@ -77,8 +111,6 @@ export class Queue<T = unknown> {
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
   private readonly consumers = new Set<Consumer<T>>();
   private closed = false;
-  /** sends of this tick not yet written (see send) */
-  private coalescing: { args: (string | number)[]; waiters: { resolve(id: string): void; reject(error: unknown): void }[] } | null = null;
 
   constructor(name: string, options: QueueOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -100,7 +132,7 @@ export class Queue<T = unknown> {
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     // Sends waiting to be coalesced go first, so that Redis sees this queue's calls in the order they were made.
-    if (this.coalescing) this.flushSends();
+    flushSends(this.client, this.baseKey);
     return runScript(this.client, script, [this.baseKey], args);
   }
 
@@ -119,32 +151,22 @@ export class Queue<T = unknown> {
     } catch (error) {
       return Promise.reject(error);
     }
-    let batch = this.coalescing;
+    let perQueue = pendingSends.get(this.client);
+    if (!perQueue) pendingSends.set(this.client, (perQueue = new Map()));
+    let batch = perQueue.get(this.baseKey);
     if (!batch) {
-      batch = this.coalescing = { args: [], waiters: [] };
+      const created: SendBatch = { args: [], waiters: [] };
+      perQueue.set(this.baseKey, (batch = created));
+      const { client, baseKey } = this;
       process.nextTick(() => {
-        if (this.coalescing === batch) this.flushSends();
+        if (pendingSends.get(client)?.get(baseKey) === created) flushSends(client, baseKey);
       });
     }
     for (const arg of args) batch.args.push(arg);
-    const id = new Promise<string>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch.waiters.length >= MAX_BATCH) this.flushSends();
+    const waiters = batch.waiters;
+    const id = new Promise<string>((resolve, reject) => waiters.push({ resolve, reject }));
+    if (waiters.length >= MAX_BATCH) flushSends(this.client, this.baseKey);
     return id;
-  }
-
-  /** Runs the coalesced sends as one script call and settles each sender's promise with its own id. */
-  private flushSends(): void {
-    const batch = this.coalescing!;
-    this.coalescing = null;
-    runScript(this.client, 'send', [this.baseKey], batch.args).then(
-      (ids) => {
-        const list = ids as string[];
-        for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(list[n]!);
-      },
-      (error: unknown) => {
-        for (const waiter of batch.waiters) waiter.reject(error);
-      },
-    );
   }
 
   /** Sends messages in one script call, in order; all are validated before anything is written. */
@@ -433,7 +455,7 @@ export class Queue<T = unknown> {
   async close(): Promise<void> {
     if (this.closed) return;
     await Promise.all([...this.consumers].map((c) => c.close()));
-    if (this.coalescing) this.flushSends();
+    flushSends(this.client, this.baseKey);
     this.closed = true;
     if (this.ownsClient) await this.client.quit().catch(() => undefined);
   }
