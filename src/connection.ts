@@ -21,3 +21,12 @@ export function resolveConnection(connection: unknown): { client: RedisClient; o
   }
   throw new ValidationError('connection', 'connection must be an ioredis client (Redis or Cluster) or a redis:// URL');
 }
+
+/**
+ * Closes a client a component opened itself: QUIT when connected (pending replies arrive first), otherwise
+ * drop it at once, since QUIT would wait for a reconnection to a server that may be gone.
+ */
+export async function closeOwned(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') await client.quit().catch(() => undefined);
+  else client.disconnect();
+}

@@ -8,6 +8,7 @@ import {
   type LockHandle,
 } from '../src/index.js';
 import { lockKeys } from '../src/keys.js';
+import { freePort, startRedis } from './servers.js';
 import { useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
@@ -161,6 +162,32 @@ describe('locks', () => {
     );
     expect(reason).toBeInstanceOf(LockLostError);
     expect((reason as LockLostError).cause).toBeInstanceOf(Error);
+  });
+
+  it('withLock reports the loss when the TTL runs out while the Redis server is down, not when the client gives up', async () => {
+    const port = await freePort();
+    const server = await startRedis(port);
+    const l = new Locks({ connection: `redis://127.0.0.1:${port}`, prefix: env.prefix() });
+    try {
+      let abortedAfter = -1;
+      await l.withLock(
+        'job',
+        async (signal) => {
+          const started = Date.now();
+          server.kill('SIGKILL'); // renewals now wait in the client's offline queue while it reconnects
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          abortedAfter = Date.now() - started;
+          expect(signal.reason).toBeInstanceOf(LockLostError);
+        },
+        { ttlMs: 1_000 },
+      );
+      // The lease ran out after at most 1 s; before the fix the abort came when ioredis gave up (about 10 s).
+      expect(abortedAfter).toBeGreaterThanOrEqual(0);
+      expect(abortedAfter).toBeLessThan(4_000);
+    } finally {
+      server.kill('SIGKILL');
+      await l.close().catch(() => undefined);
+    }
   });
 
   it('withLock throws LockUnavailableError when the lock stays held for waitMs', async () => {

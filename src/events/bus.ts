@@ -1,4 +1,4 @@
-import { resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
@@ -282,7 +282,7 @@ export class EventBus {
     if (this.closed) return;
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.closed = true;
-    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+    if (this.ownsClient) await closeOwned(this.client);
   }
 }
 

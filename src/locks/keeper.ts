@@ -10,6 +10,9 @@ export class LeaseKeeper {
   private readonly controller = new AbortController();
   private readonly beatMs: number;
   private timer: NodeJS.Timeout | null = null;
+  /** fires when the lease runs out with no renewal having succeeded, even while one is still pending */
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private lastError: unknown;
   private stopped = false;
   /** local time by which the lease has surely expired unless renewed */
   private expiresAt: number;
@@ -27,6 +30,7 @@ export class LeaseKeeper {
   ) {
     this.beatMs = Math.max(1, Math.floor(ttlMs / 3));
     this.expiresAt = grantedAt + ttlMs;
+    this.armExpiry();
     this.schedule();
   }
 
@@ -43,7 +47,21 @@ export class LeaseKeeper {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.timer = null;
+    this.expiryTimer = null;
+  }
+
+  /**
+   * A renewal sent while Redis is unreachable waits in the client's offline queue for as long as the client
+   * retries (seconds), so the loss is detected by this timer, not by the renewal's failure.
+   */
+  private armExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(() => {
+      if (this.stopped || this.isLost) return;
+      this.controller.abort(this.lost(this.lastError ?? new Error('no renewal reached Redis before the TTL ran out')));
+    }, Math.max(0, this.expiresAt - Date.now()));
   }
 
   private schedule(delayMs = this.beatMs): void {
@@ -61,8 +79,11 @@ export class LeaseKeeper {
         return;
       }
       this.expiresAt = startedAt + this.ttlMs;
+      this.lastError = undefined;
+      this.armExpiry();
     } catch (error) {
       if (this.stopped) return;
+      this.lastError = error;
       const left = this.expiresAt - Date.now();
       if (left <= 0) {
         this.controller.abort(this.lost(error));

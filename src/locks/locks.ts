@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient } from '../scripts.js';
@@ -134,7 +134,7 @@ export class Locks {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+    if (this.ownsClient) await closeOwned(this.client);
   }
 
   private async tryExtend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
@@ -457,6 +457,6 @@ export class Queue<T = unknown> {
     await Promise.all([...this.consumers].map((c) => c.close()));
     flushSends(this.client, this.baseKey);
     this.closed = true;
-    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+    if (this.ownsClient) await closeOwned(this.client);
   }
 }

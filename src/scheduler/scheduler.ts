@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validatePrefix } from '../keys.js';
 import { requireDuration } from '../queue/validate.js';
@@ -191,7 +191,7 @@ export class Scheduler extends EventEmitter {
     await Promise.all([...this.runners.values()].map((runner) => runner.close()));
     this.runners.clear();
     this.pending.clear();
-    if (this.ownsClient) await this.client.quit().catch(() => undefined);
+    if (this.ownsClient) await closeOwned(this.client);
   }
 
   private async control(name: string, action: 'pause' | 'resume' | 'restart'): Promise<void> {
