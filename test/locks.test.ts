@@ -207,7 +207,8 @@ describe('locks', () => {
     const l = locks(prefix);
     await expect(l.acquire('bad name', { ttlMs: 1000 })).rejects.toBeInstanceOf(ValidationError);
     await expect(l.acquire('{x}', { ttlMs: 1000 })).rejects.toThrow(/lock name may contain only/);
-    await expect(l.acquire('job', { ttlMs: -1 })).rejects.toThrow(/ttlMs must be/);
+    await expect(l.acquire('job', { ttlMs: -1 })).rejects.toThrow(/ttlMs must be a number of ms from 1 to \d+, got -1/);
+    await expect(l.acquire('job', { ttlMs: 0 })).rejects.toThrow(/ttlMs must be a number of ms from 1 to \d+, got 0/);
     await expect(l.acquire('job', { ttlMs: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
     await expect(l.release({ name: 'job', token: undefined as unknown as string })).rejects.toThrow(/lock must be the \{ name, token \}/);
     await expect(l.extend({ name: 'bad name', token: 't' })).rejects.toThrow(/lock name may contain only/);

@@ -29,4 +29,9 @@ describe('schedules: tick identities every process agrees on', () => {
     const now = Date.parse('2026-03-01T10:20:00Z');
     expect(cronSchedule('H * * * *', undefined, 'a').firstTick(now)).toBe(cronSchedule('H * * * *', undefined, 'a').firstTick(now));
   });
+  it('a misspelt time zone is refused naming the timezone field, not the cron expression', () => {
+    expect(() => cronSchedule('0 3 * * *', 'Europe/Berln', 'job')).toThrow(
+      expect.objectContaining({ field: 'timezone', message: expect.stringMatching(/"Europe\/Berln" is not an IANA time zone/) }),
+    );
+  });
 });

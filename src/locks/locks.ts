@@ -149,8 +149,11 @@ export class Locks {
 }
 
 function ttlOf(value: number | undefined): number {
-  const ttlMs = Math.ceil(requireDuration('ttlMs', value ?? DEFAULT_TTL_MS));
-  return requireInteger('ttlMs', ttlMs, 1, MAX_TTL_MS);
+  const ttlMs = value ?? DEFAULT_TTL_MS;
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1 || Math.ceil(ttlMs) > MAX_TTL_MS) {
+    throw new ValidationError('ttlMs', `ttlMs must be a number of ms from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}`);
+  }
+  return Math.ceil(ttlMs);
 }
 
 /** extend and release take the object acquire returned (or any { name, token }). */

@@ -45,6 +45,11 @@ export function cronSchedule(expression: unknown, timezone: unknown, jobName: st
     throw new ValidationError('timezone', `timezone must be an IANA name such as "Europe/Berlin", got ${describe(timezone)}`);
   }
   const tz = timezone ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new ValidationError('timezone', `timezone ${JSON.stringify(tz)} is not an IANA time zone name such as "Europe/Berlin"`);
+  }
   const after = (time: number): number => {
     const parsed = CronExpressionParser.parse(expression, { currentDate: new Date(time), tz, hashSeed: jobName, strict: false });
     return parsed.next().getTime();
