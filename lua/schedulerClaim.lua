@@ -19,7 +19,7 @@ local tick, nextTick, token, ttl, instance, mode = ARGV[1], ARGV[2], ARGV[3], AR
 
 local stored = redis.call('HGET', status, 'nextRunAt')
 if not stored then return { -1 } end
-local now = serverNowMs()
+local now = nowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
 

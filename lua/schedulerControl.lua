@@ -20,7 +20,7 @@ elseif action == 'restart' then
     redis.call('HSET', status, 'state', 'failed', 'lastError', 'restarted by restartJob while running')
     redis.call('HDEL', status, 'lastResult')
   end
-  redis.call('HSET', status, 'paused', '0', 'nextRunAt', serverNowMs())
+  redis.call('HSET', status, 'paused', '0', 'nextRunAt', nowMs())
 else
   return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
 end

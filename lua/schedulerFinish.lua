@@ -15,7 +15,7 @@ if mode == 'shared' then
   if redis.call('GET', runLock) ~= token then return 0 end
   redis.call('DEL', runLock)
 end
-local now = serverNowMs()
+local now = nowMs()
 redis.call('HSET', status, 'state', outcome, 'lastFinishedAt', now, 'lastDurationMs', now - startedAt)
 if outcome == 'succeeded' then
   redis.call('HSET', status, 'lastResult', detail)

@@ -13,7 +13,7 @@ local nextRunAt = redis.call('HGET', status, 'nextRunAt')
 if nextRunAt then
   if redis.call('HGET', status, 'paused') == '1' then return 0 end
   if redis.call('EXISTS', runLock) == 1 then return 0 end
-  if tonumber(nextRunAt) >= serverNowMs() - tonumber(ARGV[2]) then return 0 end
+  if tonumber(nextRunAt) >= nowMs() - tonumber(ARGV[2]) then return 0 end
 end
 redis.call('DEL', status)
 redis.call('SREM', jobs, ARGV[1])

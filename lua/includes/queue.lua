@@ -31,11 +31,7 @@ local function queueKeys(base)
   })
 end
 
--- Server time, so that every process agrees on when a message is due or a deadline has passed.
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--@include "clock"
 
 local RECORD_HEADER = '^([^|]+)|([1-4])|(%d+)|(%d+)|(%d+)|(%d*)|([^|]*)|(%d+)|()'
 -- The same header check capturing only the id: cheaper where only the id is needed (dequeue).
