@@ -1,4 +1,4 @@
-import { closeOwned, resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, resolveConnection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';

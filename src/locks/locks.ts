@@ -4,7 +4,7 @@ import { closeOwned, resolveConnection, type Connection } from '../connection.js
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient } from '../scripts.js';
-import { requireDuration, requireInteger } from '../queue/validate.js';
+import { requireDuration } from '../queue/validate.js';
 import { LeaseKeeper } from './keeper.js';
 
 export interface LocksOptions {
