@@ -1,15 +1,23 @@
 --[[ ack: complete in-flight messages. Each leaves Redis, and the next message of its partition is released.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1..] pairs: message id, receipt
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3..] pairs: message id, receipt
   Returns: one integer per pair: 1 acked, 0 stale (not in flight under that receipt; nothing changed)
   Errors: none; a receipt named twice in one call is acked once
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's results,
+  so an ack whose reply was lost reports its messages acked, not stale. (Without the id an ack would still
+  act once, since an acked receipt is no longer in flight, but the repeat would answer stale.)
 ]]
 --@include "queue"
 --@include "placement"
+--@include "request"
+
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return decodeInts(prior) end
 
 local k = queueKeys(KEYS[1])
 local members = {}
-for i = 1, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
+for i = 3, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
 local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
 
 -- A receipt named twice in one batch is acked once; the repeat is stale, as it would be in a later call.
@@ -19,12 +27,12 @@ for n, member in ipairs(members) do
     seen[member] = true
     results[n] = 1
     current[#current + 1] = member
-    ids[#ids + 1] = ARGV[2 * n - 1]
+    ids[#ids + 1] = ARGV[2 * n + 1]
   else
     results[n] = 0
   end
 end
-if #ids == 0 then return results end
+if #ids == 0 then return rememberInts(requestKey, results) end
 
 redis.call('ZREM', k.inflight, unpack(current))
 -- A message with a partition key keeps a count in `partitions` until it is acked or dead-lettered, so
@@ -43,4 +51,4 @@ for _, rec in ipairs(recs) do
     releasePartition(k, msg.partitionKey, now)
   end
 end
-return results
+return rememberInts(requestKey, results)

@@ -3,6 +3,7 @@
   ARGV[1] offset  ARGV[2] max entries
   Returns: flat array, 4 per entry: id, failedAt ms, record (false if missing), reason (false if none)
   Errors: none
+  Repeat: read-only, so running it twice changes nothing.
 ]]
 --@include "queue"
 --@include "placement"

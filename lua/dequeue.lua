@@ -2,24 +2,46 @@
   Before popping it reclaims expired in-flight messages and promotes due delayed ones, so neither needs
   a background poller. Partitions need no work here: only a partition's head is ever in a ready list.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] max messages (1..1000)  ARGV[2] visibility ms  ARGV[3] retry policy JSON {baseMs,capMs,jitter}
-  ARGV[4] random seed (for backoff jitter of reclaimed messages)
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] max messages (1..1000)  ARGV[4] visibility ms  ARGV[5] retry policy JSON {baseMs,capMs,jitter}
+  ARGV[6] random seed (for backoff jitter of reclaimed messages)
   Returns: {waitMs, firstReceipt, record, record, ...}
     With messages: waitMs 0; the n-th record's receipt is firstReceipt + n - 1; each record's id is now
     in flight as `id|receipt` until now + visibility.
     Without: firstReceipt 0 and waitMs = ms until something may become deliverable (next delayed message
     due or in-flight deadline), the ms left in the rate-limit window, or -1 (paused, or nothing scheduled).
+    A repeated call may answer '' in place of a record: that delivery is no longer in flight under its
+    receipt (its visibility deadline passed before the repeat arrived).
   Errors: none; a record that does not parse is dead-lettered with the reason, never delivered.
+  Repeat: recognised by the request id (includes/request.lua). A call that delivered messages remembers its
+  first receipt and their ids; the repeat hands the same deliveries back, as they are now in flight, and
+  takes nothing new. So a dequeue whose reply was lost strands nothing: its caller gets the messages it
+  took. A call that delivered nothing remembers nothing; its repeat simply looks again.
 ]]
 --@include "queue"
 --@include "placement"
 --@include "failure"
 --@include "maintenance"
+--@include "request"
 
 local k = queueKeys(KEYS[1])
-local want, visibility = tonumber(ARGV[1]), tonumber(ARGV[2])
-local policy = cjson.decode(ARGV[3])
-math.randomseed(tonumber(ARGV[4]))
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then
+  local first, rest = string.match(prior, '^(%d+)|(.*)$')
+  local out = { 0, tonumber(first) }
+  local receipt = tonumber(first)
+  for id in string.gmatch(rest, '[^|]+') do
+    local rec = redis.call('ZSCORE', k.inflight, id .. '|' .. string.format('%.0f', receipt))
+      and redis.call('HGET', k.records, id)
+    out[#out + 1] = rec or ''
+    receipt = receipt + 1
+  end
+  return out
+end
+
+local want, visibility = tonumber(ARGV[3]), tonumber(ARGV[4])
+local policy = cjson.decode(ARGV[5])
+math.randomseed(tonumber(ARGV[6]))
 local now = nowMs()
 
 reclaimExpired(k, now, 100, policy)
@@ -74,6 +96,7 @@ if meta[2] then
 end
 -- A full batch suggests more is ready: pass the wake-up on to the next idle consumer.
 if #popped == want then wake(k) end
+remember(requestKey, string.format('%.0f', first) .. '|' .. table.concat(ids, '|'))
 
 local out = { 0, first }
 for _, rec in ipairs(good) do out[#out + 1] = rec end

@@ -3,6 +3,7 @@
   Returns: {counter name, value, ..., '', subscriber id, subscription JSON, paused 0/1,
             queue dead-lettered count, queue retried count, ...}
   Errors: none
+  Repeat: read-only, so running it twice changes nothing.
 ]]
 --@include "queue"
 --@include "placement"

@@ -7,6 +7,7 @@
            {state, record, last error or false, score or false} with state one of
            'ready', 'backlog', 'delayed', 'inflight', 'dead'; score is the due time, deadline or failure time
   Errors: none
+  Repeat: read-only, so running it twice changes nothing.
 ]]
 --@include "queue"
 --@include "placement"

@@ -1,11 +1,17 @@
 --[[ lockRelease: free a lock, only for its current holder. The fence counter stays.
   KEYS[1] lock key: the holder's token, expiring with the lock
-  ARGV[1] token
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] token
   Returns: 1 released; 0 not held under this token (expired, released or taken by another): nothing changed
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's reply: a
+  release whose reply was lost reports the lock released, not "not held".
 ]]
+--@include "request"
 
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return tonumber(prior) end
+if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
-  return 1
+  return rememberInt(requestKey, 1)
 end
-return 0
+return rememberInt(requestKey, 0)

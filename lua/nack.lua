@@ -1,27 +1,34 @@
 --[[ nack: fail in-flight messages: retry after a backoff, dead-letter, or hand back untouched.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] retry policy JSON {baseMs, capMs, jitter}  ARGV[2] random seed (backoff jitter)
-  ARGV[3..] 5 per message: id, receipt, mode, delay ms, reason
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] retry policy JSON {baseMs, capMs, jitter}  ARGV[4] random seed (backoff jitter)
+  ARGV[5..] 5 per message: id, receipt, mode, delay ms, reason
     mode 'retry': one failed attempt; to the delayed set after delay ms (< 0: the policy's backoff) while
                   attempts <= maxRetries, else to the dead-letter queue
     mode 'dead':  one failed attempt, straight to the dead-letter queue
     mode 'release': back to the front of its ready list, attempts unchanged (consumer shutdown)
   Returns: one integer per message: 0 stale receipt (nothing changed), 1 retried, 2 dead-lettered, 3 released
   Errors: none; released messages keep their order at the front of their ready list
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's outcomes;
+  the attempt is counted once. (Without the id the receipt alone would refuse the repeat as stale.)
 ]]
 --@include "queue"
 --@include "placement"
 --@include "failure"
+--@include "request"
+
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return decodeInts(prior) end
 
 local k = queueKeys(KEYS[1])
-local policy = cjson.decode(ARGV[1])
-math.randomseed(tonumber(ARGV[2]))
+local policy = cjson.decode(ARGV[3])
+math.randomseed(tonumber(ARGV[4]))
 local now = nowMs()
 local OUTCOME = { retried = 1, dead = 2 }
 
 local results = {}
 local released = { {}, {}, {}, {} }
-for i = 3, #ARGV, 5 do
+for i = 5, #ARGV, 5 do
   local id, mode, delayMs, reason = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
   local outcome = 0
   if redis.call('ZREM', k.inflight, id .. '|' .. ARGV[i + 1]) == 1 then
@@ -47,4 +54,4 @@ for priority = 4, 1, -1 do
     wake(k)
   end
 end
-return results
+return rememberInts(requestKey, results)

@@ -4,18 +4,27 @@
   no other subscription is read. Subscriber queues, history streams and index sets are derived from the
   hash-tagged base in KEYS[1] (includes/bus.lua), so every key is in its slot.
   KEYS[1] bus base key `{prefix:bus/name}`
-  ARGV[1] options JSON {historyLimit (0: keep none), dedupMs (0: no deduplication)}
-  ARGV[2..] 4 per event: event id, type, partition key ('' none), event JSON
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] options JSON {historyLimit (0: keep none), dedupMs (0: no deduplication)}
+  ARGV[4..] 4 per event: event id, type, partition key ('' none), event JSON
   Returns: one integer per event, in order: the number of subscribers that received it, or -1 when its id
            was published within the deduplication window (nothing is written for it)
   Errors: none; arguments are validated by the caller (src/events/validate.ts).
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's counts,
+  delivering nothing again, with deduplication on or off: a publisher whose reply was lost is told how
+  many subscribers received its events, not that they were duplicates. (Deduplication by event id is a
+  separate matter: it refuses a different call that publishes an id again.)
 ]]
 --@include "queue"
 --@include "placement"
 --@include "bus"
+--@include "request"
+
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return decodeInts(prior) end
 
 local bus = busKeys(KEYS[1])
-local options = cjson.decode(ARGV[1])
+local options = cjson.decode(ARGV[3])
 local now = nowMs()
 local subscriptions = subscriptionCache(bus)
 local wildcard = redis.call('SMEMBERS', bus.wildcard)
@@ -26,7 +35,7 @@ local exactByType = {}
 local out = deliveries(bus, now)
 
 local results, published, delivered = {}, 0, 0
-for i = 2, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   local eventId, eventType, partitionKey, eventJson = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local fresh = options.dedupMs == 0
     or redis.call('SET', bus.dedupPrefix .. eventId, '1', 'NX', 'PX', options.dedupMs)
@@ -83,4 +92,4 @@ if published > 0 then
   redis.call('HINCRBY', bus.stats, 'delivered', delivered)
 end
 if published < #results then redis.call('HINCRBY', bus.stats, 'duplicates', #results - published) end
-return results
+return rememberInts(requestKey, results)

@@ -1,18 +1,24 @@
 --[[ rateLimit: at most ARGV[1] messages dequeued per window of ARGV[2] ms, across all consumers.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] max per window (0 removes the limit)  ARGV[2] window ms
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] max per window (0 removes the limit)  ARGV[4] window ms
   Returns: 1
   Errors: none
+  Repeat: recognised by the request id (includes/request.lua): a repeat neither resets the current window's
+  count nor overrides a limit set after it.
 ]]
 --@include "queue"
 --@include "placement"
+--@include "request"
 
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return 1 end
 local k = queueKeys(KEYS[1])
 redis.call('DEL', k.rateCounter)
-if tonumber(ARGV[1]) > 0 then
-  redis.call('HSET', k.meta, 'rateMax', ARGV[1], 'rateWindowMs', ARGV[2])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HSET', k.meta, 'rateMax', ARGV[3], 'rateWindowMs', ARGV[4])
 else
   redis.call('HDEL', k.meta, 'rateMax', 'rateWindowMs')
   wake(k)
 end
-return 1
+return rememberInt(requestKey, 1)

@@ -1,15 +1,21 @@
 --[[ reclaim: fail in-flight messages whose visibility deadline has passed, as a nack with retry would.
   dequeue does this on every call; this script is the scheduler's safety net for queues nobody consumes.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] max messages  ARGV[2] retry policy JSON {baseMs, capMs, jitter}  ARGV[3] random seed
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] max messages  ARGV[4] retry policy JSON {baseMs, capMs, jitter}  ARGV[5] random seed
   Returns: the number of messages reclaimed
   Errors: none
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's count.
+  (A reclaim is safe to run twice in any case: a reclaimed message is no longer in flight.)
 ]]
 --@include "queue"
 --@include "placement"
 --@include "failure"
 --@include "maintenance"
+--@include "request"
 
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return tonumber(prior) end
 local k = queueKeys(KEYS[1])
-math.randomseed(tonumber(ARGV[3]))
-return reclaimExpired(k, nowMs(), tonumber(ARGV[1]), cjson.decode(ARGV[2]))
+math.randomseed(tonumber(ARGV[5]))
+return rememberInt(requestKey, reclaimExpired(k, nowMs(), tonumber(ARGV[3]), cjson.decode(ARGV[4])))

@@ -1,20 +1,27 @@
 --[[ replay: move dead-lettered messages back to PENDING with their attempts reset to 0.
   A partitioned message re-enters its partition at the back, as a new send would.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1] 'ids' (replay ARGV[3..]) or 'oldest' (replay the oldest ARGV[2])  ARGV[2] max messages
-  ARGV[3..] ids, with 'ids'
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] 'ids' (replay ARGV[5..]) or 'oldest' (replay the oldest ARGV[4])  ARGV[4] max messages
+  ARGV[5..] ids, with 'ids'
   Returns: the ids replayed (ids not in the dead-letter queue, or whose record is corrupt, are skipped)
   Errors: none
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's ids; a
+  repeat of 'oldest' does not replay the next oldest.
 ]]
 --@include "queue"
 --@include "placement"
+--@include "request"
+
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return cjson.decode(prior) end
 
 local k = queueKeys(KEYS[1])
 local ids = {}
-if ARGV[1] == 'ids' then
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+if ARGV[3] == 'ids' then
+  for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
 else
-  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[2]) - 1)
+  ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[4]) - 1)
 end
 
 local now = nowMs()
@@ -31,4 +38,6 @@ for _, id in ipairs(ids) do
   end
 end
 if #replayed > 0 then redis.call('HINCRBY', k.stats, 'replayed', #replayed) end
+-- cjson encodes an empty table as an object: remember '[]' so the repeat decodes a list.
+remember(requestKey, #replayed > 0 and cjson.encode(replayed) or '[]')
 return replayed

@@ -6,19 +6,26 @@
   In 'local' mode (every process runs every tick) only the pause flag is checked and the start recorded;
   the stored next tick is then only for display.
   KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
-  ARGV[1] tick the caller claims  ARGV[2] the tick after it
-  ARGV[3] run token  ARGV[4] run lock TTL ms  ARGV[5] instance id  ARGV[6] 'shared' or 'local'
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] tick the caller claims  ARGV[4] the tick after it
+  ARGV[5] run token  ARGV[6] run lock TTL ms  ARGV[7] instance id  ARGV[8] 'shared' or 'local'
   Returns: {1, fence, now} claimed: fence is the job's run count, which grows with every run
            {0, next tick, now, paused 0/1, run lock ms left (-2 none)} not claimed
            {-1} the job is not registered (its status was never written, or cleanup forgot it)
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's reply: a
+  claim whose reply was lost is still claimed by its caller, who runs the tick (the tick is not left
+  `running` with nobody running it).
 ]]
 --@include "clock"
+--@include "request"
 
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return decodeInts(prior) end
 local status, runLock = KEYS[1], KEYS[2]
-local tick, nextTick, token, ttl, instance, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local tick, nextTick, token, ttl, instance, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local stored = redis.call('HGET', status, 'nextRunAt')
-if not stored then return { -1 } end
+if not stored then return rememberInts(requestKey, { -1 }) end
 local now = nowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
@@ -30,6 +37,6 @@ if claimable and not paused then
   redis.call('HSET', status, 'nextRunAt', nextTick)
   local fence = redis.call('HINCRBY', status, 'runCount', 1)
   redis.call('HSET', status, 'state', 'running', 'lastTick', tick, 'lastStartedAt', now, 'lastInstance', instance)
-  return { 1, fence, now }
+  return rememberInts(requestKey, { 1, fence, now })
 end
-return { 0, tonumber(stored), now, paused and 1 or 0, lockLeft }
+return rememberInts(requestKey, { 0, tonumber(stored), now, paused and 1 or 0, lockLeft })

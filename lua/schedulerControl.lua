@@ -4,13 +4,22 @@
   restart: resumes the job, breaks the run lock of a run in progress (its process sees the lock lost at
   its next extension and aborts the run's signal) and makes a tick due now.
   KEYS[1] the job's status hash `{prefix:scheduler/}:job:<name>`  KEYS[2] its run lock `{prefix:scheduler/}:run:<name>`
-  ARGV[1] 'pause', 'resume' or 'restart'
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] 'pause', 'resume' or 'restart'
   Returns: 1 done; 0 the job is not registered: nothing changed
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's reply: a
+  restart re-sent does not break the lock of the run it started.
 ]]
 --@include "clock"
+--@include "request"
 
-local status, runLock, action = KEYS[1], KEYS[2], ARGV[1]
-if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return 0 end
+local status, runLock, action = KEYS[1], KEYS[2], ARGV[3]
+if action ~= 'pause' and action ~= 'resume' and action ~= 'restart' then
+  return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
+end
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return tonumber(prior) end
+if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return rememberInt(requestKey, 0) end
 if action == 'pause' then
   redis.call('HSET', status, 'paused', '1')
 elseif action == 'resume' then
@@ -21,7 +30,5 @@ elseif action == 'restart' then
     redis.call('HDEL', status, 'lastResult')
   end
   redis.call('HSET', status, 'paused', '0', 'nextRunAt', nowMs())
-else
-  return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
 end
-return 1
+return rememberInt(requestKey, 1)

@@ -5,6 +5,8 @@
   KEYS[1] set of job names `{prefix:scheduler/}:jobs`  KEYS[2] the job's status hash  KEYS[3] its run lock
   ARGV[1] job name  ARGV[2] retention ms
   Returns: 1 forgotten; 0 kept
+  Repeat: naturally idempotent: a forgotten job has no status left, so a repeat deletes nothing more (it
+  answers 1 again). No request id: this is the cleanup job's, and its reply is only counted.
 ]]
 --@include "clock"
 

@@ -5,6 +5,8 @@
   ARGV[1] job name  ARGV[2] first tick (ms since the epoch)  ARGV[3] schedule, as text for status readers
   ARGV[4] 'shared' (once per tick across processes) or 'local' (every process runs every tick)
   Returns: the job's next tick as stored
+  Repeat: naturally idempotent: the same job, first tick and schedule write the same status again, and a
+  next tick already stored is kept; the reply is the stored next tick either way.
 ]]
 
 redis.call('SADD', KEYS[1], ARGV[1])

@@ -1,19 +1,32 @@
 --[[ send: add a batch of messages; each goes to its ready list, the delayed set or its partition's backlog.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
-  ARGV[1..] 8 per message: id, '1' if the sender chose the id else '0', priority 1..4, partition key
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3..] 8 per message: id, '1' if the sender chose the id else '0', priority 1..4, partition key
             ('' none), delay ms (<= 0 now), dedup key ('' none), dedup TTL ms, record (includes/queue.lua)
   Returns: one id per message, in order. Nothing is written for a message whose dedup key is still held
            (its reply is the id of the message holding the key) or whose sender-chosen id is still live
            (not yet acked or purged; its reply is that id).
   Errors: none; arguments are validated by the caller (src/queue/validate.ts).
+  Repeat: a re-sent or retried call is recognised by its request id (includes/request.lua) and answered with
+  the first run's ids, writing nothing: a send whose reply was lost writes its messages once. The reply is
+  remembered as '' when every id is the message's own (the usual case), else as the JSON of the ids.
 ]]
 --@include "queue"
 --@include "placement"
+--@include "request"
+
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then
+  if prior ~= '' then return cjson.decode(prior) end
+  local ids = {}
+  for i = 3, #ARGV, 8 do ids[#ids + 1] = ARGV[i] end
+  return ids
+end
 
 local k = queueKeys(KEYS[1])
 -- The clock is read only for a message that needs it (delayed or partitioned).
 local now
-local ids, sent = {}, 0
+local ids, sent, ownIds = {}, 0, true
 -- Plain messages (no delay, no partition) are grouped into one RPUSH per priority; the group is flushed
 -- before any other placement so that FIFO within a priority holds inside a batch too.
 local pending = { {}, {}, {}, {} }
@@ -26,7 +39,7 @@ local function flush()
   end
 end
 
-for i = 1, #ARGV, 8 do
+for i = 3, #ARGV, 8 do
   local id, chosen, priority, partitionKey = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local delayMs, dedupKey, rec = tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 7]
   local holder = false
@@ -38,6 +51,7 @@ for i = 1, #ARGV, 8 do
   if not holder and chosen == '1' and redis.call('HSETNX', k.liveIds, id, 1) == 0 then holder = id end
   if holder then
     ids[#ids + 1] = holder
+    ownIds = ownIds and holder == id
   else
     ids[#ids + 1] = id
     sent = sent + 1
@@ -52,4 +66,5 @@ for i = 1, #ARGV, 8 do
 end
 flush()
 if sent > 0 then redis.call('HINCRBY', k.stats, 'sent', sent) end
+remember(requestKey, ownIds and '' or cjson.encode(ids))
 return ids

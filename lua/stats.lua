@@ -3,6 +3,7 @@
   Returns: {ready LOW, ready NORMAL, ready HIGH, ready CRITICAL, in flight, delayed, dead-lettered,
             waiting in partition backlogs, paused 0/1, counter name, value, counter name, value, ...}
   Errors: none
+  Repeat: read-only, so running it twice changes nothing.
 ]]
 --@include "queue"
 

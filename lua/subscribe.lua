@@ -3,18 +3,24 @@
   index keys are derived from the hash-tagged base in KEYS[1] (includes/bus.lua).
   A replaced subscription keeps its queue (pending events stay) and its paused state.
   KEYS[1] bus base key `{prefix:bus/name}`
-  ARGV[1] subscriber id  ARGV[2] subscription JSON (includes/bus.lua)
+  ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
+  ARGV[3] subscriber id  ARGV[4] subscription JSON (includes/bus.lua)
   Returns: 1 new subscriber, 0 replaced
   Errors: none
+  Repeat: recognised by the request id (includes/request.lua) and answered with the first run's reply (a
+  new subscriber is reported new), without replacing a subscription changed after it.
 ]]
 --@include "queue"
 --@include "placement"
 --@include "bus"
+--@include "request"
 
+local requestKey, prior = beginRequest(KEYS[1])
+if prior then return tonumber(prior) end
 local bus = busKeys(KEYS[1])
-local subscriberId = ARGV[1]
+local subscriberId = ARGV[3]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
 if old then indexPatterns(bus, subscriberId, old, 'SREM') end
-redis.call('HSET', bus.subscriptions, subscriberId, ARGV[2])
-indexPatterns(bus, subscriberId, ARGV[2], 'SADD')
-return old and 0 or 1
+redis.call('HSET', bus.subscriptions, subscriberId, ARGV[4])
+indexPatterns(bus, subscriberId, ARGV[4], 'SADD')
+return rememberInt(requestKey, old and 0 or 1)

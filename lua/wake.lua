@@ -4,6 +4,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   Returns: 1
   Errors: none
+  Repeat: naturally idempotent: at most one token ever waits, so a repeat leaves nothing more.
 ]]
 --@include "queue"
 --@include "placement"

@@ -72,6 +72,20 @@ export const BUS_KEY_SUFFIXES = {
 
 export type BusKeyName = keyof typeof BUS_KEY_SUFFIXES;
 
+/**
+ * The reply memory of a request (lua/includes/request.lua): `<KEYS[1] of the script><suffix><request id>`.
+ * KEYS[1] carries the hash tag, so the key shares the script's slot; `|` occurs in no name, so the key is
+ * disjoint from every key built from names.
+ */
+export const REQUEST_KEY_SUFFIX = '|rq|';
+
+/**
+ * How long a request's reply is remembered when its caller does not confirm having read it (the reply was
+ * lost, or it was the caller's last call): a re-send or retry of the same request within this window has
+ * the effect of one call. Confirmed requests are forgotten at the caller's next call.
+ */
+export const REQUEST_TTL_MS = 5 * 60_000;
+
 /** Names and prefixes: letters, digits and `_ - . :`; anything else could break the key layout. */
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 export const MAX_NAME_LENGTH = 100;

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
-import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES } from './keys.js';
+import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from './keys.js';
 
 /**
  * Loads `lua/<transition>.lua`, resolves `--@include "<fragment>"` lines from `lua/includes/`, prepends the
@@ -38,7 +38,9 @@ function generatedKeyLayout(): string {
   return (
     '-- Key layout generated from src/keys.ts. DO NOT EDIT in Lua.\n' +
     luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) +
-    luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES)
+    luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) +
+    `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` +
+    `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n`
   );
 }
 
@@ -55,7 +57,12 @@ export interface LoadedScript {
   name: string;
   numberOfKeys: number;
   lua: string;
+  /** the script takes a request id and the confirmed ones as ARGV[1] and ARGV[2] (lua/includes/request.lua) */
+  takesRequestId: boolean;
 }
+
+/** A script whose header names `ARGV[1] request id` follows the protocol of lua/includes/request.lua. */
+const REQUEST_ARGS = /ARGV\[1\] request id\b/;
 
 /** The number of keys is the highest `KEYS[i]` named in the script's header comment. */
 function countKeys(name: string, source: string): number {
@@ -73,7 +80,8 @@ function loadScripts(): Map<string, LoadedScript> {
     const name = file.slice(0, -'.lua'.length);
     const source = readFileSync(`${LUA_DIR}${file}`, 'utf8');
     const lua = `${layout}${resolveIncludes(source, new Set())}`;
-    scripts.set(name, { name, numberOfKeys: countKeys(name, source), lua });
+    const header = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
+    scripts.set(name, { name, numberOfKeys: countKeys(name, source), lua, takesRequestId: REQUEST_ARGS.test(header) });
   }
   return scripts;
 }
@@ -133,12 +141,55 @@ export function registerScripts(client: RedisClient): void {
 
 type ScriptCommand = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
-/** Run one script: KEYS first, then ARGV. */
+/**
+ * Request ids: unique across processes (a random nonce per process) and short (a counter), since each is
+ * part of a key while its reply is remembered.
+ */
+const REQUEST_NONCE = randomBytes(6).toString('base64url');
+let requestCounter = 0;
+
+export function newRequestId(): string {
+  return REQUEST_NONCE + (requestCounter++).toString(36);
+}
+
+/**
+ * Per client and KEYS[1]: ids of requests whose replies arrived. They can never be re-sent, so the next
+ * request on the same KEYS[1] tells the script to forget them (lua/includes/request.lua).
+ */
+const confirmedRequests = new WeakMap<RedisClient, Map<string, string[]>>();
+const MAX_CONFIRMED_PER_CALL = 100;
+/** Keys of a client whose confirmations are kept; past this the oldest are dropped (their TTL frees them). */
+const MAX_CONFIRMED_KEYS = 10_000;
+
+function takeConfirmed(client: RedisClient, key: string): string {
+  const list = confirmedRequests.get(client)?.get(key);
+  if (!list || list.length === 0) return '';
+  return list.splice(0, MAX_CONFIRMED_PER_CALL).join(' ');
+}
+
+function confirm(client: RedisClient, key: string, requestId: string): void {
+  let perKey = confirmedRequests.get(client);
+  if (!perKey) confirmedRequests.set(client, (perKey = new Map()));
+  const list = perKey.get(key);
+  if (list) {
+    list.push(requestId);
+    return;
+  }
+  if (perKey.size >= MAX_CONFIRMED_KEYS) perKey.delete(perKey.keys().next().value!);
+  perKey.set(key, [requestId]);
+}
+
+/**
+ * Run one script: KEYS first, then ARGV. A script that takes a request id gets one generated here, once
+ * for this call, so that a re-send of the same command after a lost reply has the effect of one call;
+ * a caller that retries a failed call itself passes the same `requestId` to every attempt.
+ */
 export function runScript(
   client: RedisClient,
   name: ScriptName,
   keys: readonly string[],
   args: readonly (string | number | Buffer)[],
+  requestId?: string,
 ): Promise<unknown> {
   registerScripts(client);
   const script = SCRIPTS.get(name);
@@ -148,5 +199,11 @@ export function runScript(
   }
   const command = (client as unknown as Record<string, ScriptCommand>)[commandName(name)];
   if (!command) throw new Error(`sluice: script ${name} is not registered on this client`);
-  return command.call(client, ...keys, ...args);
+  if (!script.takesRequestId) return command.call(client, ...keys, ...args);
+  const id = requestId ?? newRequestId();
+  const base = keys[0]!;
+  return command.call(client, ...keys, id, takeConfirmed(client, base), ...args).then((reply) => {
+    confirm(client, base, id);
+    return reply;
+  });
 }

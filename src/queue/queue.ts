@@ -201,6 +201,8 @@ export class Queue<T = unknown> {
     let corrupt: { ref: DeliveryRef; reason: string }[] | undefined;
     for (let n = 2; n < reply.length; n++) {
       const rec = reply[n] as string;
+      // A repeated request answers '' for a delivery that left flight before the repeat arrived.
+      if (rec === '') continue;
       const receipt = String(first + n - 2);
       try {
         const delivery = decodeRecord<T>(this.name, rec) as Delivery<T>;

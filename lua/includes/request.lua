@@ -1,0 +1,57 @@
+--[[ request: the reply memory that makes a state-changing script safe to run twice.
+
+  A request reaches Redis more than once when its reply is lost: ioredis re-sends a command that was
+  written but not answered when the connection dropped, and sluice's own retries repeat a call. The caller
+  (src/scripts.ts) generates a request id before the first attempt and sends it unchanged with every
+  attempt, as ARGV[1]. The first run stores its reply, compactly encoded by the script, under
+  `KEYS[1] .. REQUEST_KEY_SUFFIX .. <request id>` (KEYS[1] carries the hash tag, so the key shares its
+  slot) for REQUEST_TTL_MS; a repeat finds it, changes nothing and answers with the first run's reply.
+
+  The caller also names, in ARGV[2] (space-separated, '' none), earlier requests on the same KEYS[1] whose
+  replies it has read: they can never be re-sent, so their memory is deleted at once. Only a request whose
+  reply was really lost (or a caller's last one) waits for its TTL, which keeps memory flat at any rate.
+  REQUEST_KEY_SUFFIX and REQUEST_TTL_MS are generated from src/keys.ts.
+]]
+
+-- Forgets the confirmed requests, then returns this request's key and its remembered reply (nil if new).
+local function beginRequest(base)
+  if ARGV[2] ~= '' then
+    local confirmed = {}
+    for id in string.gmatch(ARGV[2], '%S+') do
+      -- A caller that repeats a request after reading its reply still gets one effect.
+      if id ~= ARGV[1] then confirmed[#confirmed + 1] = base .. REQUEST_KEY_SUFFIX .. id end
+    end
+    if #confirmed > 0 then redis.call('DEL', unpack(confirmed)) end
+  end
+  local key = base .. REQUEST_KEY_SUFFIX .. ARGV[1]
+  local prior = redis.call('GET', key)
+  return key, prior or nil
+end
+
+local function remember(key, encoded)
+  redis.call('SET', key, encoded, 'PX', REQUEST_TTL_MS)
+end
+
+-- Replies that are integers (or arrays of them) are remembered as decimal text.
+local function encodeInts(list)
+  local out = {}
+  for n, value in ipairs(list) do out[n] = string.format('%.0f', value) end
+  return table.concat(out, ',')
+end
+
+local function decodeInts(text)
+  local out = {}
+  for value in string.gmatch(text, '-?%d+') do out[#out + 1] = tonumber(value) end
+  return out
+end
+
+-- Remembers an integer reply and returns it: `return rememberInt(key, n)`.
+local function rememberInt(key, value)
+  remember(key, string.format('%.0f', value))
+  return value
+end
+
+local function rememberInts(key, list)
+  remember(key, encodeInts(list))
+  return list
+end
