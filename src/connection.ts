@@ -1,4 +1,5 @@
 import { Redis, type Cluster } from 'ioredis';
+import { describeNonClient, isIoredisClient } from './client-shape.js';
 import { ValidationError } from './errors.js';
 import type { RedisClient } from './scripts.js';
 
@@ -16,10 +17,12 @@ export function resolveConnection(connection: unknown): { client: RedisClient; o
     client.on('error', () => undefined);
     return { client, owned: true };
   }
-  if (connection instanceof Redis || (connection !== null && typeof connection === 'object' && 'nodes' in connection)) {
-    return { client: connection as RedisClient, owned: false };
-  }
-  throw new ValidationError('connection', 'connection must be an ioredis client (Redis or Cluster) or a redis:// URL');
+  // By shape, not instanceof: a client from the project's own copy of ioredis (5 or 6) is as good as ours.
+  if (isIoredisClient(connection)) return { client: connection, owned: false };
+  throw new ValidationError(
+    'connection',
+    `connection must be an ioredis client (Redis or Cluster, ioredis 5 or 6) or a redis:// URL, got ${describeNonClient(connection)}`,
+  );
 }
 
 /**

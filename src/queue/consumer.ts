@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { isCluster } from '../client-shape.js';
 import { SluiceError, StaleReceiptError } from '../errors.js';
 import { requireDuration, requireInteger } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
@@ -230,7 +231,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     // Named, so that CLIENT LIST shows which queue a blocked connection serves.
     const connectionName = `sluice:consumer:${this.queue.baseKey}`;
     const client = this.queue.client;
-    const blocker = client instanceof Redis ? client.duplicate({ connectionName }) : client.duplicate();
+    const blocker = isCluster(client) ? client.duplicate() : client.duplicate({ connectionName });
     // Connection errors surface as failed commands in fetchLoop; the client reconnects by itself.
     blocker.on('error', () => undefined);
     return blocker;

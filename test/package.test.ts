@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisUrl, uniquePrefix } from './helpers.js';
+
+/**
+ * sluice as a user gets it: `npm pack` of a fresh checkout (no dist/: the pack scripts build it), the
+ * tarball installed into a new project next to the project's own ioredis 6, and an ESM file that imports
+ * sluice, sends one message and consumes it against REDIS_URL. The packing works on a copy of the
+ * repository, so that cleaning dist/ there never disturbs other test files that run fixtures from dist/.
+ */
+
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'sluice-pack-'));
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+const APP = `
+import { Redis } from 'ioredis';
+import { Queue, SCRIPTS_VERSION } from 'sluice';
+
+const [url, prefix] = process.argv.slice(2);
+const redis = new Redis(url); // the project's own ioredis, not sluice's
+const queue = new Queue('orders', { connection: redis, prefix });
+const fromUrl = new Queue('orders', { connection: url, prefix }); // a client sluice opens itself
+const id = await fromUrl.send({ orderId: 42 });
+const received = await new Promise((resolve, reject) => {
+  const consumer = queue.consume((message) => {
+    consumer.close().then(() => resolve(message), reject);
+  });
+});
+const stats = await queue.getQueueStats();
+await Promise.all([queue.close(), fromUrl.close()]);
+const keys = await redis.keys('{' + prefix + ':*');
+if (keys.length > 0) await redis.del(...keys);
+await redis.quit();
+console.log(JSON.stringify({ sent: id, received: received.id, payload: received.payload, acked: stats.counters.acked, scriptsVersion: SCRIPTS_VERSION }));
+`;
+
+describe('the packed package', () => {
+  it('packs a built dist/ and lua/ from a fresh checkout, installs into a new project and sends and consumes', async () => {
+    // A fresh checkout: the sources without dist/ (node_modules linked, so that the build needs no install).
+    const checkout = join(work, 'checkout');
+    const skip = new Set(['node_modules', 'dist', '.git']);
+    cpSync(repo, checkout, { recursive: true, filter: (source) => !skip.has(source.slice(repo.length).split('/')[0] ?? '') });
+    expect(existsSync(join(checkout, 'dist'))).toBe(false);
+    symlinkSync(join(repo, 'node_modules'), join(checkout, 'node_modules'), 'dir');
+
+    const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: checkout, env: npmEnv, maxBuffer: 16 << 20 });
+    // npm prints the JSON after the output of the pack scripts.
+    const [pack] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1)) as [{ filename: string; files: { path: string }[] }];
+    const files = pack.files.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'lua/send.lua']));
+    expect(files.filter((f) => f.startsWith('lua/includes/')).length).toBeGreaterThan(0);
+    // Nothing but the build and the scripts: no sources, tests, benchmarks or compiled fixtures.
+    expect(files.filter((f) => !/^(dist\/src\/|lua\/|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
+
+    // A new project that depends on the tarball and on ioredis 6 (what `npm install ioredis` gives today).
+    const app = join(work, 'app');
+    mkdirSync(app);
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { sluice: `file:${join(work, pack.filename)}`, ioredis: '^6.0.0' } }),
+    );
+    writeFileSync(join(app, 'app.mjs'), APP);
+    await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], { cwd: app, env: npmEnv, maxBuffer: 16 << 20 });
+    const installed = (path: string) => JSON.parse(readFileSync(join(app, 'node_modules', path, 'package.json'), 'utf8')) as { version: string };
+    expect(installed('ioredis').version).toMatch(/^6\./);
+    // The peer dependency: sluice uses the project's ioredis, no second copy of its own.
+    expect(existsSync(join(app, 'node_modules', 'sluice', 'node_modules', 'ioredis'))).toBe(false);
+
+    const { stdout } = await run(process.execPath, ['app.mjs', redisUrl(), uniquePrefix('pack')], { cwd: app, timeout: 30_000 });
+    const result = JSON.parse(stdout.trim()) as Record<string, unknown>;
+    expect(result).toMatchObject({ payload: { orderId: 42 }, acked: 1 });
+    expect(result.received).toBe(result.sent);
+  }, 120_000);
+});
