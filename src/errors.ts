@@ -119,12 +119,15 @@ export class JobTimeoutError extends SluiceError {
   }
 }
 
-/** pause, resume or replay named a subscriber that is not subscribed to the bus. Nothing was changed. */
+/**
+ * pause, resume, replay or consume named a subscriber that is not subscribed to the bus. Nothing was
+ * changed (a consumer is closed; see EventBus.consume).
+ */
 export class UnknownSubscriberError extends SluiceError {
   readonly bus: string;
   readonly subscriberId: string;
-  constructor(bus: string, subscriberId: string) {
-    super('UNKNOWN_SUBSCRIBER', `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first`);
+  constructor(bus: string, subscriberId: string, hint?: string) {
+    super('UNKNOWN_SUBSCRIBER', `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first${hint ? ` (${hint})` : ''}`);
     this.bus = bus;
     this.subscriberId = subscriberId;
   }

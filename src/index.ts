@@ -18,6 +18,7 @@ export {
   type DeliveryRef,
   type SendOptions,
   type SendItem,
+  type NackItem,
   type NackOptions,
   type NackOutcome,
   type DeadLetter,
@@ -29,6 +30,7 @@ export { EventBus, DEFAULT_HISTORY_LIMIT, DEFAULT_DEDUP_WINDOW_MS } from './even
 export type {
   Event,
   EventBusOptions,
+  EventConsumer,
   EventContext,
   EventFilter,
   EventHandler,

@@ -46,7 +46,7 @@ describe('edges found in review', () => {
     expect(delivered.sort()).toEqual([id, past].sort());
     expect((await queue.getQueueStats()).dlq_count).toBe(0);
     await expect(queue.send('x', { runAt: -5 })).rejects.toBeInstanceOf(ValidationError);
-    await expect(queue.send('x', { delayMs: 1e300 })).rejects.toThrow(/at most .* \(ten years\)/);
+    await expect(queue.send('x', { delayMs: 1e300 })).rejects.toThrow(/at most .* \(10 years\)/);
     await expect(queue.send('x', { runAt: Date.now() + 20 * 365 * 24 * 3600 * 1000 })).rejects.toThrow(/ten years/);
   });
 

@@ -4,11 +4,13 @@ import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, val
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { MAX_BATCH, Queue } from '../queue/queue.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT, requireDuration, requireInteger, retryPolicy } from '../queue/validate.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT, requireInteger, requireVisibility, retryPolicy } from '../queue/validate.js';
+import { atIndex, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
 import type { RetryPolicy } from '../queue/types.js';
 import type {
   Event,
   EventBusOptions,
+  EventConsumer,
   EventHandler,
   EventStats,
   HistoryEntry,
@@ -22,6 +24,7 @@ import type {
 import {
   compileFilter,
   describeFilter,
+  PUBLISH_OPTIONS,
   publishArguments,
   validateEventType,
   validatePatterns,
@@ -30,6 +33,13 @@ import {
 
 export const DEFAULT_HISTORY_LIMIT = 1000;
 export const DEFAULT_DEDUP_WINDOW_MS = 24 * 60 * 60 * 1000;
+const BUS_OPTIONS = optionNames<EventBusOptions>({
+  connection: true, prefix: true, historyLimit: true, dedupWindowMs: true, source: true, maxEventBytes: true, retry: true, visibilityMs: true,
+});
+const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
+const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
+const RANGE_OPTIONS = optionNames<HistoryRange>({ from: true, to: true, limit: true });
+const HISTORY_OPTIONS = optionNames<HistoryRange & { reverse?: boolean }>({ from: true, to: true, limit: true, reverse: true });
 const DUPLICATE = -1;
 const UNKNOWN = -1;
 
@@ -62,6 +72,10 @@ export class EventBus {
   private closed = false;
 
   constructor(name: string, options: EventBusOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('options', 'new EventBus(name, options) needs options with a connection (an ioredis client or a redis:// URL)');
+    }
+    checkOptions(options, BUS_OPTIONS, 'new EventBus(name, options)');
     this.name = validateName('bus name', name);
     this.prefix = validateName('prefix', options.prefix ?? 'sluice');
     this.baseKey = busBaseKey(this.prefix, this.name);
@@ -73,7 +87,7 @@ export class EventBus {
     this.source = options.source ?? '';
     this.maxEventBytes = requireInteger('maxEventBytes', options.maxEventBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024);
     this.retry = retryPolicy(options.retry);
-    this.visibilityMs = options.visibilityMs === undefined ? undefined : requireDuration('visibilityMs', options.visibilityMs);
+    this.visibilityMs = options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
@@ -85,7 +99,8 @@ export class EventBus {
 
   /** Publishes one event; see publishBatch. */
   async publish<T>(type: string, data: T, options: PublishOptions = {}): Promise<PublishResult> {
-    const [result] = await this.publishBatch([{ ...options, type, data }]);
+    checkOptions(options, PUBLISH_OPTIONS, 'publish(type, data, options)');
+    const [result] = await this.publishEvents([{ ...options, type, data }], false);
     return result!;
   }
 
@@ -95,6 +110,10 @@ export class EventBus {
    * anything is written. An id published within the deduplication window is not delivered again.
    */
   async publishBatch<T>(items: readonly PublishItem<T>[]): Promise<PublishResult[]> {
+    return this.publishEvents(items, true);
+  }
+
+  private async publishEvents<T>(items: readonly PublishItem<T>[], checkKeys: boolean): Promise<PublishResult[]> {
     if (!Array.isArray(items) || items.length > MAX_BATCH) {
       throw new ValidationError('items', `publishBatch takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
     }
@@ -102,11 +121,16 @@ export class EventBus {
     const now = Date.now();
     const ids: string[] = [];
     const args: string[] = [this.publishOptionsJson];
-    for (const item of items) {
-      const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now);
-      ids.push(event.id);
-      args.push(...eventArgs);
-    }
+    items.forEach((item, n) => {
+      try {
+        requireItem('items', n, item, 'an event { type, data, ...publish options }');
+        const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now, checkKeys);
+        ids.push(event.id);
+        args.push(...eventArgs);
+      } catch (error) {
+        throw checkKeys ? atIndex(error, 'items', n) : error;
+      }
+    });
     const counts = (await this.run('publish', args)) as number[];
     return counts.map((count, n) => ({
       id: ids[n]!,
@@ -122,6 +146,7 @@ export class EventBus {
    */
   async subscribe(subscriberId: string, patterns: string | readonly string[], options: SubscribeOptions = {}): Promise<boolean> {
     validateSubscriberId(subscriberId);
+    checkOptions(options, SUBSCRIBE_OPTIONS, 'subscribe(subscriberId, patterns, options)');
     const stored: StoredSubscription = {
       patterns: validatePatterns(patterns),
       maxRetries: requireInteger('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
@@ -137,7 +162,9 @@ export class EventBus {
    */
   async unsubscribe(subscriberId: string, options: { dropQueue?: boolean } = {}): Promise<boolean> {
     validateSubscriberId(subscriberId);
-    return (await this.run('unsubscribe', [subscriberId, options.dropQueue ? '1' : '0'])) === 1;
+    checkOptions(options, UNSUBSCRIBE_OPTIONS, 'unsubscribe(subscriberId, options)');
+    const dropQueue = optionalBoolean('dropQueue', options.dropQueue, false);
+    return (await this.run('unsubscribe', [subscriberId, dropQueue ? '1' : '0'])) === 1;
   }
 
   /**
@@ -208,20 +235,55 @@ export class EventBus {
    * them). A handler that returns false or throws has its event retried after the backoff, then
    * dead-lettered (see Consumer for timeouts, visibility and shutdown).
    */
-  consume<T = unknown>(subscriberId: string, handler: EventHandler<T>, options: ConsumerOptions = {}): Consumer<Event<T>> {
+  consume<T = unknown>(subscriberId: string, handler: EventHandler<T>, options: ConsumerOptions = {}): EventConsumer<T> {
+    validateSubscriberId(subscriberId);
     if (typeof handler !== 'function') throw new ValidationError('handler', 'handler must be a function');
-    return this.subscriberQueue<T>(subscriberId).consume(
+    const consumer = this.subscriberQueue<T>(subscriberId).consume(
       (delivery, context) => handler(delivery.payload, { delivery, signal: context.signal }),
       options,
+    ) as Consumer<Event<T>> & { ready: Promise<void> };
+    const ready = this.confirmSubscriber(subscriberId, consumer);
+    ready.catch(() => undefined); // a caller that never looks at `ready` gets the 'error' event instead
+    Object.defineProperty(consumer, 'ready', { value: ready, enumerable: true });
+    return consumer;
+  }
+
+  /**
+   * Checks that a consumed subscriber is subscribed (one HEXISTS, sent after any subscribe call made
+   * before consume on this bus's connection). When it is not, the consumer reports UnknownSubscriberError
+   * and closes. While Redis is unreachable the check is retried; the consumer reports those errors itself.
+   */
+  private async confirmSubscriber(subscriberId: string, consumer: Consumer<Event<any>>): Promise<void> {
+    let closed = false;
+    consumer.once('closed', () => (closed = true));
+    for (let attempt = 0; ; attempt++) {
+      if (closed) return;
+      try {
+        if ((await this.client.hexists(busKey(this.baseKey, 'subscriptions'), subscriberId)) === 1) return;
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+      }
+    }
+    const error = new UnknownSubscriberError(
+      this.name,
+      subscriberId,
+      `its consumer was closed; to drain the queue of a subscriber that was unsubscribed, use bus.subscriberQueue(id).consume()`,
     );
+    if (consumer.listenerCount('error') > 0) consumer.emit('error', error);
+    else console.error(`[sluice] consumer of subscriber ${subscriberId}:`, error.message);
+    await consumer.close({ graceMs: 0 });
+    throw error;
   }
 
   /** A range of one type's history, oldest first (newest first with `reverse`). */
   async history<T = unknown>(type: string, range: HistoryRange & { reverse?: boolean } = {}): Promise<HistoryEntry<T>[]> {
     if (this.closed) throw new ClosedError(`event bus ${this.name}`);
     const key = busKey(this.baseKey, 'historyPrefix') + validateEventType(type);
+    checkOptions(range, HISTORY_OPTIONS, 'history(type, range)', 'range');
+    const reverse = optionalBoolean('reverse', range.reverse, false);
     const { from, to, limit } = historyBounds(range);
-    const entries = range.reverse
+    const entries = reverse
       ? await this.client.xrevrange(key, to, from, 'COUNT', limit)
       : await this.client.xrange(key, from, to, 'COUNT', limit);
     return entries.map(([position, fields]) => {
@@ -237,6 +299,7 @@ export class EventBus {
   async replay(subscriberId: string, type: string, range: HistoryRange = {}): Promise<number> {
     validateSubscriberId(subscriberId);
     validateEventType(type);
+    checkOptions(range, RANGE_OPTIONS, 'replay(subscriberId, type, range)', 'range');
     const { from, to, limit } = historyBounds(range);
     const replayed = (await this.run('historyReplay', [subscriberId, type, from, to, limit])) as number;
     if (replayed === UNKNOWN) throw new UnknownSubscriberError(this.name, subscriberId);

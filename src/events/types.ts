@@ -1,4 +1,4 @@
-import type { ConsumerOptions } from '../queue/consumer.js';
+import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import type { Delivery, RetryPolicy } from '../queue/types.js';
 import type { Connection } from '../connection.js';
 
@@ -149,3 +149,12 @@ export interface EventContext<T = unknown> {
 export type EventHandler<T = unknown> = (event: Event<T>, context: EventContext<T>) => unknown;
 
 export type { ConsumerOptions };
+
+/**
+ * The consumer `bus.consume` returns. `ready` resolves once the bus has confirmed that the subscriber is
+ * subscribed, and rejects with UnknownSubscriberError when it is not: the consumer then emits that error
+ * ('error' event), closes itself and handles nothing more.
+ */
+export interface EventConsumer<T = unknown> extends Consumer<Event<T>> {
+  readonly ready: Promise<void>;
+}

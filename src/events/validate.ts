@@ -2,7 +2,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { serialisePayload } from '../queue/validate.js';
-import type { Event, EventFilter, FilterCondition, FilterValue, PublishItem } from './types.js';
+import { checkOptions, optionNames } from '../validate.js';
+import type { Event, EventFilter, FilterCondition, FilterValue, PublishItem, PublishOptions } from './types.js';
 
 export const EVENT_VERSION = '1.0';
 export const MAX_TYPE_LENGTH = 200;
@@ -154,8 +155,18 @@ export interface EventDefaults {
   maxEventBytes: number;
 }
 
-/** Validates one event and returns it with its 4 publish.lua arguments (see lua/publish.lua). */
-export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefaults, now: number): { event: Event<T>; args: string[] } {
+/** The option names of publish; a publishBatch item has these and `type` and `data`. */
+export const PUBLISH_OPTIONS = optionNames<PublishOptions>({
+  id: true, source: true, correlationId: true, metadata: true, timestamp: true, partitionKey: true,
+});
+const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
+
+/**
+ * Validates one event and returns it with its 4 publish.lua arguments (see lua/publish.lua). `checkKeys`
+ * false: the caller already checked the item's keys (publish does, on its options).
+ */
+export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefaults, now: number, checkKeys = true): { event: Event<T>; args: string[] } {
+  if (checkKeys) checkOptions(item, PUBLISH_ITEM_OPTIONS, 'publishBatch(items)', 'item');
   if (item.id !== undefined && (typeof item.id !== 'string' || !EVENT_ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `event id must be 1..100 letters, digits or _ - . :, got ${describe(item.id)}`);
   }

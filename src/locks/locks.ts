@@ -5,6 +5,7 @@ import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, Val
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { requireDuration } from '../queue/validate.js';
+import { checkOptions, optionNames } from '../validate.js';
 import { LeaseKeeper } from './keeper.js';
 
 export interface LocksOptions {
@@ -32,6 +33,13 @@ export interface LockHandle {
   readonly fence: number;
 }
 
+const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, prefix: true });
+const ACQUIRE_OPTIONS = optionNames<AcquireOptions>({ ttlMs: true, waitMs: true, retryDelayMs: true });
+/** Longest `waitMs`: 24 hours. */
+export const MAX_WAIT_MS = 24 * 3600 * 1000;
+/** Longest `retryDelayMs`: 1 minute. */
+export const MAX_RETRY_DELAY_MS = 60 * 1000;
+
 const DEFAULT_TTL_MS = 30_000;
 const DEFAULT_RETRY_DELAY_MS = 50;
 const MAX_TTL_MS = 2 ** 31 - 1;
@@ -49,6 +57,10 @@ export class Locks {
   private closed = false;
 
   constructor(options: LocksOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('options', 'new Locks(options) needs options with a connection (an ioredis client or a redis:// URL)');
+    }
+    checkOptions(options, LOCKS_OPTIONS, 'new Locks(options)');
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
   }
@@ -64,9 +76,10 @@ export class Locks {
   /** acquire, also returning the local time the successful attempt started: the lease's TTL counts from no earlier. */
   private async acquireTimed(name: string, options: AcquireOptions): Promise<{ lock: LockHandle; grantedAt: number } | null> {
     const keys = lockKeys(this.prefix, name);
+    checkOptions(options, ACQUIRE_OPTIONS, 'acquire(name, options)');
     const ttlMs = ttlOf(options.ttlMs);
-    const waitMs = requireDuration('waitMs', options.waitMs ?? 0);
-    const retryDelayMs = requireDuration('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    const waitMs = requireDuration('waitMs', options.waitMs ?? 0, 0, MAX_WAIT_MS);
+    const retryDelayMs = requireDuration('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, 0, MAX_RETRY_DELAY_MS);
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -110,6 +123,12 @@ export class Locks {
     fn: (signal: AbortSignal, lock: LockHandle) => R | Promise<R>,
     options: WithLockOptions = {},
   ): Promise<R> {
+    // Everything is checked before the lock is taken: a bad argument must not cost a fence number.
+    if (typeof fn !== 'function') {
+      throw new ValidationError('fn', `withLock(name, fn, options) needs a function fn(signal, lock), got ${describe(fn)}`);
+    }
+    checkOptions(options, ACQUIRE_OPTIONS, 'withLock(name, fn, options)');
+    lockKeys(this.prefix, name);
     const ttlMs = ttlOf(options.ttlMs);
     const acquired = await this.acquireTimed(name, { ...options, ttlMs });
     if (!acquired) throw new LockUnavailableError(name, options.waitMs ?? 0);

@@ -3,7 +3,8 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
 import { SluiceError, StaleReceiptError } from '../errors.js';
-import { requireDuration, requireInteger } from './validate.js';
+import { checkOptions, optionNames, reasonOf } from '../validate.js';
+import { MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireDuration, requireInteger, requireVisibility } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import { MAX_BATCH, type DequeueResult, type Queue } from './queue.js';
 
@@ -38,6 +39,11 @@ export interface ConsumerOptions {
   /** close() waits this long for running handlers before handing their messages back (default 30 s) */
   graceMs?: number;
 }
+
+const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
+  concurrency: true, batchSize: true, visibilityMs: true, handlerTimeoutMs: true, blockMs: true, graceMs: true,
+});
+const CLOSE_OPTIONS = optionNames<{ graceMs?: number }>({ graceMs: true });
 
 /** A handler ran past handlerTimeoutMs; its message was nacked with this reason. */
 export class HandlerTimeoutError extends SluiceError {
@@ -124,12 +130,13 @@ export class Consumer<T = unknown> extends EventEmitter {
     options: ConsumerOptions = {},
   ) {
     super();
+    checkOptions(options, CONSUMER_OPTIONS, 'consume(handler, options)');
     this.concurrency = requireInteger('concurrency', options.concurrency ?? 1, 1, 10_000);
     this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(Math.ceil(this.concurrency / 2), MAX_BATCH), 1, MAX_BATCH);
-    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? queue.visibilityMs, 1);
-    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1);
-    this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1);
-    this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000);
+    this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
+    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1, MAX_HANDLER_TIMEOUT_MS);
+    this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
+    this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_HANDLER_TIMEOUT_MS);
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
@@ -290,7 +297,7 @@ export class Consumer<T = unknown> extends EventEmitter {
 
   private fail(job: Job<T>, error: unknown): void {
     if (!this.finish(job)) return;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = reasonOf(error);
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
     this.scheduleFlush();
     if (this.listenerCount('failed') > 0) this.notify('failed', job.delivery, error);
@@ -393,7 +400,14 @@ export class Consumer<T = unknown> extends EventEmitter {
    * running back to the queue (attempts unchanged), flushes acks and closes the blocking connection.
    */
   close(options: { graceMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(requireDuration('graceMs', options.graceMs ?? this.graceMs));
+    let graceMs: number;
+    try {
+      checkOptions(options, CLOSE_OPTIONS, 'close(options)');
+      graceMs = requireDuration('graceMs', options.graceMs ?? this.graceMs, 0, MAX_HANDLER_TIMEOUT_MS);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.closing ??= this.shutdown(graceMs);
     return this.closing;
   }
 

@@ -10,6 +10,7 @@ import type {
   DeliveryRef,
   Message,
   MessageInfo,
+  NackItem,
   NackOptions,
   NackOutcome,
   QueueStats,
@@ -19,14 +20,19 @@ import type {
 } from './types.js';
 import {
   requireRef,
+  checkNackOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RETRIES,
   MAX_RETRIES_LIMIT,
-  requireDuration,
+  nackArguments,
   requireInteger,
+  requireVisibility,
   retryPolicy,
+  SEND_ITEM_OPTIONS,
+  SEND_OPTIONS,
   sendArguments,
 } from './validate.js';
+import { atIndex, checkOptions, optionNames, requireItem, requireList } from '../validate.js';
 
 export interface QueueOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
@@ -47,6 +53,14 @@ export interface QueueOptions {
    */
   baseKey?: string;
 }
+
+const QUEUE_OPTIONS = optionNames<QueueOptions>({
+  connection: true, prefix: true, retry: true, defaultMaxRetries: true, maxPayloadBytes: true, visibilityMs: true, baseKey: true,
+});
+const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
+const PAGE_OPTIONS = optionNames<{ offset?: number; limit?: number }>({ offset: true, limit: true });
+const SELECTION_OPTIONS = optionNames<{ ids?: readonly string[]; limit?: number }>({ ids: true, limit: true });
+const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max: true, windowMs: true });
 
 export const MAX_BATCH = 1000;
 const DEFAULT_VISIBILITY_MS = 30_000;
@@ -116,12 +130,13 @@ export class Queue<T = unknown> {
     if (typeof options !== 'object' || options === null) {
       throw new ValidationError('options', 'new Queue(name, options) needs options with a connection (an ioredis client or a redis:// URL)');
     }
+    checkOptions(options, QUEUE_OPTIONS, 'new Queue(name, options)');
     this.name = validateName('queue name', name);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.baseKey = options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
     this.retry = retryPolicy(options.retry);
     this.retryJson = JSON.stringify(this.retry);
-    this.visibilityMs = requireDuration('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS, 1);
+    this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
     this.limits = {
       defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
       maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
@@ -147,7 +162,13 @@ export class Queue<T = unknown> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     let args: (string | number)[];
     try {
-      args = sendArguments({ ...options, payload }, this.limits, Date.now());
+      // A sendBatch item passed as options (send(item.payload, item)) is fine; another payload is not.
+      const carriesPayload = options !== null && typeof options === 'object' && 'payload' in options;
+      checkOptions(options, carriesPayload ? SEND_ITEM_OPTIONS : SEND_OPTIONS, 'send(payload, options)');
+      if ('payload' in options && (options as SendItem).payload !== payload) {
+        throw new ValidationError('payload', 'send(payload, options): the payload is the first argument; options may not carry another one');
+      }
+      args = sendArguments({ ...options, payload }, this.limits, Date.now(), false);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -169,14 +190,23 @@ export class Queue<T = unknown> {
     return id;
   }
 
-  /** Sends messages in one script call, in order; all are validated before anything is written. */
+  /**
+   * Sends messages in one script call, in order; all are validated before anything is written. Each item
+   * is `{ payload, ...send options }`; a refused item is named by its index (`items[3]: ...`).
+   */
   async sendBatch(items: readonly SendItem<T>[]): Promise<string[]> {
+    requireList('items', items, 'messages { payload, ...send options }');
     if (items.length === 0) return [];
     const now = Date.now();
     const args: (string | number)[] = [];
-    for (const item of items) {
-      for (const arg of sendArguments(item, this.limits, now)) args.push(arg);
-    }
+    items.forEach((item, n) => {
+      try {
+        requireItem('items', n, item, 'a message { payload, ...send options }');
+        for (const arg of sendArguments(item, this.limits, now)) args.push(arg);
+      } catch (error) {
+        throw atIndex(error, 'items', n);
+      }
+    });
     return (await this.run('send', args)) as string[];
   }
 
@@ -185,13 +215,14 @@ export class Queue<T = unknown> {
    * A message whose stored record cannot be decoded is dead-lettered with the reason instead.
    */
   async dequeue(options: { count?: number; visibilityMs?: number } = {}): Promise<Delivery<T>[]> {
+    checkOptions(options, DEQUEUE_OPTIONS, 'dequeue(options)');
     return (await this.dequeueWithWait(options.count ?? 1, options.visibilityMs ?? this.visibilityMs)).deliveries;
   }
 
   /** dequeue, also saying how long nothing can become deliverable (used by the consumer runtime). */
   async dequeueWithWait(count: number, visibilityMs: number): Promise<DequeueResult<T>> {
     requireInteger('count', count, 1, MAX_BATCH);
-    requireDuration('visibilityMs', visibilityMs, 1);
+    requireVisibility('visibilityMs', visibilityMs);
     const seed = Math.floor(Math.random() * 2 ** 31);
     const reply = (await this.run('dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
     const waitMs = Number(reply[0]);
@@ -221,6 +252,7 @@ export class Queue<T = unknown> {
 
   /** Completes a delivery. Throws StaleReceiptError when it is no longer in flight under this receipt. */
   async ack(ref: DeliveryRef): Promise<void> {
+    requireRef(ref);
     const [acked] = await this.ackMany([ref]);
     if (!acked) throw new StaleReceiptError(ref.id, ref.receipt);
   }
@@ -236,11 +268,17 @@ export class Queue<T = unknown> {
   }
 
   /** Validates every ref, then runs `call` on chunks of at most MAX_BATCH (one script call each). */
-  private async inBatches<I extends DeliveryRef | { ref: DeliveryRef }, R>(
-    items: readonly I[],
-    call: (batch: readonly I[]) => Promise<R[]>,
-  ): Promise<R[]> {
-    for (const item of items) requireRef(item !== null && typeof item === 'object' && 'ref' in item ? item.ref : item);
+  private async inBatches<I, R>(items: readonly I[], call: (batch: readonly I[]) => Promise<R[]>, validate = true): Promise<R[]> {
+    if (validate) {
+      requireList('deliveries', items, 'deliveries (objects with string id and receipt, as dequeue returns)');
+      items.forEach((item, n) => {
+        try {
+          requireRef(item);
+        } catch (error) {
+          throw atIndex(error, 'deliveries', n);
+        }
+      });
+    }
     const results: R[] = [];
     for (let from = 0; from < items.length; from += MAX_BATCH) {
       results.push(...(await call(items.slice(from, from + MAX_BATCH))));
@@ -253,26 +291,34 @@ export class Queue<T = unknown> {
    * to the dead-letter queue). Throws StaleReceiptError when it is no longer in flight under this receipt.
    */
   async nack(ref: DeliveryRef, options: NackOptions = {}): Promise<NackOutcome> {
-    const [outcome] = await this.nackMany([{ ref, ...options }]);
+    checkNackOptions(options);
+    const [outcome] = await this.nackItems([nackArguments({ ...options, ref })]);
     if (!outcome) throw new StaleReceiptError(ref.id, ref.receipt);
     return outcome;
   }
 
-  /** Fails deliveries in one script call; per delivery the outcome, or null when stale. */
-  async nackMany(items: readonly (NackOptions & { ref: DeliveryRef })[]): Promise<(NackOutcome | null)[]> {
-    for (const item of items) {
-      if (item.delayMs !== undefined) requireDuration('delayMs', item.delayMs);
-    }
-    return this.inBatches(items, async (batch) => {
-      const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
-      for (const item of batch) {
-        const delayMs = item.delayMs === undefined ? -1 : Math.ceil(item.delayMs);
-        const reason = item.error instanceof Error ? item.error.message : (item.error ?? 'nacked');
-        args.push(item.ref.id, item.ref.receipt, item.retry === false ? 'dead' : 'retry', delayMs, reason);
-      }
-      const results = (await this.run('nack', args)) as number[];
-      return results.map((r) => NACK_OUTCOME[r] ?? null);
-    });
+  /**
+   * Fails deliveries in one script call per 1,000; per item the outcome, or null when stale. Each item is
+   * `{ ref, error?, retry?, delayMs? }`: `ref` the delivery (anything with the `id` and `receipt` dequeue
+   * returned) and the options of `nack`. Every item is checked before anything is written; a refused one
+   * is named by its index (`items[2]: delayMs must be ...`).
+   */
+  async nackMany(items: readonly NackItem[]): Promise<(NackOutcome | null)[]> {
+    requireList('items', items, 'objects { ref, error?, retry?, delayMs? }');
+    return this.nackItems(items.map((item, n) => nackArguments(item, n)));
+  }
+
+  private async nackItems(items: readonly (string | number)[][]): Promise<(NackOutcome | null)[]> {
+    return this.inBatches(
+      items,
+      async (batch) => {
+        const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
+        for (const item of batch) args.push(...item);
+        const results = (await this.run('nack', args)) as number[];
+        return results.map((r) => NACK_OUTCOME[r] ?? null);
+      },
+      false,
+    );
   }
 
   /** Hands deliveries back untouched: to the front of their ready list, in order, attempts unchanged. */
@@ -287,12 +333,13 @@ export class Queue<T = unknown> {
 
   /** Pushes the visibility deadline to now + visibilityMs. Throws StaleReceiptError when stale. */
   async extend(ref: DeliveryRef, visibilityMs: number = this.visibilityMs): Promise<void> {
+    requireRef(ref);
     const [extended] = await this.extendMany([ref], visibilityMs);
     if (!extended) throw new StaleReceiptError(ref.id, ref.receipt);
   }
 
   async extendMany(refs: readonly DeliveryRef[], visibilityMs: number = this.visibilityMs): Promise<boolean[]> {
-    const ms = Math.ceil(requireDuration('visibilityMs', visibilityMs, 1));
+    const ms = Math.ceil(requireVisibility('visibilityMs', visibilityMs));
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [ms];
       for (const ref of batch) args.push(ref.id, ref.receipt);
@@ -315,6 +362,7 @@ export class Queue<T = unknown> {
 
   /** A page of the dead-letter queue, oldest failure first. */
   async deadLetters(options: { offset?: number; limit?: number } = {}): Promise<DeadLetter<T>[]> {
+    checkOptions(options, PAGE_OPTIONS, 'deadLetters(options)');
     const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', options.limit ?? 100, 1, MAX_BATCH);
     const reply = (await this.run('deadLetterList', [offset, limit])) as (string | null)[];
@@ -352,6 +400,7 @@ export class Queue<T = unknown> {
 
   /** purge.lua / replay.lua arguments, or null when an explicit id list is empty. */
   private selection(options: { ids?: readonly string[]; limit?: number }, defaultLimit: number | undefined): (string | number)[] | null {
+    checkOptions(options, SELECTION_OPTIONS, defaultLimit === undefined ? 'purgeDeadLetters(options)' : 'replayDeadLetters(options)');
     if (options?.ids !== undefined) {
       if (!Array.isArray(options.ids) || options.ids.some((id) => typeof id !== 'string')) {
         throw new ValidationError('ids', `ids must be an array of message ids, got ${typeof options.ids}`);
@@ -382,6 +431,7 @@ export class Queue<T = unknown> {
       await this.run('rateLimit', [0, 0]);
       return;
     }
+    checkOptions(limit, RATE_LIMIT_OPTIONS, 'setRateLimit(limit)', 'rateLimit');
     requireInteger('rateLimit.max', limit.max, 1, Number.MAX_SAFE_INTEGER);
     requireInteger('rateLimit.windowMs', limit.windowMs, 1, Number.MAX_SAFE_INTEGER);
     await this.run('rateLimit', [limit.max, limit.windowMs]);

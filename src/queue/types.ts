@@ -60,8 +60,16 @@ export interface NackOptions {
   error?: string | Error;
   /** false sends the message straight to the dead-letter queue (default true) */
   retry?: boolean;
-  /** retry after this many ms instead of the queue's backoff */
+  /** retry after this many ms instead of the queue's backoff (0 to ten years) */
   delayMs?: number;
+}
+
+/**
+ * One item of `nackMany`: the delivery (`ref`, an object with the `id` and `receipt` that dequeue returned,
+ * such as the delivery itself) and the options of `nack`.
+ */
+export interface NackItem extends NackOptions {
+  ref: DeliveryRef;
 }
 
 export type NackOutcome = 'retried' | 'dead-lettered';

@@ -2,7 +2,16 @@ import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { encodeRecord } from './record.js';
-import { Priority, type DeliveryRef, type PriorityValue, type RetryPolicy, type SendItem } from './types.js';
+import { atIndex, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
+import {
+  Priority,
+  type DeliveryRef,
+  type NackItem,
+  type PriorityValue,
+  type RetryPolicy,
+  type SendItem,
+  type SendOptions,
+} from './types.js';
 
 export const DEFAULT_MAX_RETRIES = 3;
 export const MAX_RETRIES_LIMIT = 1000;
@@ -11,8 +20,26 @@ export const DEFAULT_DEDUP_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 30_000, capMs: 300_000, jitter: 0 };
 
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
-/** Longest delay accepted: ten years. Due times stay exact integers in Lua and in scores. */
+/**
+ * Longest delay accepted (send `delayMs`/`runAt`, nack `delayMs`, retry `baseMs`/`capMs`): ten years. Due
+ * times stay exact integers in Lua and in scores.
+ */
 export const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
+/**
+ * Longest visibility timeout (dequeue, extend, queue and consumer `visibilityMs`): 12 hours, as SQS. A
+ * consumer extends its deliveries while handlers run, so a long handler needs no long timeout; a longer one
+ * would only leave the message of a dead consumer stranded for that long.
+ */
+export const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
+/** Longest consumer `handlerTimeoutMs` and `graceMs`: 24 hours. */
+export const MAX_HANDLER_TIMEOUT_MS = 24 * 3600 * 1000;
+/** Longest consumer `blockMs`: 10 minutes (an idle consumer looks again at least this often). */
+export const MAX_BLOCK_MS = 10 * 60 * 1000;
+/**
+ * Smallest number taken as a time in ms for `runAt`: 1e11 ms is March 1973. A smaller number is almost
+ * surely Unix seconds (1e11 s is the year 5138), which would be delivered at once; it is refused.
+ */
+export const MIN_RUN_AT_MS = 1e11;
 const TYPE_PATTERN = /^[A-Za-z0-9_.:/-]{0,200}$/;
 const MAX_KEY_BYTES = 512;
 
@@ -38,12 +65,38 @@ export function requireInteger(field: string, value: unknown, min: number, max: 
   return value;
 }
 
-export function requireDuration(field: string, value: unknown, min = 0): number {
+export function requireDuration(field: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new ValidationError(field, `${field} must be a finite number of ms >= ${min}, got ${describe(value)}`);
   }
+  if (value > max) {
+    throw new ValidationError(field, `${field} must be at most ${max} ms (${humanMs(max)}), got ${value}`);
+  }
   return value;
 }
+
+/** A visibility timeout: 1 ms to MAX_VISIBILITY_MS. */
+export function requireVisibility(field: string, value: unknown): number {
+  return requireDuration(field, value, 1, MAX_VISIBILITY_MS);
+}
+
+function humanMs(ms: number): string {
+  const units: [number, string][] = [[365 * 24 * 3600 * 1000, 'years'], [3600 * 1000, 'hours'], [60 * 1000, 'minutes'], [1000, 's']];
+  for (const [size, name] of units) {
+    if (ms >= size && ms % size === 0) {
+      const n = ms / size;
+      return `${n} ${n === 1 ? name.replace(/s$/, '') : name}`;
+    }
+  }
+  return `${ms} ms`;
+}
+
+/** The option names of send; a sendBatch item has these and `payload`. */
+export const SEND_OPTIONS = optionNames<SendOptions>({
+  id: true, type: true, priority: true, delayMs: true, runAt: true, maxRetries: true, partitionKey: true, dedupKey: true, dedupTtlMs: true,
+});
+export const SEND_ITEM_OPTIONS = new Set([...SEND_OPTIONS, 'payload']);
+
 
 function optionalKey(field: string, value: unknown): string {
   if (value === undefined) return '';
@@ -80,8 +133,12 @@ export interface SendLimits {
   maxPayloadBytes: number;
 }
 
-/** Validates one message and returns its 8 send.lua arguments (see lua/send.lua). */
-export function sendArguments(item: SendItem, limits: SendLimits, now: number): (string | number)[] {
+/**
+ * Validates one message and returns its 8 send.lua arguments (see lua/send.lua). `checkKeys` false: the
+ * caller already checked that the item is an object with known keys only (send does, on its options).
+ */
+export function sendArguments(item: SendItem, limits: SendLimits, now: number, checkKeys = true): (string | number)[] {
+  if (checkKeys) checkOptions(item, SEND_ITEM_OPTIONS, 'sendBatch(items)', 'item');
   const id = item.id ?? uuidv4();
   if (item.id !== undefined && (typeof item.id !== 'string' || !ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `id must be 1..128 letters, digits or _ - . :, got ${describe(item.id)}`);
@@ -101,10 +158,7 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number): 
   let delayMs = 0;
   let runAt: number | null = null;
   if (item.delayMs !== undefined) {
-    delayMs = Math.ceil(requireDuration('delayMs', item.delayMs));
-    if (delayMs > MAX_DELAY_MS) {
-      throw new ValidationError('delayMs', `delayMs must be at most ${MAX_DELAY_MS} (ten years), got ${item.delayMs}`);
-    }
+    delayMs = Math.ceil(requireDelay('delayMs', item.delayMs));
     if (delayMs > 0) runAt = now + delayMs;
   } else if (item.runAt !== undefined) {
     const at = item.runAt instanceof Date ? item.runAt.getTime() : item.runAt;
@@ -112,6 +166,13 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number): 
       throw new ValidationError(
         'runAt',
         `runAt must be a Date or ms since the epoch, at most ten years ahead, got ${describe(item.runAt)}`,
+      );
+    }
+    if (at < MIN_RUN_AT_MS) {
+      throw new ValidationError(
+        'runAt',
+        `runAt ${at} is before 1973 as ms since the epoch: it looks like Unix seconds, which would be delivered at ` +
+          `once. Pass milliseconds (Date.now() + 60_000, or seconds * 1000) or a Date, or use delayMs`,
       );
     }
     delayMs = Math.max(0, Math.ceil(at - now));
@@ -131,23 +192,76 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number): 
 }
 
 /** What ack, nack and extend need from a delivery: its id and receipt, as strings. */
-export function requireRef(value: unknown): DeliveryRef {
+export function requireRef(value: unknown, field = 'delivery'): DeliveryRef {
   const ref = value as Partial<DeliveryRef> | null | undefined;
   if (typeof ref?.id !== 'string' || typeof ref.receipt !== 'string' || ref.receipt === '') {
     throw new ValidationError(
-      'delivery',
+      field,
       `expected a delivery (an object with string id and receipt, as dequeue returns), got ${describe(value)}`,
     );
   }
   return ref as DeliveryRef;
 }
 
-export function retryPolicy(partial: Partial<RetryPolicy> | undefined): RetryPolicy {
-  const policy = { ...DEFAULT_RETRY_POLICY, ...partial };
-  requireDuration('retry.baseMs', policy.baseMs);
-  requireDuration('retry.capMs', policy.capMs);
-  if (typeof policy.jitter !== 'number' || !(policy.jitter >= 0 && policy.jitter <= 1)) {
-    throw new ValidationError('retry.jitter', `retry.jitter must be a number from 0 to 1, got ${describe(policy.jitter)}`);
+/** A delay: 0 to MAX_DELAY_MS (ten years). */
+export function requireDelay(field: string, value: unknown): number {
+  return requireDuration(field, value, 0, MAX_DELAY_MS);
+}
+
+const RETRY_OPTIONS = optionNames<RetryPolicy>({ baseMs: true, capMs: true, jitter: true });
+
+/** A retry option: `{ baseMs, capMs, jitter }`, each optional; `capMs >= baseMs`. */
+export function retryPolicy(partial: unknown): RetryPolicy {
+  const given = checkOptions<RetryPolicy>(partial, RETRY_OPTIONS, 'retry policy', 'retry');
+  // One of the two given alone moves the other's default out of its way: { baseMs: 600_000 } alone has a
+  // cap of 600,000, { capMs: 1_000 } alone a base of 1,000. Both given, capMs < baseMs is refused.
+  const givenCap = given.capMs === undefined ? undefined : requireDelay('retry.capMs', given.capMs);
+  const baseMs = requireDelay('retry.baseMs', given.baseMs ?? Math.min(DEFAULT_RETRY_POLICY.baseMs, givenCap ?? Infinity));
+  const capMs = givenCap ?? Math.max(DEFAULT_RETRY_POLICY.capMs, baseMs);
+  if (capMs < baseMs) {
+    throw new ValidationError(
+      'retry.capMs',
+      `retry.capMs (${capMs}) must be at least retry.baseMs (${baseMs}): capMs is the longest delay, baseMs the first`,
+    );
   }
-  return policy;
+  const jitter = given.jitter ?? DEFAULT_RETRY_POLICY.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new ValidationError('retry.jitter', `retry.jitter must be a number from 0 to 1, got ${describe(jitter)}`);
+  }
+  return { baseMs, capMs, jitter };
+}
+
+const NACK_OPTIONS = optionNames<Omit<NackItem, 'ref'>>({ error: true, retry: true, delayMs: true });
+const NACK_ITEM_OPTIONS = new Set([...NACK_OPTIONS, 'ref']);
+
+/** The options of nack: `{ error, retry, delayMs }`. */
+export function checkNackOptions(options: unknown): void {
+  checkOptions(options, NACK_OPTIONS, 'nack(delivery, options)');
+}
+
+/**
+ * The 5 nack.lua arguments of one nackMany item (see lua/nack.lua), after checking its shape; errors name
+ * the item's index. Without an index: the delivery and options of one nack call.
+ */
+export function nackArguments(item: unknown, index?: number): (string | number)[] {
+  try {
+    if (index !== undefined) {
+      requireItem('items', index, item, 'an object { ref, error?, retry?, delayMs? } (ref: a delivery)');
+      if (!('ref' in (item as object)) && 'receipt' in (item as object)) {
+        throw new ValidationError('ref', 'got a delivery; each item is { ref: delivery, error?, retry?, delayMs? }');
+      }
+    }
+    const { ref, error, retry, delayMs } =
+      index === undefined ? (item as NackItem) : checkOptions<NackItem>(item, NACK_ITEM_OPTIONS, 'nackMany(items)', 'item');
+    const { id, receipt } = requireRef(ref, index === undefined ? 'delivery' : 'ref');
+    if (error !== undefined && typeof error !== 'string' && !(error instanceof Error)) {
+      throw new ValidationError('error', `error must be a string or an Error, got ${describe(error)}`);
+    }
+    const dead = !optionalBoolean('retry', retry, true);
+    const delay = delayMs === undefined ? -1 : Math.ceil(requireDelay('delayMs', delayMs));
+    const reason = error instanceof Error ? error.message : (error ?? 'nacked');
+    return [id, receipt, dead ? 'dead' : 'retry', delay, reason];
+  } catch (error) {
+    throw index === undefined ? error : atIndex(error, 'items', index);
+  }
 }

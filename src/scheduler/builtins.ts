@@ -1,6 +1,7 @@
 import { MAX_BATCH, type Queue } from '../queue/queue.js';
 import type { QueueStats } from '../queue/types.js';
 import { requireDuration } from '../queue/validate.js';
+import { checkOptions, optionNames } from '../validate.js';
 import type { Scheduler } from './scheduler.js';
 
 /**
@@ -34,7 +35,10 @@ export const DEFAULT_CLEANUP_RETENTION_MS = 7 * 24 * 3600 * SECOND;
 /** batches per queue per run, so that one huge backlog cannot hold the job for long; the rest waits 10 s */
 const MAX_BATCHES = 10;
 
+const BUILTIN_OPTIONS = optionNames<BuiltinJobsOptions>({ queues: true, logger: true, cleanupRetentionMs: true });
+
 export function addBuiltinJobs(scheduler: Scheduler, options: BuiltinJobsOptions): string[] {
+  checkOptions(options, BUILTIN_OPTIONS, 'addBuiltinJobs(options)');
   const queues = [...(options.queues ?? [])];
   const logger = options.logger ?? console;
   const retentionMs = requireDuration('cleanupRetentionMs', options.cleanupRetentionMs ?? DEFAULT_CLEANUP_RETENTION_MS);

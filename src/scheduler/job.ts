@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.js';
 import { validateName } from '../keys.js';
 import { requireDuration, requireInteger } from '../queue/validate.js';
+import { checkOptions, optionalBoolean, optionNames } from '../validate.js';
 import { cronSchedule, intervalSchedule, type Schedule } from './schedule.js';
 
 /** What a job's handler receives for one run. */
@@ -57,6 +58,9 @@ export interface Job {
   readonly lockTtlMs: number;
 }
 
+const JOB_OPTIONS = optionNames<JobDefinition>({
+  name: true, every: true, cron: true, timezone: true, handler: true, oncePerTick: true, timeoutMs: true, jitterMs: true, catchUp: true, lockTtlMs: true,
+});
 const DEFAULT_LOCK_TTL_MS = 30_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -64,6 +68,7 @@ export function normaliseJob(definition: JobDefinition): Job {
   if (typeof definition !== 'object' || definition === null) {
     throw new ValidationError('job', 'a job is an object with name, every or cron, and handler');
   }
+  checkOptions(definition, JOB_OPTIONS, 'addJob(definition)', 'job');
   const name = validateName('job name', definition.name);
   if ((definition.every === undefined) === (definition.cron === undefined)) {
     throw new ValidationError('every', `job ${name} needs exactly one of every (ms) or cron (expression)`);
@@ -81,10 +86,10 @@ export function normaliseJob(definition: JobDefinition): Job {
     name,
     schedule,
     handler: definition.handler,
-    oncePerTick: definition.oncePerTick ?? true,
+    oncePerTick: optionalBoolean('oncePerTick', definition.oncePerTick, true),
     timeoutMs: optionalMs('timeoutMs', definition.timeoutMs, 1),
     jitterMs: optionalMs('jitterMs', definition.jitterMs, 0) ?? 0,
-    catchUp: definition.catchUp ?? false,
+    catchUp: optionalBoolean('catchUp', definition.catchUp, false),
     lockTtlMs: optionalMs('lockTtlMs', definition.lockTtlMs, 1) ?? DEFAULT_LOCK_TTL_MS,
   };
 }

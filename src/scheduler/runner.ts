@@ -6,6 +6,7 @@ import { LeaseKeeper } from '../locks/keeper.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import type { Job, JobContext } from './job.js';
 import { encodeResult } from './status.js';
+import { reasonOf } from '../validate.js';
 
 /** What a runner needs from its Scheduler. */
 export interface RunnerHost {
@@ -212,6 +213,6 @@ export class JobRunner {
 }
 
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : reasonOf(error);
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}...` : text;
 }

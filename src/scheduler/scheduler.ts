@@ -5,6 +5,7 @@ import { closeOwned, resolveConnection, type Connection } from '../connection.js
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validatePrefix } from '../keys.js';
 import { requireDuration } from '../queue/validate.js';
+import { checkOptions, optionNames } from '../validate.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { addBuiltinJobs, type BuiltinJobsOptions } from './builtins.js';
 import { normaliseJob, type Job, type JobDefinition } from './job.js';
@@ -46,6 +47,10 @@ export interface Scheduler {
   off<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
 }
 
+const SCHEDULER_OPTIONS = optionNames<SchedulerOptions>({ connection: true, prefix: true, instanceId: true, pollMs: true });
+/** Longest `pollMs`: 1 hour. */
+export const MAX_POLL_MS = 3600 * 1000;
+
 export class Scheduler extends EventEmitter {
   readonly prefix: string;
   readonly instanceId: string;
@@ -62,13 +67,17 @@ export class Scheduler extends EventEmitter {
 
   constructor(options: SchedulerOptions) {
     super();
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('options', 'new Scheduler(options) needs options with a connection (an ioredis client or a redis:// URL)');
+    }
+    checkOptions(options, SCHEDULER_OPTIONS, 'new Scheduler(options)');
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.keys = schedulerKeys(this.prefix);
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     if (typeof this.instanceId !== 'string' || this.instanceId.length === 0 || this.instanceId.length > 200) {
       throw new ValidationError('instanceId', 'instanceId must be a string of 1 to 200 characters');
     }
-    this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000));
+    this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000, 0, MAX_POLL_MS));
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
     this.host = {
       client: this.client,
@@ -124,7 +133,11 @@ export class Scheduler extends EventEmitter {
     return [...this.runners.keys(), ...this.pending.keys()];
   }
 
-  /** A job's status as every process sees it; null when no process registered it under this prefix. */
+  /**
+   * A job's status as every process sees it; `null` when no process registered it under this prefix (or
+   * cleanup forgot it). Unlike pauseJob, resumeJob and restartJob, which throw JobNotFoundError, a query
+   * for a job that is not there is not an error (as `queue.getMessage`).
+   */
   async getJobStatus(name: string): Promise<JobStatus | null> {
     this.assertOpen();
     const hash = await this.client.hgetall(this.keys.status(name));
