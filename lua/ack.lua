@@ -32,7 +32,7 @@ for n, member in ipairs(members) do
     results[n] = 0
   end
 end
-if #ids == 0 then return rememberInts(requestKey, results) end
+if #ids == 0 then return results end
 
 redis.call('ZREM', k.inflight, unpack(current))
 -- A message with a partition key keeps a count in `partitions` until it is acked or dead-lettered, so

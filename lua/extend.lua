@@ -26,5 +26,6 @@ for n, member in ipairs(members) do
     scored[#scored + 1] = member
   end
 end
-if #scored > 0 then redis.call('ZADD', k.inflight, 'XX', unpack(scored)) end
+if #scored == 0 then return results end
+redis.call('ZADD', k.inflight, 'XX', unpack(scored))
 return rememberInts(requestKey, results)

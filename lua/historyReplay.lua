@@ -19,7 +19,7 @@ if prior then return tonumber(prior) end
 local bus = busKeys(KEYS[1])
 local subscriberId, eventType = ARGV[3], ARGV[4]
 local sub = subscriptionCache(bus).get(subscriberId)
-if not sub then return rememberInt(requestKey, -1) end
+if not sub then return -1 end
 local entries = redis.call('XRANGE', bus.historyPrefix .. eventType, ARGV[5], ARGV[6], 'COUNT', tonumber(ARGV[7]))
 local now = nowMs()
 local out = deliveries(bus, now)

@@ -15,4 +15,4 @@ if prior then return decodeInts(prior) end
 if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then
   return rememberInts(requestKey, { 1, redis.call('INCR', KEYS[2]) })
 end
-return rememberInts(requestKey, { 0, redis.call('PTTL', KEYS[1]) })
+return { 0, redis.call('PTTL', KEYS[1]) }

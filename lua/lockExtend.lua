@@ -15,4 +15,4 @@ if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return rememberInt(requestKey, 1)
 end
-return rememberInt(requestKey, 0)
+return 0

@@ -26,7 +26,7 @@ math.randomseed(tonumber(ARGV[4]))
 local now = nowMs()
 local OUTCOME = { retried = 1, dead = 2 }
 
-local results = {}
+local results, changed = {}, false
 local released = { {}, {}, {}, {} }
 for i = 5, #ARGV, 5 do
   local id, mode, delayMs, reason = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
@@ -43,6 +43,7 @@ for i = 5, #ARGV, 5 do
     end
   end
   results[#results + 1] = outcome
+  changed = changed or outcome ~= 0
 end
 -- LPUSH puts its last argument first: push in reverse so the released keep their order at the front.
 for priority = 4, 1, -1 do
@@ -54,4 +55,5 @@ for priority = 4, 1, -1 do
     wake(k)
   end
 end
+if not changed then return results end
 return rememberInts(requestKey, results)

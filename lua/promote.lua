@@ -16,4 +16,6 @@
 
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return tonumber(prior) end
-return rememberInt(requestKey, promoteDue(queueKeys(KEYS[1]), nowMs(), tonumber(ARGV[3])))
+local promoted = promoteDue(queueKeys(KEYS[1]), nowMs(), tonumber(ARGV[3]))
+if promoted == 0 then return 0 end
+return rememberInt(requestKey, promoted)

@@ -92,4 +92,5 @@ if published > 0 then
   redis.call('HINCRBY', bus.stats, 'delivered', delivered)
 end
 if published < #results then redis.call('HINCRBY', bus.stats, 'duplicates', #results - published) end
+if published == 0 then return results end
 return rememberInts(requestKey, results)

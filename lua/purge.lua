@@ -23,7 +23,7 @@ if ARGV[3] == 'ids' then
 else
   ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[4]) - 1)
 end
-if #ids == 0 then return rememberInt(requestKey, 0) end
+if #ids == 0 then return 0 end
 chunks(ids, function(...)
   redis.call('ZREM', k.deadLetter, ...)
   redis.call('HDEL', k.records, ...)

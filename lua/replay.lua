@@ -38,6 +38,6 @@ for _, id in ipairs(ids) do
   end
 end
 if #replayed > 0 then redis.call('HINCRBY', k.stats, 'replayed', #replayed) end
--- cjson encodes an empty table as an object: remember '[]' so the repeat decodes a list.
-remember(requestKey, #replayed > 0 and cjson.encode(replayed) or '[]')
+if #replayed == 0 then return replayed end
+remember(requestKey, cjson.encode(replayed))
 return replayed

@@ -25,7 +25,7 @@ local status, runLock = KEYS[1], KEYS[2]
 local tick, nextTick, token, ttl, instance, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local stored = redis.call('HGET', status, 'nextRunAt')
-if not stored then return rememberInts(requestKey, { -1 }) end
+if not stored then return { -1 } end
 local now = nowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
@@ -39,4 +39,4 @@ if claimable and not paused then
   redis.call('HSET', status, 'state', 'running', 'lastTick', tick, 'lastStartedAt', now, 'lastInstance', instance)
   return rememberInts(requestKey, { 1, fence, now })
 end
-return rememberInts(requestKey, { 0, tonumber(stored), now, paused and 1 or 0, lockLeft })
+return { 0, tonumber(stored), now, paused and 1 or 0, lockLeft }

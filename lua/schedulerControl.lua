@@ -19,7 +19,7 @@ if action ~= 'pause' and action ~= 'resume' and action ~= 'restart' then
 end
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return tonumber(prior) end
-if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return rememberInt(requestKey, 0) end
+if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return 0 end
 if action == 'pause' then
   redis.call('HSET', status, 'paused', '1')
 elseif action == 'resume' then

@@ -18,7 +18,7 @@ if prior then return tonumber(prior) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
-if not old then return rememberInt(requestKey, 0) end
+if not old then return 0 end
 indexPatterns(bus, subscriberId, old, 'SREM')
 redis.call('HDEL', bus.subscriptions, subscriberId)
 redis.call('SREM', bus.paused, subscriberId)
