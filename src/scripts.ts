@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
+import { commandError } from './connection.js';
 import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES } from './keys.js';
 
 /**
@@ -148,5 +149,8 @@ export function runScript(
   }
   const command = (client as unknown as Record<string, ScriptCommand>)[commandName(name)];
   if (!command) throw new Error(`sluice: script ${name} is not registered on this client`);
-  return command.call(client, ...keys, ...args);
+  // Connection trouble, OOM and WRONGTYPE become SluiceErrors naming the address or the key and the script.
+  return command.call(client, ...keys, ...args).catch((error: unknown) => {
+    throw commandError(client, name, keys[0] ?? '', error);
+  });
 }

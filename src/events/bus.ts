@@ -60,6 +60,7 @@ export class EventBus {
   private readonly publishOptionsJson: string;
   private readonly queues = new Map<string, Queue<Event<any>>>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(name: string, options: EventBusOptions) {
     this.name = validateName('bus name', name);
@@ -75,7 +76,7 @@ export class EventBus {
     this.retry = retryPolicy(options.retry);
     this.visibilityMs = options.visibilityMs === undefined ? undefined : requireDuration('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
@@ -277,12 +278,17 @@ export class EventBus {
     return stats;
   }
 
-  /** Closes the subscriber queues' consumers (with their grace period) and, if the bus opened it, the connection. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
-    this.closed = true;
-    if (this.ownsClient) await closeOwned(this.client);
+  /**
+   * Closes the subscriber queues' consumers (each with its own grace period, or `graceMs` for all) and, if
+   * the bus opened it, the connection.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.queues.values()].map((queue) => queue.close(options)));
+      this.closed = true;
+      if (this.ownsClient) await closeOwned(this.client, `event bus ${this.name}`);
+    })();
+    return this.closing;
   }
 }
 

@@ -10,6 +10,8 @@ import { LeaseKeeper } from './keeper.js';
 export interface LocksOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
   connection: Connection;
+  /** with a URL: how long a command waits for the connection before failing with a ConnectionError (default 5000) */
+  connectTimeoutMs?: number;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
 }
@@ -50,7 +52,7 @@ export class Locks {
 
   constructor(options: LocksOptions) {
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
   /**
@@ -130,11 +132,14 @@ export class Locks {
     }
   }
 
-  /** Closes the connection if this object opened it. */
+  /**
+   * Closes the connection if this object opened it (within about a second, whatever Redis is doing). Locks
+   * still held are not released: they free themselves when their TTL runs out.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient) await closeOwned(this.client);
+    if (this.ownsClient) await closeOwned(this.client, 'locks');
   }
 
   private async tryExtend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number): Promise<boolean> {

@@ -14,6 +14,8 @@ import { decodeStatus, type JobStatus } from './status.js';
 export interface SchedulerOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
   connection: Connection;
+  /** with a URL: how long a command waits for the connection before failing with a ConnectionError (default 5000) */
+  connectTimeoutMs?: number;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** names this process in job status (default `<hostname>:<pid>:<random>`) */
@@ -46,6 +48,8 @@ export interface Scheduler {
   off<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
 }
 
+const DEFAULT_CLOSE_GRACE_MS = 30_000;
+
 export class Scheduler extends EventEmitter {
   readonly prefix: string;
   readonly instanceId: string;
@@ -69,7 +73,7 @@ export class Scheduler extends EventEmitter {
       throw new ValidationError('instanceId', 'instanceId must be a string of 1 to 200 characters');
     }
     this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000));
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
     this.host = {
       client: this.client,
       keys: this.keys,
@@ -184,14 +188,20 @@ export class Scheduler extends EventEmitter {
     return forgotten;
   }
 
-  /** Stops every job of this process (runs in progress are aborted and awaited), then closes an owned connection. */
-  async close(): Promise<void> {
+  /**
+   * Stops every job of this process: runs in progress are aborted (their signal) and awaited up to
+   * `graceMs` (default 30 s) for their outcome to be recorded; a run still going after that is left to its
+   * run lock's TTL. Then closes an owned connection.
+   */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
+    const graceMs = requireDuration('graceMs', options.graceMs ?? DEFAULT_CLOSE_GRACE_MS);
     this.closed = true;
-    await Promise.all([...this.runners.values()].map((runner) => runner.close()));
+    const deadline = Date.now() + graceMs;
+    await Promise.all([...this.runners.values()].map((runner) => runner.close(deadline)));
     this.runners.clear();
     this.pending.clear();
-    if (this.ownsClient) await closeOwned(this.client);
+    if (this.ownsClient) await closeOwned(this.client, 'scheduler');
   }
 
   private async control(name: string, action: 'pause' | 'resume' | 'restart'): Promise<void> {
