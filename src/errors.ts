@@ -132,3 +132,52 @@ export class UnknownSubscriberError extends SluiceError {
     this.subscriberId = subscriberId;
   }
 }
+
+/** What went wrong with a connection, as far as the client could tell. */
+export type ConnectionFailure = 'refused' | 'dns' | 'tls' | 'auth' | 'timeout' | 'lost' | 'closed';
+
+const FAILURE_TEXT: Record<ConnectionFailure, string> = {
+  refused: 'the connection was refused: nothing listens there (check the port, and that Redis runs)',
+  dns: 'the host name does not resolve (check the host in the URL)',
+  tls: 'the TLS handshake failed (rediss:// needs a TLS port; redis:// a plain one)',
+  auth: 'Redis refused the credentials (give the password in the URL: redis://:password@host:port, or user:password)',
+  timeout: 'no answer from Redis within the connect timeout (check the address and firewalls, or raise connectTimeoutMs)',
+  lost: 'the connection was lost and not restored within the connect timeout',
+  closed: 'the connection was closed by close() before the command was answered; it may or may not have run',
+};
+
+/**
+ * Redis could not be reached or refused the connection. `address` is host:port (or the socket path, or the
+ * cluster's nodes); `failure` says why; `cause` is the client's own error when there was one.
+ */
+export class ConnectionError extends SluiceError {
+  readonly address: string;
+  readonly failure: ConnectionFailure;
+  constructor(address: string, failure: ConnectionFailure, options?: { cause?: unknown; detail?: string }) {
+    const detail = options?.detail ?? (options?.cause instanceof Error ? options.cause.message : undefined);
+    super('CONNECTION', `Redis at ${address}: ${FAILURE_TEXT[failure]}${detail ? ` [${detail}]` : ''}`, options);
+    this.address = address;
+    this.failure = failure;
+  }
+}
+
+/**
+ * Redis refused a script's writes: `OOM` (maxmemory reached under a noeviction policy: free memory, raise
+ * maxmemory or choose an eviction policy that spares sluice's keys) or `WRONGTYPE` (a key of this
+ * queue, bus, lock or job was overwritten by hand with another type: delete or rename it). `key` is the
+ * base key (or first key) of the call and `operation` the script; a script refused for OOM wrote nothing.
+ */
+export class RedisCommandError extends SluiceError {
+  readonly key: string;
+  readonly operation: string;
+  constructor(code: 'OOM' | 'WRONGTYPE', key: string, operation: string, options: { cause: unknown }) {
+    const why =
+      code === 'OOM'
+        ? 'Redis is out of memory (maxmemory reached with a noeviction policy); nothing was written. ' +
+          'Free memory, raise maxmemory, or drain the queue'
+        : 'a key under it holds the wrong type (overwritten by hand?); delete or rename that key';
+    super(code, `${operation} on ${key} was refused: ${why}`, options);
+    this.key = key;
+    this.operation = operation;
+  }
+}

@@ -3,6 +3,7 @@ export { Queue, MAX_BATCH, type QueueOptions, type DequeueResult } from './queue
 export {
   Consumer,
   HandlerTimeoutError,
+  type ConsumerCloseReport,
   type ConsumerOptions,
   type Handler,
   type HandlerContext,
@@ -63,4 +64,8 @@ export {
   LockLostError,
   JobNotFoundError,
   JobTimeoutError,
+  ConnectionError,
+  RedisCommandError,
+  type ConnectionFailure,
 } from './errors.js';
+export { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';

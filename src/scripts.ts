@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
+import { commandError } from './connection.js';
 import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from './keys.js';
 
 /**
@@ -199,11 +200,15 @@ export function runScript(
   }
   const command = (client as unknown as Record<string, ScriptCommand>)[commandName(name)];
   if (!command) throw new Error(`sluice: script ${name} is not registered on this client`);
-  if (!script.takesRequestId) return command.call(client, ...keys, ...args);
+  const base = keys[0] ?? '';
+  // Connection trouble, OOM and WRONGTYPE become SluiceErrors naming the address or the key and the script.
+  const failed = (error: unknown) => {
+    throw commandError(client, name, base, error);
+  };
+  if (!script.takesRequestId) return command.call(client, ...keys, ...args).catch(failed);
   const id = requestId ?? newRequestId();
-  const base = keys[0]!;
   return command.call(client, ...keys, id, takeConfirmed(client, base), ...args).then((reply) => {
     confirm(client, base, id);
     return reply;
-  });
+  }, failed);
 }

@@ -151,3 +151,6 @@ export function reasonOf(error: unknown): string {
   } else text = String(error);
   return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS)}...` : text;
 }
+
+/** The options of every close(): the grace period for running handlers or jobs. */
+export const CLOSE_OPTIONS = optionNames<{ graceMs?: number }>({ graceMs: true });

@@ -267,7 +267,7 @@ describe('other gaps', () => {
       const consumer = bus.consume('nobody', () => true, { blockMs: 50 });
       const reported: unknown[] = [];
       consumer.on('error', (error) => reported.push(error));
-      const closed = new Promise<void>((resolve) => consumer.once('closed', resolve));
+      const closed = new Promise<void>((resolve) => consumer.once('closed', () => resolve()));
       const error = await consumer.ready.then(() => null, (e: unknown) => e);
       expect(error).toBeInstanceOf(UnknownSubscriberError);
       expect(error).toMatchObject({ code: 'UNKNOWN_SUBSCRIBER', subscriberId: 'nobody' });

@@ -5,7 +5,7 @@ import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { MAX_BATCH, Queue } from '../queue/queue.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT, requireInteger, requireVisibility, retryPolicy } from '../queue/validate.js';
-import { atIndex, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
+import { atIndex, CLOSE_OPTIONS, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
 import type { RetryPolicy } from '../queue/types.js';
 import type {
   Event,
@@ -34,7 +34,7 @@ import {
 export const DEFAULT_HISTORY_LIMIT = 1000;
 export const DEFAULT_DEDUP_WINDOW_MS = 24 * 60 * 60 * 1000;
 const BUS_OPTIONS = optionNames<EventBusOptions>({
-  connection: true, prefix: true, historyLimit: true, dedupWindowMs: true, source: true, maxEventBytes: true, retry: true, visibilityMs: true,
+  connection: true, connectTimeoutMs: true, prefix: true, historyLimit: true, dedupWindowMs: true, source: true, maxEventBytes: true, retry: true, visibilityMs: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
@@ -70,6 +70,7 @@ export class EventBus {
   private readonly publishOptionsJson: string;
   private readonly queues = new Map<string, Queue<Event<any>>>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(name: string, options: EventBusOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -89,7 +90,7 @@ export class EventBus {
     this.retry = retryPolicy(options.retry);
     this.visibilityMs = options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
@@ -340,12 +341,22 @@ export class EventBus {
     return stats;
   }
 
-  /** Closes the subscriber queues' consumers (with their grace period) and, if the bus opened it, the connection. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
-    this.closed = true;
-    if (this.ownsClient) await closeOwned(this.client);
+  /**
+   * Closes the subscriber queues' consumers (each with its own grace period, or `graceMs` for all) and, if
+   * the bus opened it, the connection.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    try {
+      checkOptions(options, CLOSE_OPTIONS, 'close(options)');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.closing ??= (async () => {
+      await Promise.all([...this.queues.values()].map((queue) => queue.close(options)));
+      this.closed = true;
+      if (this.ownsClient) await closeOwned(this.client, `event bus ${this.name}`);
+    })();
+    return this.closing;
   }
 }
 

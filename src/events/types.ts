@@ -119,6 +119,8 @@ export interface EventStats {
 export interface EventBusOptions {
   /** an ioredis client (the bus uses it, the caller closes it) or a redis:// URL (the bus owns it) */
   connection: Connection;
+  /** with a URL: how long a command waits for the connection before failing with a ConnectionError (default 5000) */
+  connectTimeoutMs?: number;
   /** key prefix (default `sluice`) */
   prefix?: string;
   /** events kept per type in history (default 1,000; 0 keeps none) */

@@ -11,6 +11,8 @@ import { LeaseKeeper } from './keeper.js';
 export interface LocksOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
   connection: Connection;
+  /** with a URL: how long a command waits for the connection before failing with a ConnectionError (default 5000) */
+  connectTimeoutMs?: number;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
 }
@@ -33,7 +35,7 @@ export interface LockHandle {
   readonly fence: number;
 }
 
-const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, prefix: true });
+const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, connectTimeoutMs: true, prefix: true });
 const ACQUIRE_OPTIONS = optionNames<AcquireOptions>({ ttlMs: true, waitMs: true, retryDelayMs: true });
 /** Longest `waitMs`: 24 hours. */
 export const MAX_WAIT_MS = 24 * 3600 * 1000;
@@ -62,7 +64,7 @@ export class Locks {
     }
     checkOptions(options, LOCKS_OPTIONS, 'new Locks(options)');
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
   /**
@@ -149,11 +151,14 @@ export class Locks {
     }
   }
 
-  /** Closes the connection if this object opened it. */
+  /**
+   * Closes the connection if this object opened it (within about a second, whatever Redis is doing). Locks
+   * still held are not released: they free themselves when their TTL runs out.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient) await closeOwned(this.client);
+    if (this.ownsClient) await closeOwned(this.client, 'locks');
   }
 
   private async tryExtend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number): Promise<boolean> {

@@ -2,14 +2,20 @@ import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
+import { dropConnection } from '../connection.js';
 import { SluiceError, StaleReceiptError } from '../errors.js';
-import { checkOptions, optionNames, reasonOf } from '../validate.js';
+import { CLOSE_OPTIONS, checkOptions, optionNames, reasonOf } from '../validate.js';
 import { MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireDuration, requireInteger, requireVisibility } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import { MAX_BATCH, type DequeueResult, type Queue } from './queue.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
+/**
+ * After the grace period, how long close() tries to write the last acks and nacks and hand the unfinished
+ * deliveries back before giving up on them (they are redelivered after their visibility timeout).
+ */
+const HAND_BACK_MS = 1_000;
 
 export interface HandlerContext {
   /** fires when the handler timed out, the delivery was lost (extension refused) or the consumer closed */
@@ -43,7 +49,20 @@ export interface ConsumerOptions {
 const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
   concurrency: true, batchSize: true, visibilityMs: true, handlerTimeoutMs: true, blockMs: true, graceMs: true,
 });
-const CLOSE_OPTIONS = optionNames<{ graceMs?: number }>({ graceMs: true });
+/**
+ * What close() did with the deliveries it held (the `closed` event's argument, and what close() resolves to).
+ * Ids listed under `notHandedBack` or `notSettled` could not be written to Redis before close() returned
+ * (Redis down, say): those messages are redelivered once their visibility timeout passes. A message whose
+ * write did reach Redis but whose reply was lost is listed too.
+ */
+export interface ConsumerCloseReport {
+  /** messages handed back to the queue untouched: handlers unfinished after graceMs, or fetched and not started */
+  handedBack: string[];
+  /** messages that could not be handed back */
+  notHandedBack: string[];
+  /** messages whose handler finished but whose ack or nack could not be written */
+  notSettled: string[];
+}
 
 /** A handler ran past handlerTimeoutMs; its message was nacked with this reason. */
 export class HandlerTimeoutError extends SluiceError {
@@ -91,7 +110,7 @@ export interface ConsumerEvents<T> {
   completed: [message: Delivery<T>];
   failed: [message: Delivery<T>, error: unknown];
   error: [error: unknown];
-  closed: [];
+  closed: [report: ConsumerCloseReport];
 }
 
 export interface Consumer<T = unknown> {
@@ -116,13 +135,23 @@ export class Consumer<T = unknown> extends EventEmitter {
   private slotFreed: (() => void) | null = null;
   private drained: (() => void) | null = null;
   private stopSleeping: AbortController = new AbortController();
+  /** resolves when close() begins: a pending blocking read is abandoned then */
+  private readonly stopped: Promise<void>;
+  private stop!: () => void;
+  /** aborted when close() gives up writing acks, nacks and hand-backs */
+  private readonly givingUp = new AbortController();
+  /** ack and nack batches not yet written (for the close report) */
+  private readonly unsettled = new Set<readonly DeliveryRef[]>();
+  /** deliveries fetched but not started, being handed back by fetchLoop, and those it handed back */
+  private readonly unstartedBack = { pending: [] as DeliveryRef[], done: [] as DeliveryRef[] };
+  private isClosed = false;
   private acks: DeliveryRef[] = [];
   private nacks: (NackOptions & { ref: DeliveryRef })[] = [];
   private flushScheduled = false;
   private readonly flushes = new Set<Promise<void>>();
   private readonly watchdog: NodeJS.Timeout;
   private readonly loopDone: Promise<void>;
-  private closing: Promise<void> | null = null;
+  private closing: Promise<ConsumerCloseReport> | null = null;
 
   constructor(
     readonly queue: Queue<T>,
@@ -140,6 +169,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
+    this.stopped = new Promise<void>((resolve) => (this.stop = resolve));
     this.loopDone = this.fetchLoop();
   }
 
@@ -214,7 +244,16 @@ export class Consumer<T = unknown> extends EventEmitter {
       const outcome = await result;
       if (!('error' in outcome)) unstarted.push(...outcome.deliveries);
     }
-    if (unstarted.length > 0) await this.queue.release(unstarted).catch((error: unknown) => this.reportError(error));
+    if (unstarted.length > 0) {
+      this.unstartedBack.pending = unstarted;
+      await this.queue.release(unstarted).then(
+        () => {
+          this.unstartedBack.done = unstarted;
+          this.unstartedBack.pending = [];
+        },
+        (error: unknown) => this.reportError(error),
+      );
+    }
   }
 
   /** Blocks on the wake list until a send wakes us, `waitMs` passes (something becomes due) or blockMs. */
@@ -228,7 +267,9 @@ export class Consumer<T = unknown> extends EventEmitter {
           }, waitMs)
         : undefined;
     try {
-      await this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000);
+      // close() abandons the read rather than wait for it: a BLPOP caught by a dropped connection waits in
+      // ioredis for a reconnect that may never come.
+      await Promise.race([this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000), this.stopped]);
     } finally {
       clearTimeout(timer);
     }
@@ -316,11 +357,11 @@ export class Consumer<T = unknown> extends EventEmitter {
     const nacks = this.nacks.splice(0);
     const work: Promise<void>[] = [];
     if (acks.length > 0) {
-      work.push(this.settle(() => this.queue.ackMany(acks).then((acked) => this.reportStale(acks, acked))));
+      work.push(this.settle(acks, () => this.queue.ackMany(acks).then((acked) => this.reportStale(acks, acked))));
     }
     if (nacks.length > 0) {
       const refs = nacks.map((n) => n.ref);
-      work.push(this.settle(() => this.queue.nackMany(nacks).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean)))));
+      work.push(this.settle(refs, () => this.queue.nackMany(nacks).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean)))));
     }
     const done = Promise.all(work).then(() => undefined);
     this.flushes.add(done);
@@ -333,15 +374,24 @@ export class Consumer<T = unknown> extends EventEmitter {
    * After about a minute the delivery's visibility timeout has long passed and it is redelivered anyway.
    * A retried call that had in fact landed reports its receipts as stale: harmless.
    */
-  private async settle(call: () => Promise<void>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await call();
-      } catch (error) {
-        this.reportError(error);
-        if (attempt >= 30) return;
-        await sleep(Math.min(2_000, 100 * 2 ** attempt));
+  private async settle(refs: readonly DeliveryRef[], call: () => Promise<void>): Promise<void> {
+    this.unsettled.add(refs);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await call();
+          this.unsettled.delete(refs);
+          return;
+        } catch (error) {
+          this.reportError(error);
+          // close() stops the retries once its hand-back time is up; the visibility timeout takes over.
+          if (attempt >= 30 || this.givingUp.signal.aborted) return;
+          await sleep(Math.min(2_000, 100 * 2 ** attempt), undefined, { signal: this.givingUp.signal }).catch(() => undefined);
+        }
       }
+    } finally {
+      // Given up for good (after about a minute): reported as errors already, nothing to remember.
+      if (!this.givingUp.signal.aborted) this.unsettled.delete(refs);
     }
   }
 
@@ -391,15 +441,20 @@ export class Consumer<T = unknown> extends EventEmitter {
   }
 
   private reportError(error: unknown): void {
+    // After close() returned, what failed is in its report: calls abandoned then fail quietly.
+    if (this.isClosed) return;
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else console.error(`[sluice] consumer of ${this.queue.name}:`, error instanceof Error ? error.message : error);
   }
 
   /**
-   * Stops fetching, waits up to `graceMs` for running handlers, hands the messages of those still
-   * running back to the queue (attempts unchanged), flushes acks and closes the blocking connection.
+   * Stops fetching, waits up to `graceMs` for running handlers, hands the messages of those still running
+   * back to the queue (attempts unchanged), flushes acks and nacks and closes the blocking connection.
+   * Returns within graceMs plus about a second whatever Redis is doing: a pending blocking read is
+   * abandoned, and what cannot be written by then is given up and listed in the report (those messages
+   * are redelivered after their visibility timeout).
    */
-  close(options: { graceMs?: number } = {}): Promise<void> {
+  close(options: { graceMs?: number } = {}): Promise<ConsumerCloseReport> {
     let graceMs: number;
     try {
       checkOptions(options, CLOSE_OPTIONS, 'close(options)');
@@ -411,29 +466,44 @@ export class Consumer<T = unknown> extends EventEmitter {
     return this.closing;
   }
 
-  private async shutdown(graceMs: number): Promise<void> {
+  private async shutdown(graceMs: number): Promise<ConsumerCloseReport> {
     this.fetching = false;
+    this.stop();
     this.stopSleeping.abort();
     this.slotFreed?.();
-    this.blocker?.disconnect();
-    await this.loopDone;
+    if (this.blocker) dropConnection(this.blocker, `consumer of ${this.queue.name}`);
     if (this.activeCount > 0) {
-      const grace = new AbortController();
       const drained = new Promise<void>((resolve) => (this.drained = resolve));
-      await Promise.race([drained, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
-      grace.abort(); // no timer left to keep the process alive
+      await within(graceMs, drained);
     }
-    const left = [...this.running.values()];
-    for (const job of left) {
+    const left = [...this.running.values()].map((job) => job.delivery);
+    for (const job of this.running.values()) {
       job.done = true;
       job.abort(new SluiceError('CLOSED', 'consumer closed before the handler finished'));
     }
     this.running.clear();
     this.abandoned.clear();
-    await this.flush();
-    await Promise.all(this.flushes);
-    if (left.length > 0) await this.queue.release(left.map((job) => job.delivery)).catch((e: unknown) => this.reportError(e));
+    let handedBack: boolean[] | null = null;
+    const handBack = left.length === 0
+      ? Promise.resolve()
+      : this.queue.release(left).then((ok) => void (handedBack = ok), (error: unknown) => this.reportError(error));
+    await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone]));
+    this.givingUp.abort();
     clearInterval(this.watchdog);
-    this.emit('closed');
+    const report: ConsumerCloseReport = { handedBack: [], notHandedBack: [], notSettled: [] };
+    left.forEach((delivery, n) => (handedBack?.[n] ? report.handedBack : report.notHandedBack).push(delivery.id));
+    for (const ref of this.unstartedBack.done) report.handedBack.push(ref.id);
+    for (const ref of this.unstartedBack.pending) report.notHandedBack.push(ref.id);
+    for (const refs of this.unsettled) for (const ref of refs) report.notSettled.push(ref.id);
+    this.isClosed = true;
+    this.emit('closed', report);
+    return report;
   }
+}
+
+/** Waits for `work` at most `ms`, leaving no timer behind. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1))))]);
+  clearTimeout(timer);
 }

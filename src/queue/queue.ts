@@ -23,8 +23,10 @@ import {
   checkNackOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RETRIES,
+  MAX_HANDLER_TIMEOUT_MS,
   MAX_RETRIES_LIMIT,
   nackArguments,
+  requireDuration,
   requireInteger,
   requireVisibility,
   retryPolicy,
@@ -32,11 +34,16 @@ import {
   SEND_OPTIONS,
   sendArguments,
 } from './validate.js';
-import { atIndex, checkOptions, optionNames, requireItem, requireList } from '../validate.js';
+import { atIndex, CLOSE_OPTIONS, checkOptions, optionNames, requireItem, requireList } from '../validate.js';
 
 export interface QueueOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
   connection: Connection;
+  /**
+   * With a URL: how long a command waits for the connection (being made, or lost and being remade) before it
+   * fails with a ConnectionError naming the address and the cause (default 5000). A client you pass keeps its own settings.
+   */
+  connectTimeoutMs?: number;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** backoff of retried messages; give every process of one queue the same policy */
@@ -55,7 +62,7 @@ export interface QueueOptions {
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
-  connection: true, prefix: true, retry: true, defaultMaxRetries: true, maxPayloadBytes: true, visibilityMs: true, baseKey: true,
+  connection: true, connectTimeoutMs: true, prefix: true, retry: true, defaultMaxRetries: true, maxPayloadBytes: true, visibilityMs: true, baseKey: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const PAGE_OPTIONS = optionNames<{ offset?: number; limit?: number }>({ offset: true, limit: true });
@@ -125,6 +132,7 @@ export class Queue<T = unknown> {
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
   private readonly consumers = new Set<Consumer<T>>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(name: string, options: QueueOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -141,7 +149,7 @@ export class Queue<T = unknown> {
       defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
       maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
     };
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
   private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
@@ -503,12 +511,31 @@ export class Queue<T = unknown> {
     return queueKey(this.baseKey, 'wake');
   }
 
-  /** Closes this queue's consumers (with their grace period) and, if the queue opened it, its connection. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await Promise.all([...this.consumers].map((c) => c.close()));
+  /**
+   * Closes this queue's consumers (each with its own grace period, or `graceMs` for all) and, if the queue
+   * opened it, its connection. Sends made before close() are written first; see closeOwned for how long a
+   * connection still being made is waited for.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.closing) {
+      let graceMs: number | undefined;
+      try {
+        checkOptions(options, CLOSE_OPTIONS, 'close(options)');
+        graceMs = options.graceMs === undefined ? undefined : requireDuration('graceMs', options.graceMs, 0, MAX_HANDLER_TIMEOUT_MS);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.closing = this.shutdown(graceMs);
+    }
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number | undefined): Promise<void> {
+    // Sends of this tick are handed to the client now: ahead of the consumers' last acks, before QUIT.
+    flushSends(this.client, this.baseKey);
+    await Promise.all([...this.consumers].map((c) => c.close(graceMs === undefined ? {} : { graceMs })));
     flushSends(this.client, this.baseKey);
     this.closed = true;
-    if (this.ownsClient) await closeOwned(this.client);
+    if (this.ownsClient) await closeOwned(this.client, `queue ${this.name}`);
   }
 }

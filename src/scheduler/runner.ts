@@ -34,6 +34,8 @@ const MAX_ERROR_CHARS = 2_000;
 export class JobRunner {
   private readonly stopping = new AbortController();
   private running: AbortController | null = null;
+  /** the lease keeper of the run in progress, stopped if close() gives up on the run */
+  private keeper: LeaseKeeper | null = null;
   private readonly loopDone: Promise<void>;
 
   constructor(
@@ -43,11 +45,21 @@ export class JobRunner {
     this.loopDone = job.oncePerTick ? this.sharedLoop() : this.localLoop();
   }
 
-  /** Stops claiming ticks; a run in progress has its signal aborted and is awaited. */
-  async close(): Promise<void> {
+  /**
+   * Stops claiming ticks; a run in progress has its signal aborted and is awaited until `deadline` (local
+   * ms). After that it is abandoned: its run lock is no longer extended and frees itself at its TTL.
+   */
+  async close(deadline?: number): Promise<void> {
     this.stopping.abort();
     this.running?.abort(new ClosedError(`scheduler (job ${this.job.name} was running)`));
-    await this.loopDone;
+    if (deadline === undefined) return this.loopDone;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.loopDone.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now()))))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.keeper?.stop();
   }
 
   private get keys() {
@@ -157,6 +169,7 @@ export class JobRunner {
           claimedAt,
         )
       : null;
+    this.keeper = keeper;
     keeper?.signal.addEventListener('abort', () => controller.abort(keeper.signal.reason), { once: true });
     const context: JobContext = { name: job.name, tick, fence, signal: controller.signal, instanceId: host.instanceId };
     let timer: NodeJS.Timeout | undefined;
@@ -182,6 +195,7 @@ export class JobRunner {
     } finally {
       clearTimeout(timer);
       keeper?.stop();
+      this.keeper = null;
       this.running = null;
     }
     const detail = outcome.ok ? encodeResult(outcome.result) : errorText(outcome.error);

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validatePrefix } from '../keys.js';
-import { requireDuration } from '../queue/validate.js';
-import { checkOptions, optionNames } from '../validate.js';
+import { MAX_HANDLER_TIMEOUT_MS, requireDuration } from '../queue/validate.js';
+import { CLOSE_OPTIONS, checkOptions, optionNames } from '../validate.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { addBuiltinJobs, type BuiltinJobsOptions } from './builtins.js';
 import { normaliseJob, type Job, type JobDefinition } from './job.js';
@@ -15,6 +15,8 @@ import { decodeStatus, type JobStatus } from './status.js';
 export interface SchedulerOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
   connection: Connection;
+  /** with a URL: how long a command waits for the connection before failing with a ConnectionError (default 5000) */
+  connectTimeoutMs?: number;
   /** key prefix, so that applications can share a Redis (default `sluice`) */
   prefix?: string;
   /** names this process in job status (default `<hostname>:<pid>:<random>`) */
@@ -47,9 +49,10 @@ export interface Scheduler {
   off<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
 }
 
-const SCHEDULER_OPTIONS = optionNames<SchedulerOptions>({ connection: true, prefix: true, instanceId: true, pollMs: true });
+const SCHEDULER_OPTIONS = optionNames<SchedulerOptions>({ connection: true, prefix: true, instanceId: true, pollMs: true, connectTimeoutMs: true });
 /** Longest `pollMs`: 1 hour. */
 export const MAX_POLL_MS = 3600 * 1000;
+const DEFAULT_CLOSE_GRACE_MS = 30_000;
 
 export class Scheduler extends EventEmitter {
   readonly prefix: string;
@@ -78,7 +81,7 @@ export class Scheduler extends EventEmitter {
       throw new ValidationError('instanceId', 'instanceId must be a string of 1 to 200 characters');
     }
     this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000, 0, MAX_POLL_MS));
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
     this.host = {
       client: this.client,
       keys: this.keys,
@@ -197,14 +200,21 @@ export class Scheduler extends EventEmitter {
     return forgotten;
   }
 
-  /** Stops every job of this process (runs in progress are aborted and awaited), then closes an owned connection. */
-  async close(): Promise<void> {
+  /**
+   * Stops every job of this process: runs in progress are aborted (their signal) and awaited up to
+   * `graceMs` (default 30 s) for their outcome to be recorded; a run still going after that is left to its
+   * run lock's TTL. Then closes an owned connection.
+   */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
+    checkOptions(options, CLOSE_OPTIONS, 'close(options)');
+    const graceMs = requireDuration('graceMs', options.graceMs ?? DEFAULT_CLOSE_GRACE_MS, 0, MAX_HANDLER_TIMEOUT_MS);
     this.closed = true;
-    await Promise.all([...this.runners.values()].map((runner) => runner.close()));
+    const deadline = Date.now() + graceMs;
+    await Promise.all([...this.runners.values()].map((runner) => runner.close(deadline)));
     this.runners.clear();
     this.pending.clear();
-    if (this.ownsClient) await closeOwned(this.client);
+    if (this.ownsClient) await closeOwned(this.client, 'scheduler');
   }
 
   private async control(name: string, action: 'pause' | 'resume' | 'restart'): Promise<void> {
