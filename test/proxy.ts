@@ -204,6 +204,7 @@ export class FaultProxy {
   private readonly pipes = new Set<Pipe>();
   private refusing = false;
   private faults = 0;
+  private refusals = 0;
 
   private constructor(
     private readonly server: Server,
@@ -230,6 +231,11 @@ export class FaultProxy {
   /** how many replies were lost so far */
   get faultCount(): number {
     return this.faults;
+  }
+
+  /** connections refused so far (see refuse) */
+  get refusedCount(): number {
+    return this.refusals;
   }
 
   /** connections open through the proxy now */
@@ -283,6 +289,7 @@ export class FaultProxy {
 
   private onConnection(client: Socket): void {
     if (this.refusing) {
+      this.refusals++;
       client.destroy();
       return;
     }
