@@ -13,7 +13,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
 local members = {}
@@ -32,7 +32,7 @@ for n, member in ipairs(members) do
     results[n] = 0
   end
 end
-if #ids == 0 then return results end
+if #ids == 0 then return unchanged(results) end
 
 redis.call('ZREM', k.inflight, unpack(current))
 -- A message with a partition key keeps a count in `partitions` until it is acked or dead-lettered, so

@@ -36,7 +36,7 @@ if prior then
     out[#out + 1] = rec or ''
     receipt = receipt + 1
   end
-  return out
+  return unchanged(out)
 end
 
 local want, visibility = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -48,10 +48,10 @@ reclaimExpired(k, now, 100, policy)
 promoteDue(k, now, 1000)
 
 local meta = redis.call('HMGET', k.meta, 'paused', 'rateMax', 'rateWindowMs')
-if meta[1] == '1' then return { -1, 0 } end
+if meta[1] == '1' then return unchanged({ -1, 0 }) end
 if meta[2] then
   local left = tonumber(meta[2]) - tonumber(redis.call('GET', k.rateCounter) or '0')
-  if left <= 0 then return { math.max(1, redis.call('PTTL', k.rateCounter)), 0 } end
+  if left <= 0 then return unchanged({ math.max(1, redis.call('PTTL', k.rateCounter)), 0 }) end
   if left < want then want = left end
 end
 
@@ -64,7 +64,7 @@ for priority = 4, 1, -1 do
     for _, rec in ipairs(records) do popped[#popped + 1] = rec end
   end
 end
-if #popped == 0 then return { nextWakeMs(k, now), 0 } end
+if #popped == 0 then return unchanged({ nextWakeMs(k, now), 0 }) end
 
 local good, ids = {}, {}
 for _, rec in ipairs(popped) do
@@ -76,7 +76,7 @@ for _, rec in ipairs(popped) do
     deadLetter(k, corruptId(k), rec, 'corrupt record: its header does not parse', now)
   end
 end
-if #good == 0 then return { 0, 0 } end
+if #good == 0 then return unchanged({ 0, 0 }) end
 
 local last = redis.call('HINCRBY', k.stats, 'delivered', #good)
 local first = last - #good + 1

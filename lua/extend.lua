@@ -11,7 +11,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
 local deadline = nowMs() + tonumber(ARGV[3])
@@ -26,6 +26,6 @@ for n, member in ipairs(members) do
     scored[#scored + 1] = member
   end
 end
-if #scored == 0 then return results end
+if #scored == 0 then return unchanged(results) end
 redis.call('ZADD', k.inflight, 'XX', unpack(scored))
 return rememberInts(requestKey, results)

@@ -15,11 +15,11 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId, eventType = ARGV[3], ARGV[4]
 local sub = subscriptionCache(bus).get(subscriberId)
-if not sub then return -1 end
+if not sub then return unchanged(-1) end
 local entries = redis.call('XRANGE', bus.historyPrefix .. eventType, ARGV[5], ARGV[6], 'COUNT', tonumber(ARGV[7]))
 local now = nowMs()
 local out = deliveries(bus, now)

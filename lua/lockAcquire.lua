@@ -11,8 +11,8 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then
   return rememberInts(requestKey, { 1, redis.call('INCR', KEYS[2]) })
 end
-return { 0, redis.call('PTTL', KEYS[1]) }
+return unchanged({ 0, redis.call('PTTL', KEYS[1]) })

@@ -9,9 +9,9 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
   return rememberInt(requestKey, 1)
 end
-return 0
+return unchanged(0)

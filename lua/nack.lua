@@ -18,7 +18,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
 local policy = cjson.decode(ARGV[3])
@@ -55,5 +55,5 @@ for priority = 4, 1, -1 do
     wake(k)
   end
 end
-if not changed then return results end
+if not changed then return unchanged(results) end
 return rememberInts(requestKey, results)

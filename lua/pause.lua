@@ -13,7 +13,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return 1 end
+if prior then return unchanged(1) end
 local k = queueKeys(KEYS[1])
 if ARGV[3] == '1' then
   redis.call('HSET', k.meta, 'paused', '1')

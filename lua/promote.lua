@@ -15,7 +15,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local promoted = promoteDue(queueKeys(KEYS[1]), nowMs(), tonumber(ARGV[3]))
-if promoted == 0 then return 0 end
+if promoted == 0 then return unchanged(0) end
 return rememberInt(requestKey, promoted)

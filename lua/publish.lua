@@ -21,7 +21,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 
 local bus = busKeys(KEYS[1])
 local options = cjson.decode(ARGV[3])
@@ -92,5 +92,5 @@ if published > 0 then
   redis.call('HINCRBY', bus.stats, 'delivered', delivered)
 end
 if published < #results then redis.call('HINCRBY', bus.stats, 'duplicates', #results - published) end
-if published == 0 then return results end
+if published == 0 then return unchanged(results) end
 return rememberInts(requestKey, results)

@@ -12,7 +12,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 
 local k = queueKeys(KEYS[1])
 local ids = {}
@@ -23,7 +23,7 @@ if ARGV[3] == 'ids' then
 else
   ids = redis.call('ZRANGE', k.deadLetter, 0, tonumber(ARGV[4]) - 1)
 end
-if #ids == 0 then return 0 end
+if #ids == 0 then return unchanged(0) end
 chunks(ids, function(...)
   redis.call('ZREM', k.deadLetter, ...)
   redis.call('HDEL', k.records, ...)

@@ -12,7 +12,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return 1 end
+if prior then return unchanged(1) end
 local k = queueKeys(KEYS[1])
 redis.call('DEL', k.rateCounter)
 if tonumber(ARGV[3]) > 0 then

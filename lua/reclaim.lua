@@ -15,9 +15,9 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local k = queueKeys(KEYS[1])
 math.randomseed(tonumber(ARGV[5]))
 local reclaimed = reclaimExpired(k, nowMs(), tonumber(ARGV[3]), cjson.decode(ARGV[4]))
-if reclaimed == 0 then return 0 end
+if reclaimed == 0 then return unchanged(0) end
 return rememberInt(requestKey, reclaimed)

@@ -14,7 +14,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return cjson.decode(prior) end
+if prior then return unchanged(cjson.decode(prior)) end
 
 local k = queueKeys(KEYS[1])
 local ids = {}
@@ -38,6 +38,6 @@ for _, id in ipairs(ids) do
   end
 end
 if #replayed > 0 then redis.call('HINCRBY', k.stats, 'replayed', #replayed) end
-if #replayed == 0 then return replayed end
+if #replayed == 0 then return unchanged(replayed) end
 remember(requestKey, cjson.encode(replayed))
 return replayed

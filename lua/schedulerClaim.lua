@@ -20,12 +20,12 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return decodeInts(prior) end
+if prior then return unchanged(decodeInts(prior)) end
 local status, runLock = KEYS[1], KEYS[2]
 local tick, nextTick, token, ttl, instance, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local stored = redis.call('HGET', status, 'nextRunAt')
-if not stored then return { -1 } end
+if not stored then return unchanged({ -1 }) end
 local now = nowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
@@ -39,4 +39,4 @@ if claimable and not paused then
   redis.call('HSET', status, 'state', 'running', 'lastTick', tick, 'lastStartedAt', now, 'lastInstance', instance)
   return rememberInts(requestKey, { 1, fence, now })
 end
-return { 0, tonumber(stored), now, paused and 1 or 0, lockLeft }
+return unchanged({ 0, tonumber(stored), now, paused and 1 or 0, lockLeft })

@@ -18,8 +18,8 @@ if action ~= 'pause' and action ~= 'resume' and action ~= 'restart' then
   return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
 end
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
-if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return 0 end
+if prior then return unchanged(tonumber(prior)) end
+if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return unchanged(0) end
 if action == 'pause' then
   redis.call('HSET', status, 'paused', '1')
 elseif action == 'resume' then

@@ -13,12 +13,12 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local status, runLock = KEYS[1], KEYS[2]
 local token, outcome, detail, startedAt, mode = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
 if mode == 'shared' then
-  if redis.call('GET', runLock) ~= token then return 0 end
+  if redis.call('GET', runLock) ~= token then return unchanged(0) end
   redis.call('DEL', runLock)
 end
 local now = nowMs()

@@ -17,10 +17,10 @@
 
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then
-  if prior ~= '' then return cjson.decode(prior) end
+  if prior ~= '' then return unchanged(cjson.decode(prior)) end
   local ids = {}
   for i = 3, #ARGV, 8 do ids[#ids + 1] = ARGV[i] end
-  return ids
+  return unchanged(ids)
 end
 
 local k = queueKeys(KEYS[1])

@@ -16,7 +16,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)

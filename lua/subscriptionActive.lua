@@ -14,10 +14,10 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
-if redis.call('HEXISTS', bus.subscriptions, subscriberId) == 0 then return 0 end
+if redis.call('HEXISTS', bus.subscriptions, subscriberId) == 0 then return unchanged(0) end
 if ARGV[4] == '1' then
   redis.call('SREM', bus.paused, subscriberId)
 else

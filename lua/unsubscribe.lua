@@ -14,11 +14,11 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return tonumber(prior) end
+if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
-if not old then return 0 end
+if not old then return unchanged(0) end
 indexPatterns(bus, subscriberId, old, 'SREM')
 redis.call('HDEL', bus.subscriptions, subscriberId)
 redis.call('SREM', bus.paused, subscriberId)

@@ -8,30 +8,46 @@
   slot) for REQUEST_TTL_MS; a repeat finds it, changes nothing and answers with the first run's reply.
 
   The caller also names, in ARGV[2] (space-separated, '' none), earlier requests on the same KEYS[1] whose
-  replies it has read: they can never be re-sent, so their memory is deleted at once. Only a request whose
-  reply was really lost (or a caller's last one) waits for its TTL, which keeps memory flat at any rate.
+  replies it has read: they can never be re-sent, so their memory is deleted by this run (after its own
+  writes: see forgetConfirmed). Only a request whose reply was really lost (or a caller's last one) waits
+  for its TTL, which keeps memory flat at any rate.
   A run that changed nothing remembers nothing: its repeat runs again, which is the same as the one call
   arriving later (the caller only ever reads the repeat's reply), and a refused call writes nothing.
   REQUEST_KEY_SUFFIX and REQUEST_TTL_MS are generated from src/keys.ts.
 ]]
 
--- Forgets the confirmed requests, then returns this request's key and its remembered reply (nil if new).
+local requestBase
+
+-- Returns this request's key and its remembered reply (nil if the request is new). Writes nothing.
 local function beginRequest(base)
-  if ARGV[2] ~= '' then
-    local confirmed = {}
-    for id in string.gmatch(ARGV[2], '%S+') do
-      -- A caller that repeats a request after reading its reply still gets one effect.
-      if id ~= ARGV[1] then confirmed[#confirmed + 1] = base .. REQUEST_KEY_SUFFIX .. id end
-    end
-    if #confirmed > 0 then redis.call('DEL', unpack(confirmed)) end
-  end
+  requestBase = base
   local key = base .. REQUEST_KEY_SUFFIX .. ARGV[1]
   local prior = redis.call('GET', key)
   return key, prior or nil
 end
 
+-- Deletes the memory of the requests the caller confirmed. Called only once the script's own writes are
+-- done: Redis refuses a script's first write when over maxmemory, but lets every write through once the
+-- script has written anything, so a DEL first would let a send past the memory limit.
+local function forgetConfirmed()
+  if ARGV[2] == '' then return end
+  local confirmed = {}
+  for id in string.gmatch(ARGV[2], '%S+') do
+    -- A caller that repeats a request after reading its reply still gets one effect.
+    if id ~= ARGV[1] then confirmed[#confirmed + 1] = requestBase .. REQUEST_KEY_SUFFIX .. id end
+  end
+  if #confirmed > 0 then redis.call('DEL', unpack(confirmed)) end
+end
+
 local function remember(key, encoded)
+  forgetConfirmed()
   redis.call('SET', key, encoded, 'PX', REQUEST_TTL_MS)
+end
+
+-- The reply of a run that changed nothing (or of a repeat): nothing to remember, only to forget.
+local function unchanged(reply)
+  forgetConfirmed()
+  return reply
 end
 
 -- Replies that are integers (or arrays of them) are remembered as decimal text.
