@@ -1,11 +1,16 @@
-import { execSync } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 
 /**
- * Finds the services the tests talk to, in this order: the URL in REDIS_URL; else a container started
- * with testcontainers when a Docker engine answers; else the run fails with a message saying what to set.
- * Tests never skip for a missing service.
+ * Finds the Redis the tests talk to, in this order:
+ *   1. the URL in REDIS_URL (it must answer: a set URL that does not is a failure, never a fallback);
+ *   2. a Redis answering on 127.0.0.1:6379;
+ *   3. a throwaway redis-server started here on a free port, when redis-server is on PATH (as the demo does);
+ *   4. a container started with testcontainers, when a Docker engine answers;
+ * else the run fails with a message saying what to install or set. Tests never skip for a missing service.
  */
 
 declare module 'vitest' {
@@ -14,43 +19,90 @@ declare module 'vitest' {
   }
 }
 
-function dockerAnswers(): boolean {
+const LOCAL_URL = 'redis://127.0.0.1:6379';
+
+function commandWorks(command: string): boolean {
   try {
-    execSync('docker info', { stdio: 'ignore', timeout: 10_000 });
+    execSync(command, { stdio: 'ignore', timeout: 10_000 });
     return true;
   } catch {
     return false;
   }
 }
 
-async function assertRedisAnswers(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+/** The error of a failed PING, or null when the server answers. */
+async function pingError(url: string): Promise<string | null> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+  redis.on('error', () => undefined);
   try {
     await redis.connect();
     await redis.ping();
+    return null;
   } catch (error) {
-    throw new Error(`REDIS_URL=${url} does not answer (${(error as Error).message}); start Redis or fix the URL`);
+    return (error as Error).message;
   } finally {
     redis.disconnect();
   }
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function throwawayRedis(): Promise<{ url: string; server: ChildProcess }> {
+  const port = await freePort();
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  server.on('error', () => undefined);
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  while ((await pingError(url)) !== null) {
+    if (Date.now() > deadline || server.exitCode !== null) {
+      server.kill('SIGKILL');
+      throw new Error(`redis-server on port ${port} did not answer within 15 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { url, server };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: (() => Promise<unknown>)[] = [];
   let redisUrl = process.env.REDIS_URL;
-  if (!redisUrl) {
-    if (!dockerAnswers()) {
-      throw new Error(
-        'No Redis for the tests: set REDIS_URL (for example REDIS_URL=redis://127.0.0.1:6379 npm test), ' +
-          'or run a Docker engine so that the tests can start a Redis container.',
-      );
-    }
+  if (redisUrl) {
+    const error = await pingError(redisUrl);
+    if (error) throw new Error(`REDIS_URL=${redisUrl} does not answer (${error}); start Redis or fix the URL`);
+  } else if ((await pingError(LOCAL_URL)) === null) {
+    redisUrl = LOCAL_URL;
+  } else if (commandWorks('redis-server --version')) {
+    const { url, server } = await throwawayRedis();
+    stops.push(async () => {
+      if (server.exitCode === null) {
+        server.kill('SIGTERM');
+        await once(server, 'exit');
+      }
+    });
+    redisUrl = url;
+  } else if (commandWorks('docker info')) {
     const { GenericContainer } = await import('testcontainers');
     const container = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
     stops.push(() => container.stop());
     redisUrl = `redis://${container.getHost()}:${container.getMappedPort(6379)}`;
+  } else {
+    throw new Error(
+      'No Redis for the tests: nothing answers on 127.0.0.1:6379, redis-server is not on PATH and no Docker ' +
+        'engine answers. Start Redis, install it (apt-get install redis-server), or set REDIS_URL.',
+    );
   }
-  await assertRedisAnswers(redisUrl);
+  // Test files that start processes of their own (fixtures, the packed-package test) read it from here.
+  process.env.REDIS_URL = redisUrl;
+  console.log(`[sluice tests] Redis at ${redisUrl}`);
   project.provide('redisUrl', redisUrl);
   return async () => {
     await Promise.all(stops.map((stop) => stop()));
