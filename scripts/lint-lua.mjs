@@ -27,7 +27,7 @@ if (!luac) {
 const dir = mkdtempSync(join(tmpdir(), 'sluice-lua-'));
 const problems = [];
 for (const script of SCRIPTS.values()) {
-  const file = join(dir, `${script.name}.lua`);
+  const file = join(dir, `${script.name.replace("/", "_")}.lua`);
   writeFileSync(file, script.lua);
   let listing;
   try {

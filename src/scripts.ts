@@ -1,17 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
 import { commandError } from './connection.js';
 import { BUS_KEY_SUFFIXES, QUEUE_KEY_SUFFIXES, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from './keys.js';
+import { REPLY, type ScriptName, type ScriptReplies } from './replies.js';
 
 /**
- * Loads `lua/<transition>.lua`, resolves `--@include "<fragment>"` lines from `lua/includes/`, prepends the
- * key layout generated from keys.ts, and registers each script with ioredis `defineCommand`.
+ * Loads `lua/<domain>/<transition>.lua`, resolves `--@include "<fragment>"` lines from `lua/includes/`, prepends the
+ * key layout generated from keys.ts and the reply codes from replies.ts, and registers each script with ioredis `defineCommand`.
  *
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT (after a Redis restart, say), so nothing here
  * tracks whether a script is loaded. Commands are registered under `sluice_<version>_<name>`, where the
  * version is a digest of every script's text: two versions of the library can share one connection.
+ * A script's name is its path under lua/ without `.lua` (`queue/send`), as in ScriptName (replies.ts).
  */
 
 export type RedisClient = Redis | Cluster;
@@ -28,18 +31,19 @@ function findLuaDir(): string {
 const LUA_DIR = findLuaDir();
 const INCLUDE_PATTERN = /^--@include "([A-Za-z0-9_]+)"\s*$/gm;
 
-function luaTable(name: string, suffixes: Record<string, string>): string {
-  const entries = Object.entries(suffixes)
-    .map(([key, suffix]) => `  ${key} = '${suffix}',`)
+function luaTable(name: string, entries: Record<string, string | number>): string {
+  const lines = Object.entries(entries)
+    .map(([key, value]) => `  ${key} = ${typeof value === 'number' ? value : `'${value}'`},`)
     .join('\n');
-  return `local ${name} = {\n${entries}\n}\n`;
+  return `local ${name} = {\n${lines}\n}\n`;
 }
 
 function generatedKeyLayout(): string {
   return (
-    '-- Key layout generated from src/keys.ts. DO NOT EDIT in Lua.\n' +
+    '-- Key layout generated from src/keys.ts, reply codes from src/replies.ts. DO NOT EDIT in Lua.\n' +
     luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) +
     luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) +
+    luaTable('REPLY', REPLY) +
     `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` +
     `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n`
   );
@@ -77,7 +81,11 @@ function countKeys(name: string, source: string): number {
 function loadScripts(): Map<string, LoadedScript> {
   const scripts = new Map<string, LoadedScript>();
   const layout = generatedKeyLayout();
-  for (const file of readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua')).sort()) {
+  const files = readdirSync(LUA_DIR, { recursive: true, encoding: 'utf8' })
+    .map((file) => file.split(sep).join('/'))
+    .filter((file) => file.endsWith('.lua') && !file.startsWith('includes/'))
+    .sort();
+  for (const file of files) {
     const name = file.slice(0, -'.lua'.length);
     const source = readFileSync(`${LUA_DIR}${file}`, 'utf8');
     const lua = `${layout}${resolveIncludes(source, new Set())}`;
@@ -94,41 +102,12 @@ export const SCRIPTS_VERSION = createHash('sha1')
   .digest('hex')
   .slice(0, 10);
 
-export type ScriptName =
-  | 'send'
-  | 'dequeue'
-  | 'ack'
-  | 'nack'
-  | 'extend'
-  | 'reclaim'
-  | 'promote'
-  | 'deadLetterList'
-  | 'replay'
-  | 'purge'
-  | 'pause'
-  | 'rateLimit'
-  | 'stats'
-  | 'inspect'
-  | 'lockAcquire'
-  | 'lockExtend'
-  | 'lockRelease'
-  | 'schedulerRegister'
-  | 'schedulerClaim'
-  | 'schedulerFinish'
-  | 'schedulerControl'
-  | 'schedulerForget'
-  | 'wake'
-  | 'publish'
-  | 'subscribe'
-  | 'unsubscribe'
-  | 'subscriptionActive'
-  | 'historyReplay'
-  | 'eventStats';
+export type { ScriptName } from './replies.js';
 
 const registered = new WeakSet<RedisClient>();
 
 function commandName(name: string): string {
-  return `sluice_${SCRIPTS_VERSION}_${name}`;
+  return `sluice_${SCRIPTS_VERSION}_${name.replace('/', '_')}`;
 }
 
 /** Define every script on this client once (idempotent). */
@@ -185,13 +164,13 @@ function confirm(client: RedisClient, key: string, requestId: string): void {
  * for this call, so that a re-send of the same command after a lost reply has the effect of one call;
  * a caller that retries a failed call itself passes the same `requestId` to every attempt.
  */
-export function runScript(
+export function runScript<N extends ScriptName>(
   client: RedisClient,
-  name: ScriptName,
+  name: N,
   keys: readonly string[],
   args: readonly (string | number | Buffer)[],
   requestId?: string,
-): Promise<unknown> {
+): Promise<ScriptReplies[N]> {
   registerScripts(client);
   const script = SCRIPTS.get(name);
   if (!script) throw new Error(`sluice: no script lua/${name}.lua`);
@@ -205,10 +184,10 @@ export function runScript(
   const failed = (error: unknown) => {
     throw commandError(client, name, base, error);
   };
-  if (!script.takesRequestId) return command.call(client, ...keys, ...args).catch(failed);
+  if (!script.takesRequestId) return command.call(client, ...keys, ...args).then((reply) => reply as ScriptReplies[N], failed);
   const id = requestId ?? newRequestId();
   return command.call(client, ...keys, id, takeConfirmed(client, base), ...args).then((reply) => {
     confirm(client, base, id);
-    return reply;
+    return reply as ScriptReplies[N];
   }, failed);
 }

@@ -111,7 +111,7 @@ describe('script replies a user can act on', () => {
     expect(error).toBeInstanceOf(RedisCommandError);
     expect((error as RedisCommandError).code).toBe('OOM');
     expect((error as RedisCommandError).key).toBe(queue.baseKey);
-    expect((error as RedisCommandError).operation).toBe('send');
+    expect((error as RedisCommandError).operation).toBe('queue/send');
     expect((error as Error).message).toContain(queue.baseKey);
   });
 

@@ -41,7 +41,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     const { faulty, direct } = buses();
     await direct.subscribe('orders', 'order.*');
     await direct.subscribe('audit', '#');
-    const fired = loseReplyOf('publish');
+    const fired = loseReplyOf('bus/publish');
     const result = await faulty.publish('order.created', { n: 1 });
     fired();
     expect(result).toEqual({ id: expect.any(String), delivered: 2, duplicate: false });
@@ -56,7 +56,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     const { faulty, direct } = buses({ dedupWindowMs: 0 });
     await direct.subscribe('orders', 'order.*');
     await direct.subscribe('audit', '#');
-    const fired = loseReplyOf('publish');
+    const fired = loseReplyOf('bus/publish');
     const result = await faulty.publish('order.created', { n: 1 });
     fired();
     expect(result).toEqual({ id: expect.any(String), delivered: 2, duplicate: false });
@@ -69,7 +69,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
 
   it('subscribe of a new subscriber returns true (new), and registers it once', async () => {
     const { faulty, direct } = buses();
-    const fired = loseReplyOf('subscribe');
+    const fired = loseReplyOf('bus/subscribe');
     expect(await faulty.subscribe('orders', 'order.*')).toBe(true);
     fired();
     expect(await direct.listSubscriptions()).toEqual([
@@ -83,7 +83,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     const { faulty, direct } = buses();
     await direct.subscribe('orders', 'order.*');
     await direct.subscribe('audit', '#');
-    const fired = loseReplyOf('unsubscribe');
+    const fired = loseReplyOf('bus/unsubscribe');
     expect(await faulty.unsubscribe('orders')).toBe(true);
     fired();
     expect((await direct.listSubscriptions()).map((s) => s.subscriberId)).toEqual(['audit']);
@@ -94,12 +94,12 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
   it('pause and resume of a subscriber each take effect once', async () => {
     const { faulty, direct } = buses();
     await direct.subscribe('orders', 'order.*');
-    let fired = loseReplyOf('subscriptionActive');
+    let fired = loseReplyOf('bus/subscriptionActive');
     await faulty.pause('orders');
     fired();
     expect((await direct.listSubscriptions())[0]?.active).toBe(false);
     expect(await direct.publish('order.created', 1)).toMatchObject({ delivered: 0 });
-    fired = loseReplyOf('subscriptionActive');
+    fired = loseReplyOf('bus/subscriptionActive');
     await faulty.resume('orders');
     fired();
     expect((await direct.listSubscriptions())[0]?.active).toBe(true);
@@ -111,7 +111,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     const { faulty, direct } = buses();
     const published = await direct.publishBatch([1, 2].map((n) => ({ type: 'order.created', data: n })));
     await direct.subscribe('late', 'order.*');
-    const fired = loseReplyOf('historyReplay');
+    const fired = loseReplyOf('bus/historyReplay');
     expect(await faulty.replay('late', 'order.created')).toBe(2);
     fired();
     expect((await drain(direct.subscriberQueue('late'))).map((e) => e.id)).toEqual(published.map((p) => p.id));

@@ -45,7 +45,7 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
   it('acquire returns the lock it took, with its fence, and nobody else holds it', async () => {
     const { mine, other, holder } = setup();
     await other.release((await other.acquire('res'))!); // fence 1 is taken and freed
-    const fired = loseReplyOf('lockAcquire');
+    const fired = loseReplyOf('lock/acquire');
     const lock = await mine.acquire('res', { ttlMs: 120_000 });
     fired();
     expect(lock).toEqual({ name: 'res', token: expect.any(String), fence: 2 });
@@ -58,7 +58,7 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
   it('extend keeps the lock held under the same token with the new TTL', async () => {
     const { mine, other, holder, prefix } = setup();
     const lock = (await mine.acquire('res', { ttlMs: 5_000 }))!;
-    const fired = loseReplyOf('lockExtend');
+    const fired = loseReplyOf('lock/extend');
     await expect(mine.extend(lock, 120_000)).resolves.toBeUndefined();
     fired();
     expect(await holder('res')).toBe(lock.token);
@@ -70,7 +70,7 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
   it('release tells the caller the lock was released, not LockNotHeldError', async () => {
     const { mine, other, holder } = setup();
     const lock = (await mine.acquire('res', { ttlMs: 120_000 }))!;
-    const fired = loseReplyOf('lockRelease');
+    const fired = loseReplyOf('lock/release');
     await expect(mine.release(lock)).resolves.toBeUndefined();
     fired();
     expect(await holder('res')).toBeNull();
@@ -79,7 +79,7 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
 
   it('withLock runs the function once holding the lock it took, and frees it afterwards', async () => {
     const { mine, other, holder } = setup();
-    const fired = loseReplyOf('lockAcquire');
+    const fired = loseReplyOf('lock/acquire');
     const seen: { token: string; fence: number; holder: string | null; othersGot: unknown }[] = [];
     const result = await mine.withLock(
       'res',

@@ -56,7 +56,7 @@ async function deadLetters(q: Queue<{ n: number }>, count: number): Promise<stri
 describe('queue: a lost reply re-sent by ioredis has the effect of one call', () => {
   it('send with a generated id writes one message', async () => {
     const q = queue();
-    const fired = loseReplyOf('send');
+    const fired = loseReplyOf('queue/send');
     const id = await q.send({ n: 1 });
     fired();
     await expectOnePlaceEach(env.redis, q, [id]);
@@ -66,7 +66,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
 
   it('sendBatch with generated ids writes each message once', async () => {
     const q = queue();
-    const fired = loseReplyOf('send');
+    const fired = loseReplyOf('queue/send');
     const ids = await q.sendBatch([{ payload: { n: 1 } }, { payload: { n: 2 }, priority: 'HIGH' }, { payload: { n: 3 }, partitionKey: 'p' }]);
     fired();
     expect(new Set(ids).size).toBe(3);
@@ -78,7 +78,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('dequeue hands the caller what it took: nothing stays in flight that the caller does not hold', async () => {
     const q = queue();
     const ids = await q.sendBatch([1, 2, 3].map((n) => ({ payload: { n } })));
-    const fired = loseReplyOf('dequeue');
+    const fired = loseReplyOf('queue/dequeue');
     const deliveries = await q.dequeue({ count: 2, visibilityMs: 60_000 });
     fired();
     await expectOnePlaceEach(env.redis, q, ids);
@@ -95,7 +95,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const q = queue();
     const id = await q.send({ n: 1 });
     const [delivery] = await q.dequeue();
-    const fired = loseReplyOf('ack');
+    const fired = loseReplyOf('queue/ack');
     await expect(q.ack(delivery!)).resolves.toBeUndefined();
     fired();
     await expectOnePlaceEach(env.redis, q, []);
@@ -108,7 +108,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const q = queue();
     const id = await q.send({ n: 1 }, { maxRetries: 3 });
     const [delivery] = await q.dequeue();
-    const fired = loseReplyOf('nack');
+    const fired = loseReplyOf('queue/nack');
     await expect(q.nack(delivery!, { error: 'boom' })).resolves.toBe('retried');
     fired();
     const info = await q.getMessage(id);
@@ -128,7 +128,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const [first] = await q.dequeue();
     expect(await q.nack(first!, { error: 'first' })).toBe('retried');
     const [second] = await waitForDelivery(q);
-    const fired = loseReplyOf('nack');
+    const fired = loseReplyOf('queue/nack');
     await expect(q.nack(second!, { error: 'second' })).resolves.toBe('dead-lettered');
     fired();
     expect(await q.getMessage(id)).toMatchObject({ status: 'FAILED', attempts: 2, lastError: 'second' });
@@ -144,7 +144,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const id = await q.send({ n: 1 });
     const [delivery] = await q.dequeue({ visibilityMs: 5_000 });
     const before = Date.now();
-    const fired = loseReplyOf('extend');
+    const fired = loseReplyOf('queue/extend');
     await expect(q.extend(delivery!, 120_000)).resolves.toBeUndefined();
     fired();
     const info = await q.getMessage(id);
@@ -159,7 +159,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const q = queue();
     const ids = await q.sendBatch([1, 2].map((n) => ({ payload: { n } })));
     const [delivery] = await q.dequeue({ visibilityMs: 60_000 });
-    const fired = loseReplyOf('nack');
+    const fired = loseReplyOf('queue/nack');
     expect(await q.release([delivery!])).toEqual([true]);
     fired();
     await expectOnePlaceEach(env.redis, q, ids);
@@ -173,7 +173,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('replayDeadLetters by id reports the id replayed and replays it once', async () => {
     const q = queue();
     const [letter] = await deadLetters(q, 1);
-    const fired = loseReplyOf('replay');
+    const fired = loseReplyOf('queue/replay');
     expect(await q.replayDeadLetters({ ids: [letter!] })).toEqual([letter]);
     fired();
     expect(await q.getMessage(letter!)).toMatchObject({ status: 'PENDING', attempts: 0 });
@@ -185,7 +185,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('replayDeadLetters of the oldest one replays that one only', async () => {
     const q = queue();
     const letters = await deadLetters(q, 3);
-    const fired = loseReplyOf('replay');
+    const fired = loseReplyOf('queue/replay');
     expect(await q.replayDeadLetters({ limit: 1 })).toEqual([letters[0]]);
     fired();
     expect((await q.deadLetters()).map((l) => l.id)).toEqual(letters.slice(1));
@@ -199,7 +199,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('purgeDeadLetters by id reports the one it deleted', async () => {
     const q = queue();
     const letters = await deadLetters(q, 2);
-    const fired = loseReplyOf('purge');
+    const fired = loseReplyOf('queue/purge');
     expect(await q.purgeDeadLetters({ ids: [letters[0]!] })).toBe(1);
     fired();
     expect((await q.deadLetters()).map((l) => l.id)).toEqual(letters.slice(1));
@@ -210,7 +210,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('purgeDeadLetters of the oldest one deletes that one only', async () => {
     const q = queue();
     const letters = await deadLetters(q, 3);
-    const fired = loseReplyOf('purge');
+    const fired = loseReplyOf('queue/purge');
     expect(await q.purgeDeadLetters({ limit: 1 })).toBe(1);
     fired();
     expect((await q.deadLetters()).map((l) => l.id)).toEqual(letters.slice(1));
@@ -221,12 +221,12 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('pause and resume each take effect once', async () => {
     const q = queue();
     const id = await q.send({ n: 1 });
-    let fired = loseReplyOf('pause');
+    let fired = loseReplyOf('queue/pause');
     await q.pause();
     fired();
     expect((await q.getQueueStats()).paused).toBe(true);
     expect(await q.dequeue()).toEqual([]);
-    fired = loseReplyOf('pause');
+    fired = loseReplyOf('queue/pause');
     await q.resume();
     fired();
     expect((await q.getQueueStats()).paused).toBe(false);
@@ -237,14 +237,14 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('setRateLimit and its removal each take effect once', async () => {
     const q = queue();
     const ids = await q.sendBatch([1, 2, 3].map((n) => ({ payload: { n } })));
-    let fired = loseReplyOf('rateLimit');
+    let fired = loseReplyOf('queue/rateLimit');
     await q.setRateLimit({ max: 2, windowMs: 120_000 });
     fired();
     const first = await q.dequeue({ count: 3 });
     expect(first.map((d) => d.id)).toEqual(ids.slice(0, 2));
     expect(await q.dequeue()).toEqual([]);
     await q.ackMany(first);
-    fired = loseReplyOf('rateLimit');
+    fired = loseReplyOf('queue/rateLimit');
     await q.setRateLimit(null);
     fired();
     await expectOnePlaceEach(env.redis, q, [ids[2]!]);

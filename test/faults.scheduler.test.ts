@@ -60,7 +60,7 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
     const prefix = env.prefix();
     const { scheduler: s, errors } = scheduler(prefix);
     const runs: JobContext[] = [];
-    const fired = loseReplyOf('schedulerClaim', { reply: claimed });
+    const fired = loseReplyOf('scheduler/claim', { reply: claimed });
     // A long run-lock TTL: a tick claimed but not run would block the job far past the test's deadline.
     s.addJob({ name: 'job', every: 200, lockTtlMs: 300_000, handler: (context) => void runs.push(context) }).start();
     await waitFor(() => runs.length > 0, 'the claimed tick to run').catch(async (error: Error) => {
@@ -82,7 +82,7 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
   it('finish of a successful run records it once, with no "lost its run lock" error, and frees the run lock', async () => {
     const prefix = env.prefix();
     const { scheduler: s, errors, completed } = scheduler(prefix);
-    const fired = loseReplyOf('schedulerFinish');
+    const fired = loseReplyOf('scheduler/finish');
     s.addJob({ name: 'job', every: 200, lockTtlMs: 300_000, handler: (context) => ({ fence: context.fence }) }).start();
     await waitFor(() => completed.length > 0, 'the first run to complete');
     fired();
@@ -103,7 +103,7 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
   it('finish of a failed run counts the failure once, with no "lost its run lock" error', async () => {
     const prefix = env.prefix();
     const { scheduler: s, errors, completed, failed } = scheduler(prefix);
-    const fired = loseReplyOf('schedulerFinish');
+    const fired = loseReplyOf('scheduler/finish');
     s.addJob({
       name: 'job',
       every: 200,
@@ -128,11 +128,11 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
     runner.addJob({ name: 'job', every: 200, handler: () => undefined }).start();
     await waitFor(() => completed.length > 0, 'the job to run');
     const control = scheduler(prefix).scheduler;
-    let fired = loseReplyOf('schedulerControl');
+    let fired = loseReplyOf('scheduler/control');
     await control.pauseJob('job');
     fired();
     expect(await status(control, 'job')).toMatchObject({ paused: true });
-    fired = loseReplyOf('schedulerControl');
+    fired = loseReplyOf('scheduler/control');
     await control.resumeJob('job');
     fired();
     expect(await status(control, 'job')).toMatchObject({ paused: false });
@@ -172,7 +172,7 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
     // The second restart breaks that run's lock and makes a tick due, which the other process runs. Its
     // reply is lost and the client stays away until that run is going: the re-send then finds the run
     // the restart started, which it must leave alone.
-    const fired = loseReplyOf('schedulerControl', { refuseAfter: true });
+    const fired = loseReplyOf('scheduler/control', { refuseAfter: true });
     const restarted = control.restartJob('job');
     await waitFor(() => started.length === 2, 'the second restart to start a run');
     faults.proxy.accept();

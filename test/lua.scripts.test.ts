@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SCRIPTS } from '../src/scripts.js';
+import { SCRIPTS, type ScriptName } from '../src/scripts.js';
 import { useRedis } from './helpers.js';
 
 const env = useRedis();
@@ -20,6 +20,32 @@ describe('Lua scripts', () => {
       expect(header, script.name).toContain('KEYS[1]');
       expect(header, script.name).toMatch(/Returns:/);
       expect(script.numberOfKeys, script.name).toBeGreaterThanOrEqual(1);
+    }
+  });
+});
+
+describe('script names', () => {
+  it('the scripts on disk are exactly the ones ScriptName lists, each under lua/<domain>/', () => {
+    // A Record over ScriptName: the compiler refuses this list when a name is missing or extra.
+    const listed: Record<ScriptName, true> = {
+      'queue/send': true, 'queue/dequeue': true, 'queue/ack': true, 'queue/nack': true, 'queue/extend': true,
+      'queue/reclaim': true, 'queue/promote': true, 'queue/replay': true, 'queue/purge': true, 'queue/pause': true,
+      'queue/rateLimit': true, 'queue/wake': true, 'queue/stats': true, 'queue/inspect': true, 'queue/deadLetterList': true,
+      'bus/publish': true, 'bus/subscribe': true, 'bus/unsubscribe': true, 'bus/subscriptionActive': true,
+      'bus/historyReplay': true, 'bus/stats': true,
+      'lock/acquire': true, 'lock/extend': true, 'lock/release': true,
+      'scheduler/register': true, 'scheduler/claim': true, 'scheduler/finish': true, 'scheduler/control': true,
+      'scheduler/forget': true,
+    };
+    expect([...SCRIPTS.keys()].sort()).toEqual(Object.keys(listed).sort());
+    for (const name of SCRIPTS.keys()) expect(name).toMatch(/^(queue|bus|lock|scheduler)\/[a-zA-Z]+$/);
+  });
+
+  it('reply codes reach Lua from replies.ts: no script returns a bare status number', () => {
+    for (const script of SCRIPTS.values()) {
+      const body = script.lua.slice(script.lua.indexOf(`--[[ ${script.name}:`));
+      const code = body.replace(/--\[\[[\s\S]*?\]\]/g, '').replace(/--[^\n]*/g, '');
+      expect(code, script.name).not.toMatch(/return (unchanged\()?-?[0-9]\)?\s*$|rememberInt\(requestKey, -?[0-9]\)/m);
     }
   });
 });

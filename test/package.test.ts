@@ -58,7 +58,7 @@ describe('the packed package', () => {
     // npm prints the JSON after the output of the pack scripts.
     const [pack] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1)) as [{ filename: string; files: { path: string }[] }];
     const files = pack.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'lua/send.lua']));
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'lua/queue/send.lua']));
     expect(files.filter((f) => f.startsWith('lua/includes/')).length).toBeGreaterThan(0);
     // Nothing but the build and the scripts: no sources, tests, benchmarks or compiled fixtures.
     expect(files.filter((f) => !/^(dist\/src\/|lua\/|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);

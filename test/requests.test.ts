@@ -19,8 +19,8 @@ async function requestKeys(base: string): Promise<string[]> {
 
 describe('request ids: a repeated request has the effect of one', () => {
   it('every state-changing script takes a request id, and every script says how a repeat is recognised', () => {
-    const readOnly = new Set(['stats', 'inspect', 'deadLetterList', 'eventStats']);
-    const natural = new Set(['wake', 'schedulerRegister', 'schedulerForget']);
+    const readOnly = new Set(['queue/stats', 'queue/inspect', 'queue/deadLetterList', 'bus/stats']);
+    const natural = new Set(['queue/wake', 'scheduler/register', 'scheduler/forget']);
     for (const script of SCRIPTS.values()) {
       expect(script.lua, script.name).toMatch(/\n {2}Repeat: /);
       expect(script.takesRequestId, script.name).toBe(!readOnly.has(script.name) && !natural.has(script.name));
@@ -34,9 +34,9 @@ describe('request ids: a repeated request has the effect of one', () => {
       ...sendArguments({ payload: { n: 2 }, delayMs: 60_000 }, { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 }, Date.now()),
     ];
     const id = newRequestId();
-    const first = await runScript(t.redis, 'send', [queue.baseKey], args, id);
+    const first = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
     const before = await snapshot(t.redis, queue.baseKey);
-    const again = await runScript(t.redis, 'send', [queue.baseKey], args, id);
+    const again = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
     expect(again).toEqual(first);
     expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
     const stats = await queue.getQueueStats();
@@ -48,8 +48,8 @@ describe('request ids: a repeated request has the effect of one', () => {
     await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
     const id = newRequestId();
     const args = [2, 30_000, JSON.stringify(queue.retry), 1];
-    const first = await runScript(t.redis, 'dequeue', [queue.baseKey], args, id);
-    const again = await runScript(t.redis, 'dequeue', [queue.baseKey], args, id);
+    const first = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
+    const again = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
     expect(again).toEqual(first);
     const stats = await queue.getQueueStats();
     expect(stats.processing_count).toBe(2);
@@ -61,8 +61,8 @@ describe('request ids: a repeated request has the effect of one', () => {
     await queue.send('x');
     const [delivery] = await queue.dequeue();
     const id = newRequestId();
-    const first = await runScript(t.redis, 'ack', [queue.baseKey], [delivery!.id, delivery!.receipt], id);
-    const again = await runScript(t.redis, 'ack', [queue.baseKey], [delivery!.id, delivery!.receipt], id);
+    const first = await runScript(t.redis, 'queue/ack', [queue.baseKey], [delivery!.id, delivery!.receipt], id);
+    const again = await runScript(t.redis, 'queue/ack', [queue.baseKey], [delivery!.id, delivery!.receipt], id);
     expect(first).toEqual([1]);
     expect(again).toEqual([1]);
     // A new request with the same receipt is a different call: that one is stale.
@@ -73,8 +73,8 @@ describe('request ids: a repeated request has the effect of one', () => {
     const prefix = t.prefix();
     const keys = lockKeys(prefix, 'l');
     const id = newRequestId();
-    const first = await runScript(t.redis, 'lockAcquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
-    const again = await runScript(t.redis, 'lockAcquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
+    const first = await runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
+    const again = await runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
     expect(first).toEqual([1, 1]);
     expect(again).toEqual([1, 1]);
     expect(await t.redis.get(keys.fence)).toBe('1');

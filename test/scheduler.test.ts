@@ -88,12 +88,12 @@ describe('scheduler: once per tick across processes', () => {
     const prefix = env.prefix();
     const keys = schedulerKeys(prefix);
     const jobKeys = [keys.status('job'), keys.runLock('job')];
-    await runScript(env.redis, 'schedulerRegister', [keys.jobs, keys.status('job')], ['job', 1000, 'every 1000 ms', 'shared']);
+    await runScript(env.redis, 'scheduler/register', [keys.jobs, keys.status('job')], ['job', 1000, 'every 1000 ms', 'shared']);
     const claim = (tick: number, next: number, token: string) =>
-      runScript(env.redis, 'schedulerClaim', jobKeys, [tick, next, token, 30_000, token, 'shared']) as Promise<number[]>;
+      runScript(env.redis, 'scheduler/claim', jobKeys, [tick, next, token, 30_000, token, 'shared']) as Promise<number[]>;
 
     expect((await claim(1000, 2000, 'a'))[0]).toBe(1);
-    expect(await runScript(env.redis, 'schedulerFinish', jobKeys, ['a', 'succeeded', '', 0, 'shared'])).toBe(1);
+    expect(await runScript(env.redis, 'scheduler/finish', jobKeys, ['a', 'succeeded', '', 0, 'shared'])).toBe(1);
     // Tick 2000 is due (long past) and the run lock is free, but b still believes 1000 is next.
     const refused = await claim(1000, 2000, 'b');
     expect(refused.slice(0, 2)).toEqual([0, 2000]);

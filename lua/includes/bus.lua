@@ -1,5 +1,4 @@
 --[[ bus: keys of an event bus, its subscriptions, topic matching, filters and event deliveries.
-  Depends on: queue, placement.
 
   Keys: KEYS[1] of a bus script is the bus's base key `{prefix:bus/name}`, a whole hash tag. Every bus key
   is that base plus a suffix of BUS_KEY_SUFFIXES (generated from src/keys.ts); a subscriber's queue is the
@@ -10,6 +9,8 @@
     { patterns = {'a.*', ...}, maxRetries = n, filter = { {path = {'data','symbol'}, op = 'eq'|'in'|'exists',
       value = v, values = {...}, exists = bool}, ... } }   filter absent when there is none
 ]]
+--@include "queue"
+--@include "placement"
 
 local function busKeys(base)
   local k = {}
@@ -19,24 +20,6 @@ end
 
 local function subscriberQueueKeys(bus, subscriberId)
   return queueKeys(bus.subscriberPrefix .. subscriberId)
-end
-
--- The same keys, each built on first use: a fan-out touches only a few keys of each of many queues.
-local function lazySubscriberQueueKeys(bus, subscriberId)
-  local base = bus.subscriberPrefix .. subscriberId
-  local keys = {}
-  keys.ready = setmetatable({}, { __index = function(ready, priority)
-    local key = keys['ready' .. priority]
-    rawset(ready, priority, key)
-    return key
-  end })
-  return setmetatable(keys, { __index = function(t, name)
-    local suffix = QUEUE_KEY_SUFFIXES[name]
-    if not suffix then return nil end
-    local key = base .. suffix
-    rawset(t, name, key)
-    return key
-  end })
 end
 
 local function splitWords(text)
@@ -184,10 +167,9 @@ local function indexPatterns(bus, subscriberId, json, command)
   end
 end
 
--- One delivery of an event as an engine message record (format: includes/queue.lua), priority NORMAL.
+-- One delivery of an event as an engine message record, priority NORMAL, attempts 0, no runAt.
 local function eventRecord(messageId, maxRetries, now, eventType, partitionKey, eventJson)
-  return messageId .. '|2|0|' .. maxRetries .. '|' .. now .. '||' .. eventType .. '|' .. #partitionKey .. '|'
-    .. partitionKey .. eventJson
+  return encodeRecord(messageId, 2, 0, maxRetries, now, '', eventType, partitionKey, eventJson)
 end
 
 -- Deliveries of one script run, copied into subscriber queues as new engine messages (competing
@@ -202,7 +184,7 @@ local function deliveries(bus, now)
   local function queueOf(subscriberId)
     local k = queues[subscriberId]
     if not k then
-      k = lazySubscriberQueueKeys(bus, subscriberId)
+      k = subscriberQueueKeys(bus, subscriberId)
       queues[subscriberId], pending[subscriberId], sent[subscriberId] = k, {}, 0
       order[#order + 1] = subscriberId
     end

@@ -1,8 +1,9 @@
 --[[ failure: what happens to an in-flight message that failed (nack, visibility timeout).
-  Depends on: queue, placement.
   policy = { baseMs, capMs, jitter } decoded from the caller's JSON; math.random is seeded by the caller
   because Redis seeds it identically for every script run.
 ]]
+--@include "queue"
+--@include "placement"
 
 -- min(cap, base * 2^(attempt-1)), shortened by up to `jitter` (0..1) of itself at random.
 local function backoffMs(policy, attempts)

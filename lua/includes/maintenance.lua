@@ -1,8 +1,10 @@
 --[[ maintenance: promotion of due delayed messages and reclaim of expired in-flight ones.
-  Depends on: queue, placement, failure.
   dequeue runs both before it pops, so no background poller is needed; reclaim.lua and promote.lua
   expose them for the scheduler's safety-net jobs.
 ]]
+--@include "queue"
+--@include "placement"
+--@include "failure"
 
 -- Moves up to `limit` due messages from the delayed set to the back of their ready lists.
 local function promoteDue(k, now, limit)
@@ -49,9 +51,9 @@ local function reclaimExpired(k, now, limit, policy)
   return #members
 end
 
--- ms until the next delayed message is due or in-flight deadline passes; -1 when there is neither.
+-- ms until the next delayed message is due or in-flight deadline passes; WAIT_UNKNOWN when there is neither.
 local function nextWakeMs(k, now)
-  local wait = -1
+  local wait = REPLY.WAIT_UNKNOWN
   for _, key in ipairs({ k.delayed, k.inflight }) do
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if first[2] then

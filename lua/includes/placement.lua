@@ -1,11 +1,11 @@
 --[[ placement: where a message goes when it becomes free to run, and partition hand-over.
-  Depends on: queue.
 
   Partitions (as SQS FIFO message groups): the hash `partitions` counts, per partition key, the messages
   not yet acked or dead-lettered. Only the oldest of them (the head) is ever in a ready list, the delayed
   set or in flight; the others wait in the backlog list `backlogPrefix .. key` as `<dueAt>|<record>`.
   Acking or dead-lettering the head releases the next one.
 ]]
+--@include "queue"
 
 -- Leaves one token for idle consumers blocked on the wake list (at most one is ever queued).
 local function wake(k)

@@ -11,6 +11,8 @@
   per pending message, which keeps memory low); delayed, in-flight and dead messages keep theirs in
   the records hash.
 ]]
+--@include "clock"
+
 
 -- Keys are derived on first use: a send touches 3 of the 16, and building all of them took about as
 -- long as the rest of a one-message send.
@@ -31,8 +33,6 @@ local function queueKeys(base)
   })
 end
 
---@include "clock"
-
 local RECORD_HEADER = '^([^|]+)|([1-4])|(%d+)|(%d+)|(%d+)|(%d*)|([^|]*)|(%d+)|()'
 -- The same header check capturing only the id: cheaper where only the id is needed (dequeue).
 local RECORD_ID = '^([^|]+)|[1-4]|%d+|%d+|%d+|%d*|[^|]*|%d+|'
@@ -49,6 +49,13 @@ local function parseRecord(rec)
     maxRetries = tonumber(maxRetries),
     partitionKey = string.sub(rec, bodyAt, bodyAt + pkLen - 1),
   }
+end
+
+-- The one place Lua writes a whole record (an event delivery; sends arrive encoded by src/queue/record.ts).
+-- `#partitionKey` counts bytes, as record.ts does.
+local function encodeRecord(id, priority, attempts, maxRetries, createdAt, runAt, messageType, partitionKey, payloadJson)
+  return id .. '|' .. priority .. '|' .. attempts .. '|' .. maxRetries .. '|' .. createdAt .. '|' .. runAt .. '|'
+    .. messageType .. '|' .. #partitionKey .. '|' .. partitionKey .. payloadJson
 end
 
 local function withAttempts(rec, attempts)

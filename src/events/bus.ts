@@ -1,6 +1,7 @@
 import { closeOwned, resolveConnection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
+import { REPLY } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { MAX_BATCH, Queue } from '../queue/queue.js';
@@ -132,7 +133,7 @@ export class EventBus {
         throw checkKeys ? atIndex(error, 'items', n) : error;
       }
     });
-    const counts = (await this.run('publish', args)) as number[];
+    const counts = (await this.run('bus/publish', args)) as number[];
     return counts.map((count, n) => ({
       id: ids[n]!,
       delivered: count === DUPLICATE ? 0 : count,
@@ -154,7 +155,7 @@ export class EventBus {
     };
     const filter = compileFilter(options.filter);
     if (filter) stored.filter = filter;
-    return (await this.run('subscribe', [subscriberId, JSON.stringify(stored)])) === 1;
+    return (await this.run('bus/subscribe', [subscriberId, JSON.stringify(stored)])) === REPLY.OK;
   }
 
   /**
@@ -165,7 +166,7 @@ export class EventBus {
     validateSubscriberId(subscriberId);
     checkOptions(options, UNSUBSCRIBE_OPTIONS, 'unsubscribe(subscriberId, options)');
     const dropQueue = optionalBoolean('dropQueue', options.dropQueue, false);
-    return (await this.run('unsubscribe', [subscriberId, dropQueue ? '1' : '0'])) === 1;
+    return (await this.run('bus/unsubscribe', [subscriberId, dropQueue ? '1' : '0'])) === REPLY.OK;
   }
 
   /**
@@ -182,8 +183,8 @@ export class EventBus {
 
   private async setActive(subscriberId: string, active: boolean): Promise<void> {
     validateSubscriberId(subscriberId);
-    const done = await this.run('subscriptionActive', [subscriberId, active ? '1' : '0']);
-    if (done !== 1) throw new UnknownSubscriberError(this.name, subscriberId);
+    const done = await this.run('bus/subscriptionActive', [subscriberId, active ? '1' : '0']);
+    if (done !== REPLY.OK) throw new UnknownSubscriberError(this.name, subscriberId);
   }
 
   /** Every subscription of the bus, by subscriber id. */
@@ -302,14 +303,14 @@ export class EventBus {
     validateEventType(type);
     checkOptions(range, RANGE_OPTIONS, 'replay(subscriberId, type, range)', 'range');
     const { from, to, limit } = historyBounds(range);
-    const replayed = (await this.run('historyReplay', [subscriberId, type, from, to, limit])) as number;
+    const replayed = (await this.run('bus/historyReplay', [subscriberId, type, from, to, limit])) as number;
     if (replayed === UNKNOWN) throw new UnknownSubscriberError(this.name, subscriberId);
     return replayed;
   }
 
   /** The seed's get_event_stats shape, plus retried, duplicate and replayed counts. */
   async getEventStats(): Promise<EventStats> {
-    const reply = (await this.run('eventStats', [])) as (string | number)[];
+    const reply = (await this.run('bus/stats', [])) as (string | number)[];
     const counters: Record<string, number> = {};
     let n = 0;
     for (; reply[n] !== ''; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);

@@ -162,7 +162,7 @@ export const PUBLISH_OPTIONS = optionNames<PublishOptions>({
 const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
 
 /**
- * Validates one event and returns it with its 4 publish.lua arguments (see lua/publish.lua). `checkKeys`
+ * Validates one event and returns it with its 4 publish.lua arguments (see lua/bus/publish.lua). `checkKeys`
  * false: the caller already checked the item's keys (publish does, on its options).
  */
 export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefaults, now: number, checkKeys = true): { event: Event<T>; args: string[] } {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
+import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { requireDuration } from '../queue/validate.js';
 import { checkOptions, optionNames } from '../validate.js';
@@ -87,11 +88,11 @@ export class Locks {
     for (;;) {
       this.assertOpen();
       const attemptAt = Date.now();
-      const [acquired, value] = (await runScript(this.client, 'lockAcquire', [keys.holder, keys.fence], [token, ttlMs])) as [
+      const [acquired, value] = (await runScript(this.client, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs])) as [
         number,
         number,
       ];
-      if (acquired === 1) return { lock: { name, token, fence: value }, grantedAt: attemptAt };
+      if (acquired === REPLY.ACQUIRED) return { lock: { name, token, fence: value }, grantedAt: attemptAt };
       const left = deadline - Date.now();
       if (left <= 0) return null;
       // Sleep no longer than the holder's remaining TTL: an expiring lock is free sooner than a retry delay.
@@ -109,8 +110,8 @@ export class Locks {
   async release(lock: Pick<LockHandle, 'name' | 'token'>): Promise<void> {
     this.assertOpen();
     requireLock(lock);
-    const released = await runScript(this.client, 'lockRelease', [lockKeys(this.prefix, lock.name).holder], [lock.token]);
-    if (released !== 1) throw new LockNotHeldError(lock.name, lock.token);
+    const released = await runScript(this.client, 'lock/release', [lockKeys(this.prefix, lock.name).holder], [lock.token]);
+    if (released !== REPLY.OK) throw new LockNotHeldError(lock.name, lock.token);
   }
 
   /**
@@ -164,7 +165,7 @@ export class Locks {
   private async tryExtend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     const holder = lockKeys(this.prefix, lock.name).holder;
-    return (await runScript(this.client, 'lockExtend', [holder], [lock.token, ttlMs])) === 1;
+    return (await runScript(this.client, 'lock/extend', [holder], [lock.token, ttlMs])) === REPLY.OK;
   }
 
   private assertOpen(): void {

@@ -1,6 +1,7 @@
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
+import { REPLY } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { CorruptRecordError, decodeRecord, recordId } from './record.js';
@@ -71,8 +72,7 @@ const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max:
 
 export const MAX_BATCH = 1000;
 const DEFAULT_VISIBILITY_MS = 30_000;
-const STALE = 0;
-const NACK_OUTCOME: Record<number, NackOutcome> = { 1: 'retried', 2: 'dead-lettered' };
+const NACK_OUTCOME: Record<number, NackOutcome> = { [REPLY.RETRIED]: 'retried', [REPLY.DEAD_LETTERED]: 'dead-lettered' };
 
 interface SendBatch {
   args: (string | number)[];
@@ -93,7 +93,7 @@ function flushSends(client: RedisClient, baseKey: string): void {
   perQueue!.delete(baseKey);
   let reply: Promise<unknown>;
   try {
-    reply = runScript(client, 'send', [baseKey], batch.args);
+    reply = runScript(client, 'queue/send', [baseKey], batch.args);
   } catch (error) {
     reply = Promise.reject(error);
   }
@@ -215,7 +215,7 @@ export class Queue<T = unknown> {
         throw atIndex(error, 'items', n);
       }
     });
-    return (await this.run('send', args)) as string[];
+    return (await this.run('queue/send', args)) as string[];
   }
 
   /**
@@ -232,7 +232,7 @@ export class Queue<T = unknown> {
     requireInteger('count', count, 1, MAX_BATCH);
     requireVisibility('visibilityMs', visibilityMs);
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const reply = (await this.run('dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
+    const reply = (await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
     const waitMs = Number(reply[0]);
     if (reply.length <= 2) return { deliveries: [], waitMs };
     const first = Number(reply[1]);
@@ -270,8 +270,8 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: string[] = [];
       for (const ref of batch) args.push(ref.id, ref.receipt);
-      const results = (await this.run('ack', args)) as number[];
-      return results.map((r) => r !== STALE);
+      const results = (await this.run('queue/ack', args)) as number[];
+      return results.map((r) => r !== REPLY.STALE);
     });
   }
 
@@ -322,7 +322,7 @@ export class Queue<T = unknown> {
       async (batch) => {
         const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
         for (const item of batch) args.push(...item);
-        const results = (await this.run('nack', args)) as number[];
+        const results = (await this.run('queue/nack', args)) as number[];
         return results.map((r) => NACK_OUTCOME[r] ?? null);
       },
       false,
@@ -334,8 +334,8 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [this.retryJson, 0];
       for (const ref of batch) args.push(ref.id, ref.receipt, 'release', -1, '');
-      const results = (await this.run('nack', args)) as number[];
-      return results.map((r) => r !== STALE);
+      const results = (await this.run('queue/nack', args)) as number[];
+      return results.map((r) => r !== REPLY.STALE);
     });
   }
 
@@ -351,21 +351,21 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [ms];
       for (const ref of batch) args.push(ref.id, ref.receipt);
-      const results = (await this.run('extend', args)) as number[];
-      return results.map((r) => r !== STALE);
+      const results = (await this.run('queue/extend', args)) as number[];
+      return results.map((r) => r !== REPLY.STALE);
     });
   }
 
   /** Fails in-flight messages whose deadline passed (dequeue does this too); returns how many. */
   async reclaim(limit = MAX_BATCH): Promise<number> {
     requireInteger('limit', limit, 1, MAX_BATCH);
-    return (await this.run('reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)])) as number;
+    return (await this.run('queue/reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)])) as number;
   }
 
   /** Moves due delayed messages to their ready lists (dequeue does this too); returns how many. */
   async promote(limit = MAX_BATCH): Promise<number> {
     requireInteger('limit', limit, 1, MAX_BATCH);
-    return (await this.run('promote', [limit])) as number;
+    return (await this.run('queue/promote', [limit])) as number;
   }
 
   /** A page of the dead-letter queue, oldest failure first. */
@@ -373,7 +373,7 @@ export class Queue<T = unknown> {
     checkOptions(options, PAGE_OPTIONS, 'deadLetters(options)');
     const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', options.limit ?? 100, 1, MAX_BATCH);
-    const reply = (await this.run('deadLetterList', [offset, limit])) as (string | null)[];
+    const reply = (await this.run('queue/deadLetterList', [offset, limit])) as (string | null)[];
     const entries: DeadLetter<T>[] = [];
     for (let n = 0; n < reply.length; n += 4) {
       const raw = reply[n + 2] ?? null;
@@ -394,7 +394,7 @@ export class Queue<T = unknown> {
    */
   async replayDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<string[]> {
     const selection = this.selection(options, MAX_BATCH);
-    return selection ? ((await this.run('replay', selection)) as string[]) : [];
+    return selection ? ((await this.run('queue/replay', selection)) as string[]) : [];
   }
 
   /**
@@ -403,7 +403,7 @@ export class Queue<T = unknown> {
    */
   async purgeDeadLetters(options: { ids: readonly string[] } | { limit: number }): Promise<number> {
     const selection = this.selection(options as { ids?: readonly string[]; limit?: number }, undefined);
-    return selection ? ((await this.run('purge', selection)) as number) : 0;
+    return selection ? ((await this.run('queue/purge', selection)) as number) : 0;
   }
 
   /** purge.lua / replay.lua arguments, or null when an explicit id list is empty. */
@@ -426,27 +426,27 @@ export class Queue<T = unknown> {
 
   /** Stops deliveries for every process until resume(); sends and acks go on. */
   async pause(): Promise<void> {
-    await this.run('pause', ['1']);
+    await this.run('queue/pause', ['1']);
   }
 
   async resume(): Promise<void> {
-    await this.run('pause', ['0']);
+    await this.run('queue/pause', ['0']);
   }
 
   /** At most `max` messages dequeued per `windowMs` across all consumers; null removes the limit. */
   async setRateLimit(limit: { max: number; windowMs: number } | null): Promise<void> {
     if (limit === null) {
-      await this.run('rateLimit', [0, 0]);
+      await this.run('queue/rateLimit', [0, 0]);
       return;
     }
     checkOptions(limit, RATE_LIMIT_OPTIONS, 'setRateLimit(limit)', 'rateLimit');
     requireInteger('rateLimit.max', limit.max, 1, Number.MAX_SAFE_INTEGER);
     requireInteger('rateLimit.windowMs', limit.windowMs, 1, Number.MAX_SAFE_INTEGER);
-    await this.run('rateLimit', [limit.max, limit.windowMs]);
+    await this.run('queue/rateLimit', [limit.max, limit.windowMs]);
   }
 
   async getQueueStats(): Promise<QueueStats> {
-    const reply = (await this.run('stats', [])) as (string | number)[];
+    const reply = (await this.run('queue/stats', [])) as (string | number)[];
     const counters: Record<string, number> = {};
     for (let n = 9; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
     return {
@@ -477,7 +477,7 @@ export class Queue<T = unknown> {
    * Pending messages are searched for in their lists: O(pending), a diagnostic.
    */
   async getMessage(id: string): Promise<MessageInfo<T> | null> {
-    const reply = (await this.run('inspect', [id])) as (string | null)[];
+    const reply = (await this.run('queue/inspect', [id])) as (string | null)[];
     if (reply.length === 0) return null;
     const [state, rec, lastError, at] = reply;
     const message = decodeRecord<T>(this.name, rec!);
@@ -491,7 +491,7 @@ export class Queue<T = unknown> {
 
   /** Leaves a wake-up token for idle consumers (at most one waits at a time). */
   async wake(): Promise<void> {
-    await this.run('wake', []);
+    await this.run('queue/wake', []);
   }
 
   /** Starts a consumer runtime on this queue (see Consumer). */

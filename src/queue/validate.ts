@@ -134,7 +134,7 @@ export interface SendLimits {
 }
 
 /**
- * Validates one message and returns its 8 send.lua arguments (see lua/send.lua). `checkKeys` false: the
+ * Validates one message and returns its 8 send.lua arguments (see lua/queue/send.lua). `checkKeys` false: the
  * caller already checked that the item is an object with known keys only (send does, on its options).
  */
 export function sendArguments(item: SendItem, limits: SendLimits, now: number, checkKeys = true): (string | number)[] {
@@ -240,7 +240,7 @@ export function checkNackOptions(options: unknown): void {
 }
 
 /**
- * The 5 nack.lua arguments of one nackMany item (see lua/nack.lua), after checking its shape; errors name
+ * The 5 nack.lua arguments of one nackMany item (see lua/queue/nack.lua), after checking its shape; errors name
  * the item's index. Without an index: the delivery and options of one nack call.
  */
 export function nackArguments(item: unknown, index?: number): (string | number)[] {

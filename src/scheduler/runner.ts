@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClosedError, JobTimeoutError, LockLostError } from '../errors.js';
 import type { schedulerKeys } from '../keys.js';
 import { LeaseKeeper } from '../locks/keeper.js';
+import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import type { Job, JobContext } from './job.js';
 import { encodeResult } from './status.js';
@@ -22,13 +23,11 @@ export type RunOutcome =
   | { name: string; tick: number; fence: number; ok: true; result: unknown }
   | { name: string; tick: number; fence: number; ok: false; error: unknown };
 
-const CLAIMED = 1;
-const NOT_REGISTERED = -1;
 const MAX_ERROR_CHARS = 2_000;
 
 /**
  * Runs one job in one process. For a oncePerTick job it competes with the other processes through
- * schedulerClaim.lua, sleeping until the next tick is due (or at most pollMs, so that a pause, a resume,
+ * lua/scheduler/claim.lua, sleeping until the next tick is due (or at most pollMs, so that a pause, a resume,
  * a restart or a freed run lock is noticed); otherwise it runs every tick itself.
  */
 export class JobRunner {
@@ -80,14 +79,14 @@ export class JobRunner {
         const next = job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp);
         const token = randomUUID();
         const claimedAt = Date.now();
-        const reply = (await runScript(host.client, 'schedulerClaim', this.keys, [
+        const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
           known, next, token, job.lockTtlMs, host.instanceId, 'shared',
         ])) as number[];
-        if (reply[0] === NOT_REGISTERED) {
+        if (reply[0] === REPLY.NOT_REGISTERED) {
           known = null; // cleanup forgot the job while this process still runs it
           continue;
         }
-        if (reply[0] === CLAIMED) {
+        if (reply[0] === REPLY.CLAIMED) {
           await this.run(known, reply[1]!, reply[2]!, token, claimedAt);
           known = next;
           continue;
@@ -127,14 +126,14 @@ export class JobRunner {
         }
         const next = job.schedule.nextTick(tick, Date.now(), job.catchUp);
         const token = randomUUID();
-        const reply = (await runScript(host.client, 'schedulerClaim', this.keys, [
+        const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
           tick, next, token, job.lockTtlMs, host.instanceId, 'local',
         ])) as number[];
-        if (reply[0] === NOT_REGISTERED) {
+        if (reply[0] === REPLY.NOT_REGISTERED) {
           registered = false;
           continue;
         }
-        if (reply[0] === CLAIMED) await this.run(tick, reply[1]!, reply[2]!, token, Date.now());
+        if (reply[0] === REPLY.CLAIMED) await this.run(tick, reply[1]!, reply[2]!, token, Date.now());
         tick = next; // a paused job skips the tick
       } catch (error) {
         host.reportError(error, job.name);
@@ -145,7 +144,7 @@ export class JobRunner {
 
   private async register(): Promise<number> {
     const { job, host } = this;
-    const reply = await runScript(host.client, 'schedulerRegister', [host.keys.jobs, host.keys.status(job.name)], [
+    const reply = await runScript(host.client, 'scheduler/register', [host.keys.jobs, host.keys.status(job.name)], [
       job.name,
       job.schedule.firstTick(Date.now()),
       job.schedule.text,
@@ -163,7 +162,7 @@ export class JobRunner {
     const [statusKey, runLockKey] = this.keys as [string, string];
     const keeper = job.oncePerTick
       ? new LeaseKeeper(
-          async () => (await runScript(host.client, 'lockExtend', [runLockKey], [token, job.lockTtlMs])) === 1,
+          async () => (await runScript(host.client, 'lock/extend', [runLockKey], [token, job.lockTtlMs])) === REPLY.OK,
           job.lockTtlMs,
           (cause) => new LockLostError(`scheduler-run:${job.name}`, { cause }),
           claimedAt,
@@ -200,10 +199,10 @@ export class JobRunner {
     }
     const detail = outcome.ok ? encodeResult(outcome.result) : errorText(outcome.error);
     try {
-      const recorded = await runScript(host.client, 'schedulerFinish', [statusKey, runLockKey], [
+      const recorded = await runScript(host.client, 'scheduler/finish', [statusKey, runLockKey], [
         token, outcome.ok ? 'succeeded' : 'failed', detail, startedAt, job.oncePerTick ? 'shared' : 'local',
       ]);
-      if (recorded !== 1) {
+      if (recorded !== REPLY.OK) {
         host.reportError(
           new LockLostError(`scheduler-run:${job.name}`, {
             detail: `the run for tick ${tick} finished after losing its run lock; its outcome was not recorded`,

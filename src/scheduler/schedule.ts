@@ -4,7 +4,7 @@ import { describe } from '../keys.js';
 
 /**
  * When a job's ticks fall. Ticks are pure functions of the schedule (never of when a process started),
- * so every process computes the same tick identities and the compare-and-set in schedulerClaim.lua can
+ * so every process computes the same tick identities and the compare-and-set in lua/scheduler/claim.lua can
  * tell them apart.
  */
 export interface Schedule {

@@ -6,6 +6,7 @@ import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validatePrefix } from '../keys.js';
 import { MAX_HANDLER_TIMEOUT_MS, requireDuration } from '../queue/validate.js';
 import { CLOSE_OPTIONS, checkOptions, optionNames } from '../validate.js';
+import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { addBuiltinJobs, type BuiltinJobsOptions } from './builtins.js';
 import { normaliseJob, type Job, type JobDefinition } from './job.js';
@@ -195,7 +196,7 @@ export class Scheduler extends EventEmitter {
     const forgotten: string[] = [];
     for (const name of await this.client.smembers(this.keys.jobs)) {
       const keys = [this.keys.jobs, this.keys.status(name), this.keys.runLock(name)];
-      if ((await runScript(this.client, 'schedulerForget', keys, [name, Math.ceil(retentionMs)])) === 1) forgotten.push(name);
+      if ((await runScript(this.client, 'scheduler/forget', keys, [name, Math.ceil(retentionMs)])) === REPLY.OK) forgotten.push(name);
     }
     return forgotten;
   }
@@ -220,7 +221,7 @@ export class Scheduler extends EventEmitter {
   private async control(name: string, action: 'pause' | 'resume' | 'restart'): Promise<void> {
     this.assertOpen();
     const keys = [this.keys.status(name), this.keys.runLock(name)];
-    if ((await runScript(this.client, 'schedulerControl', keys, [action])) !== 1) throw new JobNotFoundError(name);
+    if ((await runScript(this.client, 'scheduler/control', keys, [action])) !== REPLY.OK) throw new JobNotFoundError(name);
   }
 
   private reportError(error: unknown, jobName: string): void {

@@ -1,4 +1,4 @@
---[[ dequeue: hand up to ARGV[1] ready messages, highest priority first, FIFO within one, to a consumer.
+--[[ queue/dequeue: hand up to ARGV[3] ready messages, highest priority first, FIFO within one, to a consumer.
   Before popping it reclaims expired in-flight messages and promotes due delayed ones, so neither needs
   a background poller. Partitions need no work here: only a partition's head is ever in a ready list.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
@@ -48,10 +48,10 @@ reclaimExpired(k, now, 100, policy)
 promoteDue(k, now, 1000)
 
 local meta = redis.call('HMGET', k.meta, 'paused', 'rateMax', 'rateWindowMs')
-if meta[1] == '1' then return unchanged({ -1, 0 }) end
+if meta[1] == '1' then return unchanged({ REPLY.WAIT_UNKNOWN, REPLY.NO_DELIVERY }) end
 if meta[2] then
   local left = tonumber(meta[2]) - tonumber(redis.call('GET', k.rateCounter) or '0')
-  if left <= 0 then return unchanged({ math.max(1, redis.call('PTTL', k.rateCounter)), 0 }) end
+  if left <= 0 then return unchanged({ math.max(1, redis.call('PTTL', k.rateCounter)), REPLY.NO_DELIVERY }) end
   if left < want then want = left end
 end
 
@@ -64,7 +64,7 @@ for priority = 4, 1, -1 do
     for _, rec in ipairs(records) do popped[#popped + 1] = rec end
   end
 end
-if #popped == 0 then return unchanged({ nextWakeMs(k, now), 0 }) end
+if #popped == 0 then return unchanged({ nextWakeMs(k, now), REPLY.NO_DELIVERY }) end
 
 local good, ids = {}, {}
 for _, rec in ipairs(popped) do
@@ -76,7 +76,7 @@ for _, rec in ipairs(popped) do
     deadLetter(k, corruptId(k), rec, 'corrupt record: its header does not parse', now)
   end
 end
-if #good == 0 then return unchanged({ 0, 0 }) end
+if #good == 0 then return unchanged({ 0, REPLY.NO_DELIVERY }) end
 
 local last = redis.call('HINCRBY', k.stats, 'delivered', #good)
 local first = last - #good + 1

@@ -1,4 +1,4 @@
---[[ subscriptionActive: pause a subscriber (publish skips it: events published meanwhile are not
+--[[ bus/subscriptionActive: pause a subscriber (publish skips it: events published meanwhile are not
   delivered to it) or resume it. Its queue and consumers are untouched.
   KEYS[1] bus base key `{prefix:bus/name}`; every other key is derived from it (includes/bus.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -17,10 +17,10 @@ local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
-if redis.call('HEXISTS', bus.subscriptions, subscriberId) == 0 then return unchanged(0) end
+if redis.call('HEXISTS', bus.subscriptions, subscriberId) == 0 then return unchanged(REPLY.UNKNOWN) end
 if ARGV[4] == '1' then
   redis.call('SREM', bus.paused, subscriberId)
 else
   redis.call('SADD', bus.paused, subscriberId)
 end
-return rememberInt(requestKey, 1)
+return rememberInt(requestKey, REPLY.OK)

@@ -1,4 +1,4 @@
---[[ historyReplay: copy a range of one type's history into one subscriber's queue, oldest first, as new
+--[[ bus/historyReplay: copy a range of one type's history into one subscriber's queue, oldest first, as new
   deliveries (patterns, filter and pause state are not consulted: the caller chose the range).
   KEYS[1] bus base key `{prefix:bus/name}`; history and queue keys are derived from it (includes/bus.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -19,7 +19,7 @@ if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId, eventType = ARGV[3], ARGV[4]
 local sub = subscriptionCache(bus).get(subscriberId)
-if not sub then return unchanged(-1) end
+if not sub then return unchanged(REPLY.NO_SUBSCRIBER) end
 local entries = redis.call('XRANGE', bus.historyPrefix .. eventType, ARGV[5], ARGV[6], 'COUNT', tonumber(ARGV[7]))
 local now = nowMs()
 local out = deliveries(bus, now)

@@ -1,4 +1,4 @@
---[[ schedulerClaim: claim one tick of a job for this process, or report why not.
+--[[ scheduler/claim: claim one tick of a job for this process, or report why not.
   In 'shared' mode this is a compare-and-set on the job's next tick (as pg-boss's timekeeper): the caller
   names the tick it believes is next (ARGV[1]) and the one after it (ARGV[2]); the claim succeeds only when
   the stored next tick is still ARGV[1], is due, the job is not paused and no run holds the run lock. It then
@@ -25,7 +25,7 @@ local status, runLock = KEYS[1], KEYS[2]
 local tick, nextTick, token, ttl, instance, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local stored = redis.call('HGET', status, 'nextRunAt')
-if not stored then return unchanged({ -1 }) end
+if not stored then return unchanged({ REPLY.NOT_REGISTERED }) end
 local now = nowMs()
 local paused = redis.call('HGET', status, 'paused') == '1'
 local lockLeft = redis.call('PTTL', runLock)
@@ -37,6 +37,6 @@ if claimable and not paused then
   redis.call('HSET', status, 'nextRunAt', nextTick)
   local fence = redis.call('HINCRBY', status, 'runCount', 1)
   redis.call('HSET', status, 'state', 'running', 'lastTick', tick, 'lastStartedAt', now, 'lastInstance', instance)
-  return rememberInts(requestKey, { 1, fence, now })
+  return rememberInts(requestKey, { REPLY.CLAIMED, fence, now })
 end
-return unchanged({ 0, tonumber(stored), now, paused and 1 or 0, lockLeft })
+return unchanged({ REPLY.NOT_CLAIMED, tonumber(stored), now, paused and 1 or 0, lockLeft })

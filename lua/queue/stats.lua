@@ -1,4 +1,4 @@
---[[ stats: counts per state and the queue's counters. Changes nothing.
+--[[ queue/stats: counts per state and the queue's counters. Changes nothing.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   Returns: {ready LOW, ready NORMAL, ready HIGH, ready CRITICAL, in flight, delayed, dead-lettered,
             waiting in partition backlogs, paused 0/1, counter name, value, counter name, value, ...}

@@ -1,4 +1,4 @@
---[[ schedulerForget: drop the status of a job that no process has run for a long time (the cleanup job).
+--[[ scheduler/forget: drop the status of a job that no process has run for a long time (the cleanup job).
   A job counts as abandoned when its next tick is more than the retention overdue, nobody holds its run
   lock and it is not paused (a pause is an operator's decision, kept however old). A process that still
   has the job registers it again on its next claim, with a fresh status.
@@ -13,10 +13,10 @@
 local jobs, status, runLock = KEYS[1], KEYS[2], KEYS[3]
 local nextRunAt = redis.call('HGET', status, 'nextRunAt')
 if nextRunAt then
-  if redis.call('HGET', status, 'paused') == '1' then return 0 end
-  if redis.call('EXISTS', runLock) == 1 then return 0 end
-  if tonumber(nextRunAt) >= nowMs() - tonumber(ARGV[2]) then return 0 end
+  if redis.call('HGET', status, 'paused') == '1' then return REPLY.KEPT end
+  if redis.call('EXISTS', runLock) == 1 then return REPLY.KEPT end
+  if tonumber(nextRunAt) >= nowMs() - tonumber(ARGV[2]) then return REPLY.KEPT end
 end
 redis.call('DEL', status)
 redis.call('SREM', jobs, ARGV[1])
-return 1
+return REPLY.OK

@@ -1,4 +1,4 @@
---[[ purge: delete dead-lettered messages for good.
+--[[ queue/purge: delete dead-lettered messages for good.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3] 'ids' (delete ARGV[5..]) or 'oldest' (delete the oldest ARGV[4])  ARGV[4] max messages

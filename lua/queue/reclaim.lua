@@ -1,4 +1,4 @@
---[[ reclaim: fail in-flight messages whose visibility deadline has passed, as a nack with retry would.
+--[[ queue/reclaim: fail in-flight messages whose visibility deadline has passed, as a nack with retry would.
   dequeue does this on every call; this script is the scheduler's safety net for queues nobody consumes.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)

@@ -1,4 +1,4 @@
---[[ promote: move due delayed (and retrying) messages to the back of their ready lists.
+--[[ queue/promote: move due delayed (and retrying) messages to the back of their ready lists.
   dequeue does this on every call; this script is the scheduler's safety net.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)

@@ -1,4 +1,4 @@
---[[ eventStats: the bus's counters and every subscription with its state. Changes nothing.
+--[[ bus/stats: the bus's counters and every subscription with its state. Changes nothing.
   KEYS[1] bus base key `{prefix:bus/name}`; subscriber queue keys are derived from it (includes/bus.lua)
   Returns: {counter name, value, ..., '', subscriber id, subscription JSON, paused 0/1,
             queue dead-lettered count, queue retried count, ...}

@@ -1,4 +1,4 @@
---[[ lockAcquire: take a free lock for a TTL and hand out the next fencing token.
+--[[ lock/acquire: take a free lock for a TTL and hand out the next fencing token.
   KEYS[1] lock key `{prefix:lock/<name>}`: the holder's token, expiring with the lock
   KEYS[2] fence counter `{prefix:lock/<name>}:fence` (same hash tag); never expires, so fences only grow
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -13,6 +13,6 @@
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then
-  return rememberInts(requestKey, { 1, redis.call('INCR', KEYS[2]) })
+  return rememberInts(requestKey, { REPLY.ACQUIRED, redis.call('INCR', KEYS[2]) })
 end
-return unchanged({ 0, redis.call('PTTL', KEYS[1]) })
+return unchanged({ REPLY.HELD, redis.call('PTTL', KEYS[1]) })

@@ -1,4 +1,4 @@
---[[ lockExtend: give a held lock a fresh TTL, only for its current holder.
+--[[ lock/extend: give a held lock a fresh TTL, only for its current holder.
   Also extends the scheduler's run locks, which have the same shape (a token with a TTL).
   KEYS[1] lock key: the holder's token, expiring with the lock
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -13,6 +13,6 @@ local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(tonumber(prior)) end
 if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return rememberInt(requestKey, 1)
+  return rememberInt(requestKey, REPLY.OK)
 end
-return unchanged(0)
+return unchanged(REPLY.STALE)

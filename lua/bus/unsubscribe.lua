@@ -1,4 +1,4 @@
---[[ unsubscribe: remove a subscriber and its index entries; optionally delete its queue.
+--[[ bus/unsubscribe: remove a subscriber and its index entries; optionally delete its queue.
   Without dropping, the queue stays so that consumers can drain what was delivered before.
   KEYS[1] bus base key `{prefix:bus/name}`; index and queue keys are derived from it (includes/bus.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -18,7 +18,7 @@ if prior then return unchanged(tonumber(prior)) end
 local bus = busKeys(KEYS[1])
 local subscriberId = ARGV[3]
 local old = redis.call('HGET', bus.subscriptions, subscriberId)
-if not old then return unchanged(0) end
+if not old then return unchanged(REPLY.UNKNOWN) end
 indexPatterns(bus, subscriberId, old, 'SREM')
 redis.call('HDEL', bus.subscriptions, subscriberId)
 redis.call('SREM', bus.paused, subscriberId)
@@ -33,4 +33,4 @@ if ARGV[4] == '1' then
     if not string.find(name, 'Prefix$') then redis.call('DEL', k[name]) end
   end
 end
-return rememberInt(requestKey, 1)
+return rememberInt(requestKey, REPLY.OK)

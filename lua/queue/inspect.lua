@@ -1,4 +1,4 @@
---[[ inspect: find one message by id and say which state holds it. Changes nothing.
+--[[ queue/inspect: find one message by id and say which state holds it. Changes nothing.
   Delayed, in-flight and dead messages are found by key; pending ones are searched for in the ready and
   backlog lists, which costs O(pending): a diagnostic, not a hot-path call.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)

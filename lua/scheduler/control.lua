@@ -1,4 +1,4 @@
---[[ schedulerControl: pause, resume or restart a job, for every process at once.
+--[[ scheduler/control: pause, resume or restart a job, for every process at once.
   pause: no process claims a tick until resume; a run in progress finishes.
   resume: ticks are claimed again; an overdue tick runs at once.
   restart: resumes the job, breaks the run lock of a run in progress (its process sees the lock lost at
@@ -15,11 +15,11 @@
 
 local status, runLock, action = KEYS[1], KEYS[2], ARGV[3]
 if action ~= 'pause' and action ~= 'resume' and action ~= 'restart' then
-  return redis.error_reply('ERR schedulerControl: unknown action ' .. tostring(action))
+  return redis.error_reply('ERR scheduler/control: unknown action ' .. tostring(action))
 end
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(tonumber(prior)) end
-if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return unchanged(0) end
+if redis.call('HEXISTS', status, 'nextRunAt') == 0 then return unchanged(REPLY.UNKNOWN) end
 if action == 'pause' then
   redis.call('HSET', status, 'paused', '1')
 elseif action == 'resume' then
@@ -31,4 +31,4 @@ elseif action == 'restart' then
   end
   redis.call('HSET', status, 'paused', '0', 'nextRunAt', nowMs())
 end
-return rememberInt(requestKey, 1)
+return rememberInt(requestKey, REPLY.OK)

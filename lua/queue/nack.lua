@@ -1,4 +1,4 @@
---[[ nack: fail in-flight messages: retry after a backoff, dead-letter, or hand back untouched.
+--[[ queue/nack: fail in-flight messages: retry after a backoff, dead-letter, or hand back untouched.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3] retry policy JSON {baseMs, capMs, jitter}  ARGV[4] random seed (backoff jitter)
@@ -24,26 +24,26 @@ local k = queueKeys(KEYS[1])
 local policy = cjson.decode(ARGV[3])
 math.randomseed(tonumber(ARGV[4]))
 local now = nowMs()
-local OUTCOME = { retried = 1, dead = 2 }
+local OUTCOME = { retried = REPLY.RETRIED, dead = REPLY.DEAD_LETTERED }
 
 local results, changed = {}, false
 local released = { {}, {}, {}, {} }
 for i = 5, #ARGV, 5 do
   local id, mode, delayMs, reason = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-  local outcome = 0
+  local outcome = REPLY.STALE
   if redis.call('ZREM', k.inflight, id .. '|' .. ARGV[i + 1]) == 1 then
     local rec = redis.call('HGET', k.records, id)
     local msg = rec and parseRecord(rec)
     if mode == 'release' and msg then
       redis.call('HDEL', k.records, id)
       table.insert(released[msg.priority], rec)
-      outcome = 3
+      outcome = REPLY.RELEASED
     elseif rec then
       outcome = OUTCOME[failMessage(k, id, rec, reason, mode == 'retry', delayMs, now, policy)]
     end
   end
   results[#results + 1] = outcome
-  changed = changed or outcome ~= 0
+  changed = changed or outcome ~= REPLY.STALE
 end
 -- LPUSH puts its last argument first: push in reverse so the released keep their order at the front.
 for priority = 4, 1, -1 do

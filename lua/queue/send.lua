@@ -1,4 +1,4 @@
---[[ send: add a batch of messages; each goes to its ready list, the delayed set or its partition's backlog.
+--[[ queue/send: add a batch of messages; each goes to its ready list, the delayed set or its partition's backlog.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3..] 8 per message: id, '1' if the sender chose the id else '0', priority 1..4, partition key

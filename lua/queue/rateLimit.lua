@@ -1,4 +1,4 @@
---[[ rateLimit: at most ARGV[1] messages dequeued per window of ARGV[2] ms, across all consumers.
+--[[ queue/rateLimit: at most ARGV[3] messages dequeued per window of ARGV[4] ms, across all consumers.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3] max per window (0 removes the limit)  ARGV[4] window ms
@@ -12,7 +12,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return unchanged(1) end
+if prior then return unchanged(REPLY.OK) end
 local k = queueKeys(KEYS[1])
 redis.call('DEL', k.rateCounter)
 if tonumber(ARGV[3]) > 0 then
@@ -21,4 +21,4 @@ else
   redis.call('HDEL', k.meta, 'rateMax', 'rateWindowMs')
   wake(k)
 end
-return rememberInt(requestKey, 1)
+return rememberInt(requestKey, REPLY.OK)

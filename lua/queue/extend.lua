@@ -1,4 +1,4 @@
---[[ extend: push back the visibility deadline of in-flight messages still held under their receipt.
+--[[ queue/extend: push back the visibility deadline of in-flight messages still held under their receipt.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3] visibility ms from now  ARGV[4..] pairs: message id, receipt
@@ -20,7 +20,7 @@ for i = 4, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
 local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
 local results, scored = {}, {}
 for n, member in ipairs(members) do
-  results[n] = scores[n] and 1 or 0
+  results[n] = scores[n] and REPLY.OK or REPLY.STALE
   if scores[n] then
     scored[#scored + 1] = deadline
     scored[#scored + 1] = member

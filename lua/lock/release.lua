@@ -1,4 +1,4 @@
---[[ lockRelease: free a lock, only for its current holder. The fence counter stays.
+--[[ lock/release: free a lock, only for its current holder. The fence counter stays.
   KEYS[1] lock key: the holder's token, expiring with the lock
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3] token
@@ -12,6 +12,6 @@ local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(tonumber(prior)) end
 if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
-  return rememberInt(requestKey, 1)
+  return rememberInt(requestKey, REPLY.OK)
 end
-return unchanged(0)
+return unchanged(REPLY.STALE)

@@ -1,4 +1,4 @@
---[[ subscribe: register a subscriber, or replace its patterns, filter and maxRetries; index its patterns.
+--[[ bus/subscribe: register a subscriber, or replace its patterns, filter and maxRetries; index its patterns.
   Exact patterns go to the set of their type, wildcard ones put the subscriber in the wildcard set; the
   index keys are derived from the hash-tagged base in KEYS[1] (includes/bus.lua).
   A replaced subscription keeps its queue (pending events stay) and its paused state.
@@ -23,4 +23,4 @@ local old = redis.call('HGET', bus.subscriptions, subscriberId)
 if old then indexPatterns(bus, subscriberId, old, 'SREM') end
 redis.call('HSET', bus.subscriptions, subscriberId, ARGV[4])
 indexPatterns(bus, subscriberId, ARGV[4], 'SADD')
-return rememberInt(requestKey, old and 0 or 1)
+return rememberInt(requestKey, old and REPLY.REPLACED or REPLY.OK)

@@ -1,4 +1,4 @@
---[[ schedulerRegister: make a job known under this prefix. Its first tick is set only if it has none yet,
+--[[ scheduler/register: make a job known under this prefix. Its first tick is set only if it has none yet,
   or if the schedule changed (a deploy with a new interval or expression), so that a process joining later
   never moves the schedule the others follow, and a new schedule does not wait for the old one's next tick.
   KEYS[1] set of job names `{prefix:scheduler/}:jobs`  KEYS[2] the job's status hash `{prefix:scheduler/}:job:<name>`

@@ -1,4 +1,4 @@
---[[ deadLetterList: read a page of the dead-letter queue, oldest failure first. Changes nothing.
+--[[ queue/deadLetterList: read a page of the dead-letter queue, oldest failure first. Changes nothing.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] offset  ARGV[2] max entries
   Returns: flat array, 4 per entry: id, failedAt ms, record (false if missing), reason (false if none)

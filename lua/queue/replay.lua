@@ -1,4 +1,4 @@
---[[ replay: move dead-lettered messages back to PENDING with their attempts reset to 0.
+--[[ queue/replay: move dead-lettered messages back to PENDING with their attempts reset to 0.
   A partitioned message re-enters its partition at the back, as a new send would.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)

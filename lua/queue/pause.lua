@@ -1,4 +1,4 @@
---[[ pause: stop (ARGV[1] '1') or restart (ARGV[1] '0') deliveries from a queue, for every process.
+--[[ queue/pause: stop (ARGV[3] '1') or restart (ARGV[3] '0') deliveries from a queue, for every process.
   Sends, acks, nacks and reclaims go on while paused; dequeue returns nothing.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
@@ -13,7 +13,7 @@
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
-if prior then return unchanged(1) end
+if prior then return unchanged(REPLY.OK) end
 local k = queueKeys(KEYS[1])
 if ARGV[3] == '1' then
   redis.call('HSET', k.meta, 'paused', '1')
@@ -21,4 +21,4 @@ else
   redis.call('HDEL', k.meta, 'paused')
   wake(k)
 end
-return rememberInt(requestKey, 1)
+return rememberInt(requestKey, REPLY.OK)

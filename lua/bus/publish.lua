@@ -1,4 +1,4 @@
---[[ publish: accept a batch of events; each is appended to its type's capped history and copied into the
+--[[ bus/publish: accept a batch of events; each is appended to its type's capped history and copied into the
   queue of every active subscriber whose patterns and filter match it.
   Candidates: the exact-type index set of the event's type, plus the subscribers with a wildcard pattern;
   no other subscription is read. Subscriber queues, history streams and index sets are derived from the
@@ -40,7 +40,7 @@ for i = 4, #ARGV, 4 do
   local fresh = options.dedupMs == 0
     or redis.call('SET', bus.dedupPrefix .. eventId, '1', 'NX', 'PX', options.dedupMs)
   if not fresh then
-    results[#results + 1] = -1
+    results[#results + 1] = REPLY.DUPLICATE
   else
     published = published + 1
     local sequence = redis.call('INCR', bus.sequence)

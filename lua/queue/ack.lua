@@ -1,4 +1,4 @@
---[[ ack: complete in-flight messages. Each leaves Redis, and the next message of its partition is released.
+--[[ queue/ack: complete in-flight messages. Each leaves Redis, and the next message of its partition is released.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
   ARGV[3..] pairs: message id, receipt
@@ -25,11 +25,11 @@ local results, current, ids, seen = {}, {}, {}, {}
 for n, member in ipairs(members) do
   if scores[n] and not seen[member] then
     seen[member] = true
-    results[n] = 1
+    results[n] = REPLY.OK
     current[#current + 1] = member
     ids[#ids + 1] = ARGV[2 * n + 1]
   else
-    results[n] = 0
+    results[n] = REPLY.STALE
   end
 end
 if #ids == 0 then return unchanged(results) end
