@@ -1,18 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { waitFor } from './helpers.js';
+import { freePort } from './ports.js';
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort };
 
 /** A throwaway redis-server on 127.0.0.1 that keeps nothing on disk; resolves once it answers. */
 export async function startRedis(port: number, extraArgs: string[] = []): Promise<ChildProcess> {

@@ -1,8 +1,8 @@
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
+import { freePort } from '../ports.js';
 
 /**
  * Finds the Redis the tests talk to, in this order:
@@ -43,15 +43,6 @@ async function pingError(url: string): Promise<string | null> {
   } finally {
     redis.disconnect();
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 async function throwawayRedis(): Promise<{ url: string; server: ChildProcess }> {
