@@ -1,7 +1,7 @@
 // Publish throughput of the event bus with 1, 10 and 50 matching subscribers, in one run.
 //   npx tsc -p bench/tsconfig.json && REDIS_URL=redis://127.0.0.1:6379 node dist/bench/events-publish.js
 // Three ways to publish: one awaited call at a time (latency-bound), 32 single publishes in flight
-// (ioredis pipelines them; what a busy service does), and publishBatch of 100 events per call.
+// (ioredis pipelines them; what a busy service does), and publishMany of 100 events per call.
 // Half the subscribers name the type exactly (indexed lookup), half match it with a wildcard (scanned);
 // none consumes, so the figure is the publish script alone. Keys are deleted after each case.
 // Also printed: script time per event inside Redis (INFO commandstats, all clients), which is steadier
@@ -62,13 +62,13 @@ async function measure(subscribers: number, mode: Mode): Promise<{ rate: number;
       );
     } else {
       for (let n = 0; n < EVENTS; n += BATCH) {
-        await bus.publishBatch(Array.from({ length: Math.min(BATCH, EVENTS - n) }, (_, i) => ({ type: 'market.trade', data: data(n + i) })));
+        await bus.publishMany(Array.from({ length: Math.min(BATCH, EVENTS - n) }, (_, i) => ({ type: 'market.trade', data: data(n + i) })));
       }
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = await scriptMicros();
-    const stats = await bus.getEventStats();
-    if (stats.event_stats.delivered !== (EVENTS + 1) * subscribers) throw new Error(`expected ${(EVENTS + 1) * subscribers} deliveries, got ${stats.event_stats.delivered}`);
+    const stats = await bus.getStats();
+    if (stats.events.delivered !== (EVENTS + 1) * subscribers) throw new Error(`expected ${(EVENTS + 1) * subscribers} deliveries, got ${stats.events.delivered}`);
     return { rate: EVENTS / seconds, serverUsPerEvent: (after.usec - before.usec) / EVENTS };
   } finally {
     await bus.close();

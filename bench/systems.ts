@@ -21,7 +21,7 @@ export interface Running {
 export interface System {
   readonly name: 'sluice' | 'bullmq' | 'raw';
   send(payload: Payload): Promise<unknown>;
-  /** one call for the whole chunk (sluice sendBatch, BullMQ addBulk) */
+  /** one call for the whole chunk (sluice sendMany, BullMQ addBulk) */
   sendBulk(payloads: Payload[]): Promise<unknown>;
   /** starts a consumer; `onMessage` runs at handler start, the handler then resolves (completes) */
   consume(concurrency: number, onMessage: (payload: Payload) => void): Promise<Running>;
@@ -62,7 +62,7 @@ export class SluiceSystem implements System {
   }
 
   sendBulk(payloads: Payload[]): Promise<unknown> {
-    return this.queue.sendBatch(payloads.map((payload) => ({ payload })));
+    return this.queue.sendMany(payloads.map((payload) => ({ payload })));
   }
 
   async consume(concurrency: number, onMessage: (payload: Payload) => void): Promise<Running> {
@@ -85,7 +85,7 @@ export class SluiceSystem implements System {
   }
 
   async completed(): Promise<number> {
-    return (await this.queue.getQueueStats()).counters.acked;
+    return (await this.queue.getStats()).counters.acked;
   }
 
   cleanup(): Promise<void> {

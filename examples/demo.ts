@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const queue = new Queue<Task>('tasks', { connection: redis, prefix, retry: { baseMs: 300, capMs: 1_000 } });
 
   try {
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: { task: 'send newsletter' }, priority: 'LOW' },
       { payload: { task: 'resize avatar' } },
       { payload: { task: 'charge card' }, priority: 'HIGH' },
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     await queue.send({ task: 'flaky API call (fails once)' }, { maxRetries: 3 });
     const poisonId = await queue.send({ task: 'poison message (always fails)' }, { maxRetries: 1 });
     say('sent 7 messages: 4 priorities, 1 delayed by 1 s, 1 that fails once, 1 that always fails');
-    say(`stats: ${JSON.stringify(await queue.getQueueStats())}`);
+    say(`stats: ${JSON.stringify(await queue.getStats())}`);
 
     let replayed = false;
     const finished = new Set<string>();
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     );
     consumer.on('failed', (m, error) => say(`  failed "${m.payload.task}": ${error instanceof Error ? error.message : String(error)}`));
 
-    while ((await queue.getQueueStats()).dlq_count === 0) await new Promise((r) => setTimeout(r, 50));
+    while ((await queue.getStats()).deadLetters === 0) await new Promise((r) => setTimeout(r, 50));
     const [letter] = await queue.deadLetters();
     say(`dead-letter queue holds "${letter!.message!.payload.task}" after ${letter!.message!.attempts} attempts: ${letter!.reason}`);
     replayed = true;
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
     while (finished.size < 7) await new Promise((r) => setTimeout(r, 50));
     await consumer.close();
-    const stats = await queue.getQueueStats();
+    const stats = await queue.getStats();
     say(`done: ${JSON.stringify(stats.counters)}`);
   } finally {
     let cursor = '0';

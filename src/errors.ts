@@ -41,10 +41,30 @@ export class StaleReceiptError extends SluiceError {
   }
 }
 
-/** An operation was attempted on a closed Queue or Consumer. */
+/**
+ * An operation was attempted on a closed Queue, EventBus, Locks or Scheduler; also the reason of the
+ * signal of a handler or job run still going when its consumer or scheduler closed.
+ */
 export class ClosedError extends SluiceError {
-  constructor(what: string) {
-    super('CLOSED', `${what} is closed`);
+  constructor(what: string, detail?: string) {
+    super('CLOSED', `${what} is closed${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** A consumer's handler ran past handlerTimeoutMs: its signal aborts with this and its message is nacked with it. */
+export class HandlerTimeoutError extends SluiceError {
+  constructor(ms: number) {
+    super('HANDLER_TIMEOUT', `handler timed out after ${ms} ms (consumer option handlerTimeoutMs)`);
+  }
+}
+
+/**
+ * A stored message record could not be decoded (edited by hand, or written by something else): dequeue
+ * dead-letters such a message with this error's message as the reason; deadLetters() lists it with its raw text.
+ */
+export class CorruptRecordError extends SluiceError {
+  constructor(reason: string) {
+    super('CORRUPT_RECORD', `corrupt message record: ${reason}`);
   }
 }
 

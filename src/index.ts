@@ -1,8 +1,8 @@
 // The public surface of sluice: a deliberate list, not a barrel.
-export { Queue, MAX_BATCH, type QueueOptions, type DequeueResult } from './queue/queue.js';
+export { Queue, type QueueOptions } from './queue/queue.js';
+export { MAX_BATCH } from './queue/validate.js';
 export {
   Consumer,
-  HandlerTimeoutError,
   type ConsumerCloseReport,
   type ConsumerOptions,
   type Handler,
@@ -26,7 +26,6 @@ export {
   type QueueStats,
   type RetryPolicy,
 } from './queue/types.js';
-export { CorruptRecordError } from './queue/record.js';
 export { EventBus, DEFAULT_HISTORY_LIMIT, DEFAULT_DEDUP_WINDOW_MS } from './events/bus.js';
 export type {
   Event,
@@ -46,18 +45,40 @@ export type {
   SubscribeOptions,
   Subscription,
 } from './events/types.js';
-export { SluiceError, ValidationError, StaleReceiptError, ClosedError, UnknownSubscriberError } from './errors.js';
+export {
+  toSeedQueueStats,
+  toSeedEventStats,
+  type SeedQueueStats,
+  type SeedEventStats,
+} from './seed-stats.js';
+export {
+  SluiceError,
+  ValidationError,
+  StaleReceiptError,
+  ClosedError,
+  HandlerTimeoutError,
+  CorruptRecordError,
+  UnknownSubscriberError,
+} from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
-export { Locks, type LocksOptions, type AcquireOptions, type WithLockOptions, type LockHandle } from './locks/locks.js';
+export {
+  Locks,
+  type LocksOptions,
+  type AcquireOptions,
+  type ExtendOptions,
+  type WithLockOptions,
+  type LockHandle,
+} from './locks/locks.js';
 export { Scheduler, type SchedulerOptions, type SchedulerEvents } from './scheduler/scheduler.js';
-export type { JobDefinition, JobContext, JobHandler } from './scheduler/job.js';
+export type { JobDefinition, JobContext, JobHandler, JobLogger } from './scheduler/job.js';
 export type { JobStatus } from './scheduler/status.js';
 export {
-  BUILTIN_JOB_NAMES,
+  SCHEDULER_JOB_NAMES,
   DEFAULT_CLEANUP_RETENTION_MS,
-  type BuiltinJobsOptions,
-  type BuiltinJobsLogger,
-} from './scheduler/builtins.js';
+  schedulerCleanupJobs,
+  type SchedulerCleanupOptions,
+} from './scheduler/cleanup.js';
+export { QUEUE_JOB_NAMES, queueMaintenanceJobs, type QueueMaintenanceOptions } from './queue/jobs.js';
 export {
   LockNotHeldError,
   LockUnavailableError,

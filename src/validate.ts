@@ -127,6 +127,36 @@ export function requireList(field: string, value: unknown, what: string): readon
   return value;
 }
 
+/** A whole number from `min` to `max`. */
+export function requireInteger(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(field, `${field} must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A number of ms from `min` to `max` (fractions allowed; callers round as their script needs). */
+export function requireDuration(field: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new ValidationError(field, `${field} must be a finite number of ms >= ${min}, got ${describe(value)}`);
+  }
+  if (value > max) {
+    throw new ValidationError(field, `${field} must be at most ${max} ms (${humanMs(max)}), got ${value}`);
+  }
+  return value;
+}
+
+function humanMs(ms: number): string {
+  const units: [number, string][] = [[365 * 24 * 3600 * 1000, 'years'], [3600 * 1000, 'hours'], [60 * 1000, 'minutes'], [1000, 's']];
+  for (const [size, name] of units) {
+    if (ms >= size && ms % size === 0) {
+      const n = ms / size;
+      return `${n} ${n === 1 ? name.replace(/s$/, '') : name}`;
+    }
+  }
+  return `${ms} ms`;
+}
+
 const MAX_REASON_CHARS = 1000;
 
 /**
@@ -151,6 +181,9 @@ export function reasonOf(error: unknown): string {
   } else text = String(error);
   return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS)}...` : text;
 }
+
+/** Longest `graceMs` of every close() (and of the consumer option): 24 hours. */
+export const MAX_GRACE_MS = 24 * 3600 * 1000;
 
 /** The options of every close(): the grace period for running handlers or jobs. */
 export const CLOSE_OPTIONS = optionNames<{ graceMs?: number }>({ graceMs: true });

@@ -38,7 +38,7 @@ describe('Redis Cluster: locks and scheduler', () => {
       const lock = await locks.acquire(`resource-${n}`, { ttlMs: 10_000 });
       expect(lock!.fence).toBe(1);
       expect(await locks.acquire(`resource-${n}`, { ttlMs: 10_000 })).toBeNull();
-      await locks.extend(lock!, 20_000);
+      await locks.extend(lock!, { ttlMs: 20_000 });
       await locks.release(lock!);
       expect(await locks.withLock(`resource-${n}`, (_signal, again) => again.fence)).toBe(2);
     }

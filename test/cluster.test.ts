@@ -34,7 +34,7 @@ describe('Redis Cluster', () => {
     expect(owners.size).toBeGreaterThan(1);
 
     for (const queue of queues) {
-      await queue.sendBatch([
+      await queue.sendMany([
         { payload: { n: 1 }, priority: 'LOW' },
         { payload: { n: 2 }, priority: 'CRITICAL', partitionKey: 'p' },
         { payload: { n: 3 }, partitionKey: 'p', dedupKey: 'd' },
@@ -43,7 +43,7 @@ describe('Redis Cluster', () => {
       const first = await queue.dequeue({ count: 10 });
       expect(first.map((d) => d.payload.n)).toEqual([2, 1]);
       await queue.nack(first[1]!, { error: 'retry me' });
-      await queue.extend(first[0]!, 10_000);
+      await queue.extend(first[0]!, { visibilityMs: 10_000 });
       await queue.ack(first[0]!);
       const rest: typeof first = [];
       await waitFor(async () => {
@@ -58,7 +58,7 @@ describe('Redis Cluster', () => {
       await queue.setRateLimit({ max: 10, windowMs: 1_000 });
       expect(await queue.reclaim()).toBe(0);
       expect(await queue.promote()).toBe(0);
-      expect((await queue.getQueueStats()).processing_count).toBe(2);
+      expect((await queue.getStats()).inflight).toBe(2);
     }
   });
 
@@ -85,7 +85,7 @@ describe('Redis Cluster', () => {
       await bus.subscribe('wild', 'account.#', { filter: { 'data.plan': { in: ['pro'] } } });
       await bus.pause('wild');
       await bus.resume('wild');
-      const results = await bus.publishBatch([
+      const results = await bus.publishMany([
         { type: 'account.created', data: { plan: 'pro' }, id: 'e1' },
         { type: 'account.created', data: { plan: 'free' }, partitionKey: 'a-1' },
         { type: 'account.created', data: { plan: 'pro' }, id: 'e1' },
@@ -98,7 +98,7 @@ describe('Redis Cluster', () => {
       expect(await bus.replay('wild', 'account.created', { limit: 1 })).toBe(1);
       expect(await bus.history('account.created')).toHaveLength(2);
       expect((await bus.listSubscriptions()).map((s) => s.subscriberId)).toEqual(['exact', 'wild']);
-      expect((await bus.getEventStats()).event_stats).toMatchObject({ published: 2, delivered: 3, duplicates: 1, replayed: 1 });
+      expect((await bus.getStats()).events).toMatchObject({ published: 2, delivered: 3, duplicates: 1, replayed: 1 });
       expect(await bus.unsubscribe('wild', { dropQueue: true })).toBe(true);
       await bus.close();
     }

@@ -10,7 +10,7 @@ describe('consumer with two fetches in flight', () => {
   it('handles every message exactly once without exceeding its concurrency', async () => {
     const queue = redis.queue<number>();
     const count = 2_000;
-    await queue.sendBatch(Array.from({ length: count }, (_, n) => ({ payload: n })));
+    await queue.sendMany(Array.from({ length: count }, (_, n) => ({ payload: n })));
     const seen = new Map<number, number>();
     let running = 0;
     let most = 0;
@@ -24,20 +24,20 @@ describe('consumer with two fetches in flight', () => {
       },
       { concurrency: 20 },
     );
-    await waitFor(async () => (await queue.getQueueStats()).counters.acked === count, 'all acked');
+    await waitFor(async () => (await queue.getStats()).counters.acked === count, 'all acked');
     await consumer.close();
     expect(seen.size).toBe(count);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(most).toBeLessThanOrEqual(20);
-    const stats = await queue.getQueueStats();
-    expect(stats.processing_count).toBe(0);
-    expect(stats.priority_2_count).toBe(0);
+    const stats = await queue.getStats();
+    expect(stats.inflight).toBe(0);
+    expect(stats.ready.normal).toBe(0);
   });
 
   it('hands back what it fetched but did not finish when closed mid-stream', async () => {
     const queue = redis.queue<number>();
     const count = 500;
-    await queue.sendBatch(Array.from({ length: count }, (_, n) => ({ payload: n })));
+    await queue.sendMany(Array.from({ length: count }, (_, n) => ({ payload: n })));
     let handled = 0;
     const consumer = queue.consume(
       async () => {
@@ -48,9 +48,9 @@ describe('consumer with two fetches in flight', () => {
     );
     await waitFor(() => handled >= 50, 'some handled');
     await consumer.close();
-    const stats = await queue.getQueueStats();
-    expect(stats.processing_count).toBe(0);
-    expect(stats.counters.acked + stats.priority_2_count).toBe(count);
+    const stats = await queue.getStats();
+    expect(stats.inflight).toBe(0);
+    expect(stats.counters.acked + stats.ready.normal).toBe(count);
   });
 });
 
@@ -59,7 +59,7 @@ describe('consumer close with fetches in flight', () => {
 
   it('hands undelivered messages of every in-flight fetch back in their original order', async () => {
     const queue = env2.queue<number>('close-order');
-    await queue.sendBatch(Array.from({ length: 10 }, (_, n) => ({ payload: n })));
+    await queue.sendMany(Array.from({ length: 10 }, (_, n) => ({ payload: n })));
     // Slow dequeue replies, so that two fetches are in flight when close() is called.
     const original = queue.dequeueWithWait.bind(queue);
     vi.spyOn(queue, 'dequeueWithWait').mockImplementation(async (count, visibilityMs) => {
@@ -90,8 +90,8 @@ describe('consumer close with fetches in flight', () => {
       throw new Error('listener bug');
     });
     consumer.on('error', (error) => errors.push(error));
-    await queue.sendBatch(Array.from({ length: 20 }, (_, n) => ({ payload: n })));
-    await waitFor(async () => (await queue.getQueueStats()).counters.acked === 20, 'all 20 acked');
+    await queue.sendMany(Array.from({ length: 20 }, (_, n) => ({ payload: n })));
+    await waitFor(async () => (await queue.getStats()).counters.acked === 20, 'all 20 acked');
     await consumer.close();
     expect(errors.length).toBe(20);
     expect((errors[0] as Error).message).toBe('listener bug');

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { HandlerTimeoutError } from '../src/index.js';
+import { ClosedError, HandlerTimeoutError } from '../src/index.js';
 import { consumerIsBlocked, useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
@@ -13,7 +13,7 @@ function gate() {
 describe('consumer runtime', () => {
   it('runs at most `concurrency` handlers at once and takes no more than it can run', async () => {
     const queue = env.queue<number>('concurrency');
-    await queue.sendBatch(Array.from({ length: 12 }, (_, n) => ({ payload: n })));
+    await queue.sendMany(Array.from({ length: 12 }, (_, n) => ({ payload: n })));
     const release = gate();
     let running = 0;
     let most = 0;
@@ -29,7 +29,7 @@ describe('consumer runtime', () => {
       { concurrency: 3 },
     );
     await waitFor(() => consumer.activeCount === 3, 'three handlers to run');
-    expect((await queue.getQueueStats()).processing_count).toBe(3);
+    expect((await queue.getStats()).inflight).toBe(3);
     release.open();
     await waitFor(() => done.length === 12, 'all messages');
     await consumer.close();
@@ -80,12 +80,12 @@ describe('consumer runtime', () => {
     await waitFor(async () => (await queue.getMessage(id))?.status === 'RETRY', 'the timed-out message to be nacked');
     await consumer.close();
     expect(signalReason).toBeInstanceOf(HandlerTimeoutError);
-    expect(await queue.getMessage(id)).toMatchObject({ attempts: 1, lastError: 'handler timed out after 150 ms' });
+    expect(await queue.getMessage(id)).toMatchObject({ attempts: 1, lastError: 'handler timed out after 150 ms (consumer option handlerTimeoutMs)' });
   });
 
   it('a timed-out handler keeps its slot until it returns, and its signal reads as aborted even when read late', async () => {
     const queue = env.queue<number>('timeout-slot', { retry: { baseMs: 60_000, capMs: 60_000 } });
-    await queue.sendBatch([1, 2, 3].map((payload) => ({ payload })));
+    await queue.sendMany([1, 2, 3].map((payload) => ({ payload })));
     let running = 0;
     let most = 0;
     const lateReads: boolean[] = [];
@@ -104,7 +104,7 @@ describe('consumer runtime', () => {
     await consumer.close();
     expect(most).toBe(1);
     expect(lateReads).toEqual([true, true, true]);
-    expect((await queue.getQueueStats()).counters.retried).toBe(3);
+    expect((await queue.getStats()).counters.retried).toBe(3);
   });
 
   it('extends the visibility deadline while a handler runs longer than it', async () => {
@@ -122,10 +122,10 @@ describe('consumer runtime', () => {
     const rival = queue.consume(() => {
       runs.push(-1);
     });
-    await waitFor(async () => (await queue.getQueueStats()).counters.acked === 1, 'the long message to be acked');
+    await waitFor(async () => (await queue.getStats()).counters.acked === 1, 'the long message to be acked');
     await Promise.all([consumer.close(), rival.close()]);
     expect(runs).toEqual([0]);
-    expect((await queue.getQueueStats()).counters.reclaimed).toBe(0);
+    expect((await queue.getStats()).counters.reclaimed).toBe(0);
   });
 
   it('a handler returning false or throwing is nacked with its reason; the seed callback style works', async () => {
@@ -139,7 +139,7 @@ describe('consumer runtime', () => {
       return m.payload !== 'returns false';
     });
     consumer.on('failed', (m: { payload: string }) => failed.push(m.payload));
-    await waitFor(async () => (await queue.getQueueStats()).dlq_count === 2, 'both failures in the DLQ');
+    await waitFor(async () => (await queue.getStats()).deadLetters === 2, 'both failures in the DLQ');
     await consumer.close();
     const letters = await queue.deadLetters();
     expect(Object.fromEntries(letters.map((l) => [l.id, [l.reason, l.message!.attempts]]))).toEqual({
@@ -173,9 +173,10 @@ describe('consumer runtime', () => {
     await closing;
     expect(await queue.getMessage(quick)).toBeNull();
     expect(await queue.getMessage(stuck)).toMatchObject({ status: 'PENDING', attempts: 0 });
-    expect(abortedWith).toMatchObject({ code: 'CLOSED' });
+    expect(abortedWith).toBeInstanceOf(ClosedError);
+    expect(abortedWith).toMatchObject({ code: 'CLOSED', message: expect.stringMatching(/consumer of queue .* is closed \(the handler had not finished within graceMs\)/) });
     expect(started.sort()).toEqual(['quick', 'stuck']);
-    expect((await queue.getQueueStats()).priority_2_count).toBe(2);
+    expect((await queue.getStats()).ready.normal).toBe(2);
   });
 
   it('close() of an idle consumer returns without waiting for its block to time out', async () => {

@@ -29,12 +29,12 @@ describe('consuming a subscriber queue', () => {
       }),
     );
     const total = 60;
-    await bus.publishBatch(Array.from({ length: total }, (_, n) => ({ type: 'job.run', data: { n } })));
+    await bus.publishMany(Array.from({ length: total }, (_, n) => ({ type: 'job.run', data: { n } })));
     await waitFor(() => handledBy.size === total, `${total} events handled`, 60_000);
     await Promise.all(consumers.map((c) => c.close()));
     expect(holding.size).toBe(workers);
     for (const [n, names] of handledBy) expect({ n, names: names.length }).toEqual({ n, names: 1 });
-    expect((await bus.subscriberQueue('workers').getQueueStats()).counters.acked).toBe(total);
+    expect((await bus.subscriberQueue('workers').getStats()).counters.acked).toBe(total);
   });
 
   it('runs concurrency N in one consumer and delivers each subscriber its own copy', async () => {
@@ -44,7 +44,7 @@ describe('consuming a subscriber queue', () => {
     const seen: Record<string, string[]> = { email: [], crm: [] };
     const email = bus.consume('email', (event) => void seen.email!.push(event.id), { concurrency: 4 });
     const crm = bus.consume('crm', (event) => void seen.crm!.push(event.id), { concurrency: 4 });
-    const results = await bus.publishBatch(Array.from({ length: 20 }, (_, n) => ({ type: 'account.created', data: n })));
+    const results = await bus.publishMany(Array.from({ length: 20 }, (_, n) => ({ type: 'account.created', data: n })));
     await waitFor(() => seen.email!.length === 20 && seen.crm!.length === 20, 'both subscribers to handle 20 events');
     await Promise.all([email.close(), crm.close()]);
     const ids = results.map((r) => r.id).sort();
@@ -63,14 +63,14 @@ describe('consuming a subscriber queue', () => {
     await bus.publish('price.alert', { symbol: 'FAIL' });
     await bus.publish('price.alert', { symbol: 'OK' });
     const queue = bus.subscriberQueue('flaky');
-    await waitFor(async () => (await queue.getQueueStats()).dlq_count === 1 && (await queue.getQueueStats()).counters.acked === 1, 'one dead letter and one ack');
+    await waitFor(async () => (await queue.getStats()).deadLetters === 1 && (await queue.getStats()).counters.acked === 1, 'one dead letter and one ack');
     await consumer.close();
     const [dead] = await queue.deadLetters();
     expect(dead!.reason).toBe('handler returned false');
     expect((dead!.message!.payload as Event<{ symbol: string }>).data.symbol).toBe('FAIL');
     expect(attempts.filter((a) => a > 0).sort()).toEqual([1, 2]);
-    const stats = await bus.getEventStats();
-    expect(stats.event_stats).toMatchObject({ published: 2, delivered: 2, failed: 1, retried: 2 });
+    const stats = await bus.getStats();
+    expect(stats.events).toMatchObject({ published: 2, delivered: 2, failed: 1, retried: 2 });
   });
 
   it('a thrown error is nacked with its message, and a dead letter can be replayed to the subscriber', async () => {
@@ -84,7 +84,7 @@ describe('consuming a subscriber queue', () => {
     });
     await bus.publish('order.placed', {});
     const queue = bus.subscriberQueue('s');
-    await waitFor(async () => (await queue.getQueueStats()).dlq_count === 1, 'the event to be dead-lettered');
+    await waitFor(async () => (await queue.getStats()).deadLetters === 1, 'the event to be dead-lettered');
     expect((await queue.deadLetters())[0]!.reason).toBe('database down');
     healthy = true;
     expect(await queue.replayDeadLetters()).toHaveLength(1);

@@ -77,7 +77,7 @@ describe('fan-out at scale', () => {
     // Half in batches, half one by one: both paths are the same script.
     let delivered = 0;
     for (let at = 0; at < 2500; at += 250) {
-      for (const result of await bus.publishBatch(events.slice(at, at + 250))) delivered += result.delivered;
+      for (const result of await bus.publishMany(events.slice(at, at + 250))) delivered += result.delivered;
     }
     for (let at = 2500; at < 5000; at++) {
       const { type, data } = events[at]!;
@@ -97,8 +97,8 @@ describe('fan-out at scale', () => {
     const counts = [...expected.values()].map((list) => list.length);
     expect(Math.min(...counts)).toBeGreaterThan(0);
     expect(Math.max(...counts)).toBe(5000);
-    const stats = await bus.getEventStats();
-    expect(stats.event_stats).toMatchObject({ published: 5000, delivered: expectedTotal });
-    expect(stats.total_subscriptions).toBe(50);
+    const stats = await bus.getStats();
+    expect(stats.events).toMatchObject({ published: 5000, delivered: expectedTotal });
+    expect(stats.subscriptions).toBe(50);
   });
 });

@@ -15,7 +15,7 @@ const TRADES = [
 async function received(filter: EventFilter, metadata?: Record<string, unknown>): Promise<number[]> {
   const bus = t.bus();
   await bus.subscribe('s', 'trade.executed', { filter });
-  await bus.publishBatch(TRADES.map((data, n) => ({ type: 'trade.executed', data: { n, ...data }, ...(metadata ? { metadata } : {}) })));
+  await bus.publishMany(TRADES.map((data, n) => ({ type: 'trade.executed', data: { n, ...data }, ...(metadata ? { metadata } : {}) })));
   return (await drain<{ n: number }>(bus.subscriberQueue('s'))).map((event) => event.data.n);
 }
 

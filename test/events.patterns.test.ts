@@ -76,7 +76,7 @@ describe('topic patterns (RabbitMQ semantics, matched in the publish script)', (
   it.each(CASES)('pattern %s, type %s: delivered %s', async (pattern, type, expected) => {
     const bus = t.bus();
     await bus.subscribe('s', pattern);
-    const [result] = await bus.publishBatch([{ type, data: { type } }]);
+    const [result] = await bus.publishMany([{ type, data: { type } }]);
     expect(result!.delivered).toBe(expected ? 1 : 0);
     const received = await drain(bus.subscriberQueue('s'));
     expect(received.map((event) => event.type)).toEqual(expected ? [type] : []);
@@ -114,7 +114,7 @@ describe('topic patterns (RabbitMQ semantics, matched in the publish script)', (
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe('type');
     expect(await bus.history('any')).toEqual([]);
-    expect((await bus.getEventStats()).event_stats.published).toBe(0);
+    expect((await bus.getStats()).events.published).toBe(0);
   });
 
   it('refuses an empty list of patterns', async () => {

@@ -47,7 +47,7 @@ describe('publish', () => {
     const bus = t.bus();
     await bus.subscribe('accounts', 'account.*');
     await bus.subscribe('everything', '#');
-    const results = await bus.publishBatch([
+    const results = await bus.publishMany([
       { type: 'account.created', data: 1 },
       { type: 'trade.executed', data: 2 },
       { type: 'account.deleted', data: 3 },
@@ -71,13 +71,13 @@ describe('publish', () => {
     const events = await drain<{ v: number }>(bus.subscriberQueue('s'));
     expect(events.map((e) => e.data.v)).toEqual([1]);
     expect(await bus.history('outbox.row')).toHaveLength(1);
-    expect((await bus.getEventStats()).event_stats).toMatchObject({ published: 1, delivered: 1, duplicates: 1 });
+    expect((await bus.getStats()).events).toMatchObject({ published: 1, delivered: 1, duplicates: 1 });
   });
 
   it('deduplicates inside one batch too', async () => {
     const bus = t.bus();
     await bus.subscribe('s', '#');
-    const results = await bus.publishBatch([
+    const results = await bus.publishMany([
       { type: 'a', data: 1, id: 'x' },
       { type: 'a', data: 2, id: 'y' },
       { type: 'a', data: 3, id: 'x' },
@@ -109,7 +109,7 @@ describe('publish', () => {
   it('keeps events with the same partition key in order for competing workers', async () => {
     const bus = t.bus();
     await bus.subscribe('s', '#');
-    await bus.publishBatch([1, 2, 3].map((n) => ({ type: 'order.step', data: n, partitionKey: 'order-1' })));
+    await bus.publishMany([1, 2, 3].map((n) => ({ type: 'order.step', data: n, partitionKey: 'order-1' })));
     const queue = bus.subscriberQueue<number>('s');
     // Only the head of a partition is deliverable until it is acked.
     const first = await queue.dequeue({ count: 10 });
@@ -122,7 +122,7 @@ describe('publish', () => {
   it('keeps publish order in a subscriber queue when plain and partitioned events are mixed in a batch', async () => {
     const bus = t.bus();
     await bus.subscribe('s', '#');
-    await bus.publishBatch([
+    await bus.publishMany([
       { type: 'e', data: 1 },
       { type: 'e', data: 2, partitionKey: 'p' },
       { type: 'e', data: 3 },
@@ -156,7 +156,7 @@ describe('publish', () => {
     await expect(bus.publish('a', { n: 1n })).rejects.toThrow(/event must be JSON-serialisable/);
     await expect(bus.publish('a', cycle)).rejects.toThrow(/event must be JSON-serialisable/);
     await expect(bus.publish('a', 'x'.repeat(2000))).rejects.toThrow(/the limit is 1000 \(option maxEventBytes\)/);
-    await expect(bus.publishBatch([{ type: 'a', data: 1 }, { type: 'a..b', data: 2 }])).rejects.toThrow(ValidationError);
+    await expect(bus.publishMany([{ type: 'a', data: 1 }, { type: 'a..b', data: 2 }])).rejects.toThrow(ValidationError);
     expect(await drain(bus.subscriberQueue('s'))).toEqual([]);
   });
 });

@@ -3,14 +3,14 @@ import { useBus } from './events.helpers.js';
 
 const t = useBus();
 
-describe('getEventStats', () => {
-  it('has the seed get_event_stats shape', async () => {
+describe('bus.getStats', () => {
+  it('starts at zero', async () => {
     const bus = t.bus();
-    expect(await bus.getEventStats()).toEqual({
-      total_subscriptions: 0,
-      active_subscribers: 0,
-      event_stats: { published: 0, delivered: 0, failed: 0, retried: 0, duplicates: 0, replayed: 0 },
-      subscriptions_by_type: {},
+    expect(await bus.getStats()).toEqual({
+      subscriptions: 0,
+      activeSubscriptions: 0,
+      events: { published: 0, delivered: 0, failed: 0, retried: 0, duplicates: 0, replayed: 0 },
+      subscriptionsByPattern: {},
     });
   });
 
@@ -22,7 +22,7 @@ describe('getEventStats', () => {
     await bus.subscribe('reporting', ['portfolio.updated']);
     await bus.subscribe('archive', ['#']);
     await bus.pause('archive');
-    await bus.publishBatch([
+    await bus.publishMany([
       { type: 'account.created', data: {} },
       { type: 'account.updated', data: {} },
       { type: 'portfolio.updated', data: {}, id: 'p1' },
@@ -31,11 +31,11 @@ describe('getEventStats', () => {
     const queue = bus.subscriberQueue('reporting');
     const [delivery] = await queue.dequeue();
     await queue.nack(delivery!, { retry: false });
-    expect(await bus.getEventStats()).toEqual({
-      total_subscriptions: 5,
-      active_subscribers: 4,
-      event_stats: { published: 3, delivered: 5, failed: 1, retried: 0, duplicates: 1, replayed: 0 },
-      subscriptions_by_type: {
+    expect(await bus.getStats()).toEqual({
+      subscriptions: 5,
+      activeSubscriptions: 4,
+      events: { published: 3, delivered: 5, failed: 1, retried: 0, duplicates: 1, replayed: 0 },
+      subscriptionsByPattern: {
         'account.created': 2,
         'account.updated': 1,
         'portfolio.updated': 2,

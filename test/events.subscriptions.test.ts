@@ -28,7 +28,7 @@ describe('subscriptions in Redis', () => {
     await bus.pause('s');
     expect(await bus.subscribe('s', 'b.*', { filter: { data: 2 } })).toBe(false);
     await bus.resume('s');
-    await bus.publishBatch([
+    await bus.publishMany([
       { type: 'a.x', data: 2 },
       { type: 'b.x', data: 1 },
       { type: 'b.x', data: 2 },
@@ -69,7 +69,7 @@ describe('subscriptions in Redis', () => {
     const bus = t.bus();
     await bus.subscribe('s', '#');
     await bus.subscribe('keep', '#');
-    await bus.publishBatch([
+    await bus.publishMany([
       { type: 'e', data: 1 },
       { type: 'e', data: 2 },
       { type: 'e', data: 3, partitionKey: 'p' },
@@ -79,8 +79,8 @@ describe('subscriptions in Redis', () => {
     const [inFlight] = await queue.dequeue();
     await queue.nack(inFlight!, { retry: false });
     await bus.unsubscribe('s', { dropQueue: true });
-    const stats = await queue.getQueueStats();
-    expect(stats).toMatchObject({ priority_2_count: 0, processing_count: 0, dlq_count: 0, delayed_count: 0, partition_backlog_count: 0 });
+    const stats = await queue.getStats();
+    expect(stats).toMatchObject({ ready: { normal: 0 }, inflight: 0, deadLetters: 0, delayed: 0, partitionBacklog: 0 });
     // Only the remembered replies of the calls above remain; they expire on their own (REQUEST_TTL_MS).
     const subscriberKeys = (await scanAll(t.redis, `${queue.baseKey}*`)).filter((key) => !key.includes(REQUEST_KEY_SUFFIX));
     expect(subscriberKeys).toEqual([]);
@@ -96,7 +96,7 @@ describe('subscriptions in Redis', () => {
     expect(await drain(bus.subscriberQueue('broken'))).toEqual([]);
     expect(await drain(bus.subscriberQueue('fine'))).toHaveLength(1);
     expect((await bus.listSubscriptions()).find((s) => s.subscriberId === 'broken')!.patterns).toEqual([]);
-    expect((await bus.getEventStats()).total_subscriptions).toBe(2);
+    expect((await bus.getStats()).subscriptions).toBe(2);
     // Subscribing again repairs it.
     await bus.subscribe('broken', 'a.b');
     expect((await bus.publish('a.b', 2)).delivered).toBe(2);

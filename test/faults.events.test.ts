@@ -49,7 +49,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
       expect((await drain(direct.subscriberQueue(subscriber))).map((e) => e.id), subscriber).toEqual([result.id]);
     }
     expect((await direct.history('order.created')).map((h) => h.event.id)).toEqual([result.id]);
-    expect((await direct.getEventStats()).event_stats).toMatchObject({ published: 1, delivered: 2, duplicates: 0 });
+    expect((await direct.getStats()).events).toMatchObject({ published: 1, delivered: 2, duplicates: 0 });
   });
 
   it('publish without deduplication delivers the event to each subscriber once', async () => {
@@ -64,7 +64,7 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
       expect((await drain(direct.subscriberQueue(subscriber))).map((e) => e.id), subscriber).toEqual([result.id]);
     }
     expect((await direct.history('order.created')).map((h) => h.event.id)).toEqual([result.id]);
-    expect((await direct.getEventStats()).event_stats).toMatchObject({ published: 1, delivered: 2 });
+    expect((await direct.getStats()).events).toMatchObject({ published: 1, delivered: 2 });
   });
 
   it('subscribe of a new subscriber returns true (new), and registers it once', async () => {
@@ -109,12 +109,12 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
 
   it('history replay copies the range into the subscriber queue once', async () => {
     const { faulty, direct } = buses();
-    const published = await direct.publishBatch([1, 2].map((n) => ({ type: 'order.created', data: n })));
+    const published = await direct.publishMany([1, 2].map((n) => ({ type: 'order.created', data: n })));
     await direct.subscribe('late', 'order.*');
     const fired = loseReplyOf('bus/historyReplay');
     expect(await faulty.replay('late', 'order.created')).toBe(2);
     fired();
     expect((await drain(direct.subscriberQueue('late'))).map((e) => e.id)).toEqual(published.map((p) => p.id));
-    expect((await direct.getEventStats()).event_stats).toMatchObject({ replayed: 2 });
+    expect((await direct.getStats()).events).toMatchObject({ replayed: 2 });
   });
 });

@@ -54,10 +54,10 @@ export async function drain(queue: Queue<any>): Promise<{ delivered: Map<string,
     const batch = await queue.dequeue({ count: 100, visibilityMs: 30_000 });
     for (const d of batch) delivered.set(d.id, (delivered.get(d.id) ?? 0) + 1);
     await queue.ackMany(batch);
-    const stats = await queue.getQueueStats();
+    const stats = await queue.getStats();
     return (
-      stats.processing_count + stats.delayed_count + stats.partition_backlog_count +
-        stats.priority_1_count + stats.priority_2_count + stats.priority_3_count + stats.priority_4_count === 0
+      stats.inflight + stats.delayed + stats.partitionBacklog +
+        stats.ready.low + stats.ready.normal + stats.ready.high + stats.ready.critical === 0
     );
   }, `queue ${queue.name} to drain`);
   const dead = (await queue.deadLetters({ limit: 1000 })).map((letter) => letter.id);

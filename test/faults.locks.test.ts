@@ -59,7 +59,7 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
     const { mine, other, holder, prefix } = setup();
     const lock = (await mine.acquire('res', { ttlMs: 5_000 }))!;
     const fired = loseReplyOf('lock/extend');
-    await expect(mine.extend(lock, 120_000)).resolves.toBeUndefined();
+    await expect(mine.extend(lock, { ttlMs: 120_000 })).resolves.toBeUndefined();
     fired();
     expect(await holder('res')).toBe(lock.token);
     expect(await env.redis.pttl(lockKeys(prefix, 'res').holder)).toBeGreaterThan(100_000);

@@ -60,24 +60,24 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const id = await q.send({ n: 1 });
     fired();
     await expectOnePlaceEach(env.redis, q, [id]);
-    expect((await q.getQueueStats()).counters.sent).toBe(1);
+    expect((await q.getStats()).counters.sent).toBe(1);
     await expectEachDeliveredOnce(q, [id]);
   });
 
-  it('sendBatch with generated ids writes each message once', async () => {
+  it('sendMany with generated ids writes each message once', async () => {
     const q = queue();
     const fired = loseReplyOf('queue/send');
-    const ids = await q.sendBatch([{ payload: { n: 1 } }, { payload: { n: 2 }, priority: 'HIGH' }, { payload: { n: 3 }, partitionKey: 'p' }]);
+    const ids = await q.sendMany([{ payload: { n: 1 } }, { payload: { n: 2 }, priority: 'HIGH' }, { payload: { n: 3 }, partitionKey: 'p' }]);
     fired();
     expect(new Set(ids).size).toBe(3);
     await expectOnePlaceEach(env.redis, q, ids);
-    expect((await q.getQueueStats()).counters.sent).toBe(3);
+    expect((await q.getStats()).counters.sent).toBe(3);
     await expectEachDeliveredOnce(q, ids);
   });
 
   it('dequeue hands the caller what it took: nothing stays in flight that the caller does not hold', async () => {
     const q = queue();
-    const ids = await q.sendBatch([1, 2, 3].map((n) => ({ payload: { n } })));
+    const ids = await q.sendMany([1, 2, 3].map((n) => ({ payload: { n } })));
     const fired = loseReplyOf('queue/dequeue');
     const deliveries = await q.dequeue({ count: 2, visibilityMs: 60_000 });
     fired();
@@ -100,7 +100,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     fired();
     await expectOnePlaceEach(env.redis, q, []);
     expect(await q.getMessage(id)).toBeNull();
-    expect((await q.getQueueStats()).counters.acked).toBe(1);
+    expect((await q.getStats()).counters.acked).toBe(1);
     await expectEachDeliveredOnce(q, []);
   });
 
@@ -114,7 +114,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const info = await q.getMessage(id);
     expect(info).toMatchObject({ attempts: 1, lastError: 'boom' });
     expect(['RETRY', 'PENDING']).toContain(info!.status);
-    expect((await q.getQueueStats()).counters.retried).toBe(1);
+    expect((await q.getStats()).counters.retried).toBe(1);
     await expectOnePlaceEach(env.redis, q, [id]);
     const [again] = await waitForDelivery(q);
     expect(again).toMatchObject({ id, attempts: 1 });
@@ -134,7 +134,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     expect(await q.getMessage(id)).toMatchObject({ status: 'FAILED', attempts: 2, lastError: 'second' });
     const letters = await q.deadLetters();
     expect(letters.map((l) => [l.id, l.reason])).toEqual([[id, 'second']]);
-    expect((await q.getQueueStats()).counters.dead_lettered).toBe(1);
+    expect((await q.getStats()).counters.deadLettered).toBe(1);
     await expectOnePlaceEach(env.redis, q, [id]);
     expect(await drain(q)).toEqual({ delivered: new Map(), dead: [id] });
   });
@@ -145,7 +145,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     const [delivery] = await q.dequeue({ visibilityMs: 5_000 });
     const before = Date.now();
     const fired = loseReplyOf('queue/extend');
-    await expect(q.extend(delivery!, 120_000)).resolves.toBeUndefined();
+    await expect(q.extend(delivery!, { visibilityMs: 120_000 })).resolves.toBeUndefined();
     fired();
     const info = await q.getMessage(id);
     expect(info?.status).toBe('PROCESSING');
@@ -157,10 +157,10 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
 
   it('release reports the delivery released and puts it back at the front, once', async () => {
     const q = queue();
-    const ids = await q.sendBatch([1, 2].map((n) => ({ payload: { n } })));
+    const ids = await q.sendMany([1, 2].map((n) => ({ payload: { n } })));
     const [delivery] = await q.dequeue({ visibilityMs: 60_000 });
     const fired = loseReplyOf('queue/nack');
-    expect(await q.release([delivery!])).toEqual([true]);
+    expect(await q.releaseMany([delivery!])).toEqual([true]);
     fired();
     await expectOnePlaceEach(env.redis, q, ids);
     expect(await q.getMessage(ids[0]!)).toMatchObject({ status: 'PENDING', attempts: 0 });
@@ -177,7 +177,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     expect(await q.replayDeadLetters({ ids: [letter!] })).toEqual([letter]);
     fired();
     expect(await q.getMessage(letter!)).toMatchObject({ status: 'PENDING', attempts: 0 });
-    expect((await q.getQueueStats()).counters.replayed).toBe(1);
+    expect((await q.getStats()).counters.replayed).toBe(1);
     await expectOnePlaceEach(env.redis, q, [letter!]);
     await expectEachDeliveredOnce(q, [letter!]);
   });
@@ -189,7 +189,7 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     expect(await q.replayDeadLetters({ limit: 1 })).toEqual([letters[0]]);
     fired();
     expect((await q.deadLetters()).map((l) => l.id)).toEqual(letters.slice(1));
-    expect((await q.getQueueStats()).counters.replayed).toBe(1);
+    expect((await q.getStats()).counters.replayed).toBe(1);
     await expectOnePlaceEach(env.redis, q, letters);
     const { delivered, dead } = await drain(q);
     expect(Object.fromEntries(delivered)).toEqual({ [letters[0]!]: 1 });
@@ -224,19 +224,19 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     let fired = loseReplyOf('queue/pause');
     await q.pause();
     fired();
-    expect((await q.getQueueStats()).paused).toBe(true);
+    expect((await q.getStats()).paused).toBe(true);
     expect(await q.dequeue()).toEqual([]);
     fired = loseReplyOf('queue/pause');
     await q.resume();
     fired();
-    expect((await q.getQueueStats()).paused).toBe(false);
+    expect((await q.getStats()).paused).toBe(false);
     await expectOnePlaceEach(env.redis, q, [id]);
     await expectEachDeliveredOnce(q, [id]);
   });
 
   it('setRateLimit and its removal each take effect once', async () => {
     const q = queue();
-    const ids = await q.sendBatch([1, 2, 3].map((n) => ({ payload: { n } })));
+    const ids = await q.sendMany([1, 2, 3].map((n) => ({ payload: { n } })));
     let fired = loseReplyOf('queue/rateLimit');
     await q.setRateLimit({ max: 2, windowMs: 120_000 });
     fired();

@@ -3,11 +3,14 @@ import {
   EventBus,
   Locks,
   Queue,
+  queueMaintenanceJobs,
   Scheduler,
+  schedulerCleanupJobs,
   UnknownSubscriberError,
   ValidationError,
   type Delivery,
 } from '../src/index.js';
+import { lockKeys } from '../src/keys.js';
 import { useRedis, waitFor } from './helpers.js';
 
 /**
@@ -54,7 +57,7 @@ describe('options objects: unknown keys and non-objects are refused', () => {
     await expectRefused(() => queue.send(1, { priorty: 'HIGH' } as never), 'priorty', /unknown option "priorty".*did you mean "priority"\?.*Known options: id, type, priority/);
     await expectRefused(() => queue.send(1, { delay: 5 } as never), 'delay', /did you mean "delayMs"/);
     await expectRefused(() => queue.send(1, { payload: 2 } as never), 'payload', /the payload is the first argument/);
-    await expectRefused(() => queue.sendBatch([{ payload: 1 }, { payload: 2, maxRetry: 3 } as never]), 'item.maxRetry', /items\[1\]: .*did you mean "maxRetries"/);
+    await expectRefused(() => queue.sendMany([{ payload: 1 }, { payload: 2, maxRetry: 3 } as never]), 'item.maxRetry', /items\[1\]: .*did you mean "maxRetries"/);
     expect(await keysUnder(prefix)).toEqual([]);
   });
 
@@ -94,14 +97,14 @@ describe('options objects: unknown keys and non-objects are refused', () => {
     expect(await keysUnder(prefix)).toEqual([]);
   });
 
-  it('publish, publishBatch, subscribe, unsubscribe, history and replay refuse unknown keys', async () => {
+  it('publish, publishMany, subscribe, unsubscribe, history and replay refuse unknown keys', async () => {
     const prefix = env.prefix();
     const bus = new EventBus('b', { connection: env.redis, prefix });
     try {
       await expectRefused(() => bus.publish('a.b', 1, { correlationID: 'x' } as never), 'correlationID', /did you mean "correlationId"/);
       await expectRefused(() => bus.publish('a.b', 1, 'x' as never), 'options', /publish\(type, data, options\)/);
-      await expectRefused(() => bus.publishBatch([{ type: 'a.b', data: 1 }, { type: 'a.b', data: 2, partition: 'k' } as never]), 'item.partition', /items\[1\]: .*did you mean "partitionKey"/);
-      await expectRefused(() => bus.publishBatch([{ type: 'a.b', data: 1 }, null as never]), 'items[1]', /items\[1\] must be an event/);
+      await expectRefused(() => bus.publishMany([{ type: 'a.b', data: 1 }, { type: 'a.b', data: 2, partition: 'k' } as never]), 'item.partition', /items\[1\]: .*did you mean "partitionKey"/);
+      await expectRefused(() => bus.publishMany([{ type: 'a.b', data: 1 }, null as never]), 'items[1]', /items\[1\] must be an event/);
       await expectRefused(() => bus.subscribe('s', 'a.*', { filters: {} } as never), 'filters', /did you mean "filter"/);
       await expectRefused(() => bus.unsubscribe('s', { drop: true } as never), 'drop', /did you mean "dropQueue"/);
       await expectRefused(() => bus.unsubscribe('s', { dropQueue: 'yes' } as never), 'dropQueue', /true or false, got "yes"/);
@@ -125,7 +128,8 @@ describe('options objects: unknown keys and non-objects are refused', () => {
       expect(() => scheduler.addJob({ ...job, catchUp: 'no' } as never)).toThrow(expect.objectContaining({ field: 'catchUp', message: 'catchUp must be true or false, got "no"' }));
       expect(() => scheduler.addJob({ ...job, oncePerTick: 0 } as never)).toThrow(expect.objectContaining({ field: 'oncePerTick' }));
       expect(() => scheduler.addJob({ ...job, timeout: 5 } as never)).toThrow(expect.objectContaining({ field: 'job.timeout', message: expect.stringMatching(/did you mean "timeoutMs"/) }));
-      expect(() => scheduler.addBuiltinJobs({ queues: [], retentionMs: 5 } as never)).toThrow(expect.objectContaining({ field: 'retentionMs' }));
+      expect(() => schedulerCleanupJobs(scheduler, { retention: 5 } as never)).toThrow(expect.objectContaining({ field: 'retention', message: expect.stringMatching(/did you mean "retentionMs"/) }));
+      expect(() => queueMaintenanceJobs([], { loger: console } as never)).toThrow(expect.objectContaining({ field: 'loger' }));
       expect(scheduler.jobNames).toEqual([]);
       expect(await keysUnder(prefix)).toEqual([]);
     } finally {
@@ -136,21 +140,21 @@ describe('options objects: unknown keys and non-objects are refused', () => {
 });
 
 describe('batches', () => {
-  it('sendBatch(null | {} | [ok, null]) is refused naming the index, not a TypeError', async () => {
+  it('sendMany(null | {} | [ok, null]) is refused naming the index, not a TypeError', async () => {
     const prefix = env.prefix();
     const queue = env.queue('q', { prefix });
-    await expectRefused(() => queue.sendBatch(null as never), 'items', /items must be an array of messages.*got null/);
-    await expectRefused(() => queue.sendBatch({} as never), 'items', /got an object/);
-    await expectRefused(() => queue.sendBatch([{ payload: 1 }, null as never]), 'items[1]', /items\[1\] must be a message \{ payload/);
-    await expectRefused(() => queue.sendBatch([{ payload: 1 }, { payload: 2, priority: 9 } as never]), 'priority', /^items\[1\]: priority must be one of/);
+    await expectRefused(() => queue.sendMany(null as never), 'items', /items must be an array of messages.*got null/);
+    await expectRefused(() => queue.sendMany({} as never), 'items', /got an object/);
+    await expectRefused(() => queue.sendMany([{ payload: 1 }, null as never]), 'items[1]', /items\[1\] must be a message \{ payload/);
+    await expectRefused(() => queue.sendMany([{ payload: 1 }, { payload: 2, priority: 9 } as never]), 'priority', /^items\[1\]: priority must be one of/);
     expect(await keysUnder(prefix)).toEqual([]);
   });
 
   it('nackMany checks every item (shape, ref, error, retry, delayMs) before anything is written, naming the index', async () => {
     const queue = env.queue<number>('nacks');
-    await queue.sendBatch([{ payload: 1 }, { payload: 2 }]);
+    await queue.sendMany([{ payload: 1 }, { payload: 2 }]);
     const [a, b] = (await queue.dequeue({ count: 2 })) as [Delivery<number>, Delivery<number>];
-    const stats = await queue.getQueueStats();
+    const stats = await queue.getStats();
     await expectRefused(() => queue.nackMany(null as never), 'items', /items must be an array/);
     await expectRefused(() => queue.nackMany([a] as never), 'ref', /^items\[0\]: got a delivery; each item is \{ ref: delivery/);
     await expectRefused(() => queue.nackMany([{ ref: a }, null] as never), 'items[1]', /items\[1\] must be an object \{ ref, error\?, retry\?, delayMs\? \}/);
@@ -159,7 +163,7 @@ describe('batches', () => {
     await expectRefused(() => queue.nackMany([{ ref: a, error: { code: 5 } }] as never), 'error', /^items\[0\]: error must be a string or an Error/);
     await expectRefused(() => queue.nackMany([{ ref: a, reason: 'x' }] as never), 'item.reason', /^items\[0\]: .*unknown option "reason"/);
     await expectRefused(() => queue.nack(a, { delayMs: 1e300 }), 'delayMs', /^delayMs must be at most/);
-    expect(await queue.getQueueStats()).toEqual(stats);
+    expect(await queue.getStats()).toEqual(stats);
     expect(await queue.nackMany([{ ref: a, retry: false, error: 'bad' }, { ref: b, delayMs: 60_000 }])).toEqual(['dead-lettered', 'retried']);
   });
 });
@@ -168,15 +172,18 @@ describe('upper bounds on durations', () => {
   it('refuses visibility over 12 h (dequeue, extend, queue, consumer), handler timeouts over 24 h and nack delays over 10 years', async () => {
     const queue = env.queue<number>('bounds');
     await queue.send(1);
-    const before = await queue.getQueueStats();
+    const before = await queue.getStats();
     await expectRefused(() => queue.dequeue({ visibilityMs: 1e300 }), 'visibilityMs', /at most 43200000 ms \(12 hours\), got 1e\+300/);
     await expectRefused(() => queue.dequeue({ visibilityMs: 12 * 3600_000 + 1 }), 'visibilityMs', /12 hours/);
-    expect(await queue.getQueueStats()).toEqual(before);
+    expect(await queue.getStats()).toEqual(before);
     const [d] = await queue.dequeue({ visibilityMs: 12 * 3600_000 });
     const deadline = Number(await env.redis.zscore(`${queue.baseKey}:i`, `${d!.id}|${d!.receipt}`));
-    await expectRefused(() => queue.extend(d!, 1e300), 'visibilityMs', /12 hours/);
-    await expectRefused(() => queue.extendMany([d!], 43_200_001), 'visibilityMs', /12 hours/);
+    await expectRefused(() => queue.extend(d!, { visibilityMs: 1e300 }), 'visibilityMs', /12 hours/);
+    await expectRefused(() => queue.extendMany([d!], { visibilityMs: 43_200_001 }), 'visibilityMs', /12 hours/);
     await expectRefused(() => queue.nack(d!, { delayMs: 1e300 }), 'delayMs', /10 years/);
+    // The options object, not a bare number, as every operation takes its optional arguments.
+    await expectRefused(() => queue.extend(d!, 60_000 as never), 'options', /extend\(delivery, options\).*visibilityMs/);
+    await expectRefused(() => queue.extendMany([d!], 60_000 as never), 'options', /extendMany\(deliveries, options\)/);
     expect(Number(await env.redis.zscore(`${queue.baseKey}:i`, `${d!.id}|${d!.receipt}`))).toBe(deadline);
     expect(() => queue.consume(() => true, { visibilityMs: 1e300 })).toThrow(expect.objectContaining({ field: 'visibilityMs' }));
     expect(() => queue.consume(() => true, { handlerTimeoutMs: 1e300 })).toThrow(expect.objectContaining({ field: 'handlerTimeoutMs', message: expect.stringMatching(/24 hours/) }));
@@ -184,7 +191,7 @@ describe('upper bounds on durations', () => {
     expect(() => queue.consume(() => true, { blockMs: 1e300 })).toThrow(expect.objectContaining({ field: 'blockMs' }));
     expect(() => env.queue('q2', { visibilityMs: 1e300 })).toThrow(expect.objectContaining({ field: 'visibilityMs' }));
     expect(() => new EventBus('b', { connection: env.redis, visibilityMs: 0 })).toThrow(expect.objectContaining({ field: 'visibilityMs' }));
-    expect((await queue.getQueueStats()).processing_count).toBe(1);
+    expect((await queue.getStats()).inflight).toBe(1);
   });
 
   it('a retry policy with capMs < baseMs, jitter outside 0..1 or delays over 10 years is refused; one of the two alone moves the other', () => {
@@ -236,7 +243,7 @@ describe('other gaps', () => {
     const seconds = Math.floor(Date.now() / 1000) + 60;
     const error = await expectRefused(() => queue.send(1, { runAt: seconds }), 'runAt', /looks like Unix seconds.*Pass milliseconds .* or a Date/);
     expect(error.message).toContain(String(seconds));
-    await expectRefused(() => queue.sendBatch([{ payload: 1, runAt: new Date(seconds) }]), 'runAt', /Unix seconds/);
+    await expectRefused(() => queue.sendMany([{ payload: 1, runAt: new Date(seconds) }]), 'runAt', /Unix seconds/);
     await expectRefused(() => queue.send(1, { runAt: 0 }), 'runAt', /Unix seconds/);
     expect(await keysUnder(prefix)).toEqual([]);
     const id = await queue.send(1, { runAt: Date.now() - 60_000 });
@@ -246,7 +253,7 @@ describe('other gaps', () => {
   it('a handler throwing a plain object records its message or its JSON, not "[object Object]"', async () => {
     const queue = env.queue<number>('plain-throws', { retry: { baseMs: 60_000 } });
     const thrown: unknown[] = [{ message: 'upstream said no', status: 503 }, { code: 'E42', detail: ['a', 'b'] }, 'x'.repeat(5000), 7];
-    const ids = await queue.sendBatch(thrown.map((_, n) => ({ payload: n })));
+    const ids = await queue.sendMany(thrown.map((_, n) => ({ payload: n })));
     const consumer = queue.consume((message) => {
       throw thrown[message.payload];
     }, { concurrency: 4 });
@@ -300,6 +307,28 @@ describe('other gaps', () => {
       expect(await keysUnder(prefix)).toEqual([]);
     } finally {
       await scheduler.close();
+    }
+  });
+});
+
+describe('one options object per operation', () => {
+  it('reclaim, promote and locks.extend refuse a bare number where their options go, writing nothing', async () => {
+    const prefix = env.prefix();
+    const queue = env.queue('shapes', { prefix });
+    const locks = new Locks({ connection: env.redis, prefix });
+    try {
+      await expectRefused(() => queue.reclaim(5 as never), 'options', /reclaim\(options\): options must be an object with some of limit/);
+      await expectRefused(() => queue.promote(5 as never), 'options', /promote\(options\)/);
+      await expectRefused(() => queue.reclaim({ limit: 0 }), 'limit', /limit must be an integer from 1 to 1000/);
+      expect(await keysUnder(prefix)).toEqual([]);
+      expect(await queue.promote({ limit: 10 })).toBe(0);
+      const lock = (await locks.acquire('l', { ttlMs: 10_000 }))!;
+      await expectRefused(() => locks.extend(lock, 60_000 as never), 'options', /extend\(lock, options\).*ttlMs/);
+      await expectRefused(() => locks.extend(lock, { ttl: 5 } as never), 'ttl', /did you mean "ttlMs"/);
+      await locks.extend(lock, { ttlMs: 60_000 });
+      expect(await env.redis.pttl(lockKeys(prefix, 'l').holder)).toBeGreaterThan(50_000);
+    } finally {
+      await locks.close();
     }
   });
 });

@@ -68,7 +68,7 @@ describe.each([
     await queue.send({ n: 2 }, { priority: 'HIGH' });
     await waitFor(() => seen.length === 2, 'the second message handled');
     expect(seen).toEqual([1, 2]);
-    expect((await queue.getQueueStats()).counters.acked).toBe(2);
+    expect((await queue.getStats()).counters.acked).toBe(2);
 
     // Event bus: subscribe, publish, consume.
     const bus = new EventBus('bus', { connection, prefix: p });
@@ -136,7 +136,7 @@ describe('an ioredis 6 Cluster', () => {
     const queues = ['a', 'b', 'c'].map((name) => new Queue<{ n: number }>(name, { connection, prefix: 'c6' }));
     const seen: string[] = [];
     const consumers = queues.map((queue) => queue.consume((m) => void seen.push(`${queue.name}:${m.payload.n}`)));
-    for (const queue of queues) await queue.sendBatch([{ payload: { n: 1 } }, { payload: { n: 2 } }]);
+    for (const queue of queues) await queue.sendMany([{ payload: { n: 1 } }, { payload: { n: 2 } }]);
     await waitFor(() => seen.length === 6, 'six messages handled');
     await Promise.all(consumers.map((c) => c.close()));
     await Promise.all(queues.map((q) => q.close()));

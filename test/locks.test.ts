@@ -81,7 +81,7 @@ describe('locks', () => {
     expect(current).not.toBeNull();
 
     await expect(l.release(stale!)).rejects.toBeInstanceOf(LockNotHeldError);
-    await expect(l.extend(stale!, 60_000)).rejects.toMatchObject({ code: 'LOCK_NOT_HELD', lockName: 'job' });
+    await expect(l.extend(stale!, { ttlMs: 60_000 })).rejects.toMatchObject({ code: 'LOCK_NOT_HELD', lockName: 'job' });
     const holderKey = lockKeys(prefix, 'job').holder;
     expect(await env.redis.get(holderKey)).toBe(current!.token);
     const ttl = await env.redis.pttl(holderKey);
@@ -89,7 +89,7 @@ describe('locks', () => {
     expect(ttl).toBeLessThanOrEqual(30_000);
 
     // The current holder still can; after its release its token is stale too.
-    await l.extend(current!, 45_000);
+    await l.extend(current!, { ttlMs: 45_000 });
     expect(await env.redis.pttl(holderKey)).toBeGreaterThan(30_000);
     await l.release(current!);
     await expect(l.release(current!)).rejects.toBeInstanceOf(LockNotHeldError);

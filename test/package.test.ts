@@ -36,7 +36,7 @@ const received = await new Promise((resolve, reject) => {
     consumer.close().then(() => resolve(message), reject);
   });
 });
-const stats = await queue.getQueueStats();
+const stats = await queue.getStats();
 await Promise.all([queue.close(), fromUrl.close()]);
 const keys = await redis.keys('{' + prefix + ':*');
 if (keys.length > 0) await redis.del(...keys);
@@ -76,6 +76,12 @@ describe('the packed package', () => {
     expect(installed('ioredis').version).toMatch(/^6\./);
     // The peer dependency: sluice uses the project's ioredis, no second copy of its own.
     expect(existsSync(join(app, 'node_modules', 'sluice', 'node_modules', 'ioredis'))).toBe(false);
+    // The declarations hold the public API only: the consumer runtime's plumbing (@internal) is stripped.
+    const declarations = (path: string) => readFileSync(join(app, 'node_modules', 'sluice', 'dist', 'src', path), 'utf8');
+    const queueTypes = declarations('queue/queue.d.ts');
+    expect(queueTypes).toMatch(/sendMany\(/);
+    expect(queueTypes).not.toMatch(/dequeueWithWait|wake\(|wakeKey|DequeueResult/);
+    expect(declarations('index.d.ts')).not.toMatch(/DequeueResult/);
 
     const { stdout } = await run(process.execPath, ['app.mjs', redisUrl(), uniquePrefix('pack')], { cwd: app, timeout: 30_000 });
     const result = JSON.parse(stdout.trim()) as Record<string, unknown>;

@@ -8,7 +8,7 @@ describe('ack', () => {
 
   it('releases the next message of a partition while unpartitioned messages are in flight too', async () => {
     const queue = redis.queue<string>();
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 'p1', partitionKey: 'a' },
       { payload: 'free' },
       { payload: 'p2', partitionKey: 'a' },
@@ -19,8 +19,8 @@ describe('ack', () => {
     const second = await queue.dequeue({ count: 10 });
     expect(second.map((d) => d.payload)).toEqual(['p2']);
     await queue.ackMany(second);
-    const stats = await queue.getQueueStats();
-    expect(stats.partition_backlog_count).toBe(0);
+    const stats = await queue.getStats();
+    expect(stats.partitionBacklog).toBe(0);
     expect(stats.counters.acked).toBe(3);
   });
 
@@ -42,7 +42,7 @@ describe('ack', () => {
     await queue.send('m');
     const [delivery] = await queue.dequeue();
     expect(await queue.ackMany([{ id: delivery!.id, receipt: '999' }])).toEqual([false]);
-    expect((await queue.getQueueStats()).processing_count).toBe(1);
+    expect((await queue.getStats()).inflight).toBe(1);
     expect(await queue.ackMany([delivery!])).toEqual([true]);
     expect(await queue.ackMany([delivery!])).toEqual([false]);
   });

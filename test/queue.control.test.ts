@@ -15,7 +15,7 @@ describe('pause, rate limit, stats', () => {
     await admin.pause();
     await admin.send('while paused');
     expect(await worker.dequeue()).toEqual([]);
-    expect((await admin.getQueueStats()).paused).toBe(true);
+    expect((await admin.getStats()).paused).toBe(true);
     expect(handled).toEqual([]);
     await admin.resume();
     await waitFor(() => handled.length === 1, 'delivery after resume');
@@ -27,7 +27,7 @@ describe('pause, rate limit, stats', () => {
     const prefix = env.prefix();
     const a = env.queue<number>('limited', { prefix });
     const b = env.queue<number>('limited', { prefix, connection: env.connection() });
-    await a.sendBatch(Array.from({ length: 20 }, (_, n) => ({ payload: n })));
+    await a.sendMany(Array.from({ length: 20 }, (_, n) => ({ payload: n })));
     await a.setRateLimit({ max: 5, windowMs: 60_000 });
     expect(await a.dequeue({ count: 3 })).toHaveLength(3);
     expect(await b.dequeue({ count: 10 })).toHaveLength(2);
@@ -38,7 +38,7 @@ describe('pause, rate limit, stats', () => {
 
   it('stats show the seed shape: counts per priority, processing, delayed, DLQ, plus counters', async () => {
     const queue = env.queue<string>('user_tasks');
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 'c', priority: 'CRITICAL' },
       { payload: 'h', priority: 'HIGH' },
       { payload: 'h2', priority: 'HIGH' },
@@ -50,18 +50,15 @@ describe('pause, rate limit, stats', () => {
     await queue.ack(c!);
     await queue.nack(doomed!, { error: 'x' });
     await queue.dequeue();
-    expect(await queue.getQueueStats()).toEqual({
-      queue_name: 'user_tasks',
-      priority_4_count: 0,
-      priority_3_count: 1,
-      priority_2_count: 0,
-      priority_1_count: 1,
-      processing_count: 1,
-      delayed_count: 1,
-      dlq_count: 1,
-      partition_backlog_count: 0,
+    expect(await queue.getStats()).toEqual({
+      name: 'user_tasks',
+      ready: { critical: 0, high: 1, normal: 0, low: 1 },
+      inflight: 1,
+      delayed: 1,
+      deadLetters: 1,
+      partitionBacklog: 0,
       paused: false,
-      counters: { sent: 6, delivered: 3, acked: 1, retried: 0, dead_lettered: 1, reclaimed: 0, replayed: 0 },
+      counters: { sent: 6, delivered: 3, acked: 1, retried: 0, deadLettered: 1, reclaimed: 0, replayed: 0 },
     });
   });
 });

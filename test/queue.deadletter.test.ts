@@ -6,7 +6,7 @@ const env = useRedis();
 describe('dead-letter queue', () => {
   it('holds failed messages with their reason, oldest first; replay resets attempts; purge deletes', async () => {
     const queue = env.queue<{ n: number }>('dlq');
-    const ids = await queue.sendBatch([1, 2, 3].map((n) => ({ payload: { n }, maxRetries: 0, type: 'job' })));
+    const ids = await queue.sendMany([1, 2, 3].map((n) => ({ payload: { n }, maxRetries: 0, type: 'job' })));
     const batch = await queue.dequeue({ count: 3 });
     for (const d of batch) await queue.nack(d, { error: new Error(`bad input ${d.payload.n}`) });
 
@@ -15,7 +15,7 @@ describe('dead-letter queue', () => {
     expect(letters.map((l) => l.reason)).toEqual(['bad input 1', 'bad input 2', 'bad input 3']);
     for (const letter of letters) expect(Math.abs(letter.failedAt - Date.now())).toBeLessThan(60_000);
     expect(letters[0]!.message).toMatchObject({ payload: { n: 1 }, attempts: 1, type: 'job' });
-    expect((await queue.getQueueStats()).dlq_count).toBe(3);
+    expect((await queue.getStats()).deadLetters).toBe(3);
 
     expect(await queue.replayDeadLetters({ ids: [ids[1]!, 'not-there'] })).toEqual([ids[1]]);
     const [replayed] = await queue.dequeue();
@@ -25,7 +25,7 @@ describe('dead-letter queue', () => {
     expect(await queue.purgeDeadLetters({ ids: [ids[0]!] })).toBe(1);
     expect((await queue.deadLetters()).map((l) => l.id)).toEqual([ids[2]]);
     expect(await queue.replayDeadLetters()).toEqual([ids[2]]);
-    expect((await queue.getQueueStats()).counters).toMatchObject({ dead_lettered: 3, replayed: 2 });
+    expect((await queue.getStats()).counters).toMatchObject({ deadLettered: 3, replayed: 2 });
     expect(await queue.purgeDeadLetters({ limit: 10 })).toBe(0);
   });
 
@@ -55,7 +55,7 @@ describe('dead-letter queue', () => {
 
   it('a record corrupted in Redis goes to the DLQ with a reason and the consumer keeps running', async () => {
     const queue = env.queue<string>('corrupt');
-    await queue.sendBatch([{ payload: 'one' }, { payload: 'two' }, { payload: 'three' }]);
+    await queue.sendMany([{ payload: 'one' }, { payload: 'two' }, { payload: 'three' }]);
     const readyKey = `${queue.baseKey}:r2`;
     const [, secondRec] = await env.redis.lrange(readyKey, 0, 1);
     // One entry loses its header, another keeps its header but its payload is no longer JSON.

@@ -22,7 +22,7 @@ describe('delays', () => {
   it('messages due in the same millisecond are delivered in the order they were sent', async () => {
     const queue = env.queue<number>('same-ms');
     // One batch: one script call, one clock reading, so all 50 are due in the same millisecond.
-    await queue.sendBatch(Array.from({ length: 50 }, (_, n) => ({ payload: n, delayMs: 100 })));
+    await queue.sendMany(Array.from({ length: 50 }, (_, n) => ({ payload: n, delayMs: 100 })));
     const received: number[] = [];
     await waitFor(async () => {
       received.push(...(await queue.dequeue({ count: 100 })).map((d) => d.payload));
@@ -36,7 +36,7 @@ describe('delays', () => {
     await queue.send('past', { runAt: new Date(Date.now() - 60_000) });
     await queue.send('future', { runAt: Date.now() + 60_000 });
     expect((await queue.dequeue({ count: 10 })).map((d) => d.payload)).toEqual(['past']);
-    expect((await queue.getQueueStats()).delayed_count).toBe(1);
+    expect((await queue.getStats()).delayed).toBe(1);
   });
 
   it('an idle consumer already waiting gets a delayed message within 50 ms after it is due', async () => {

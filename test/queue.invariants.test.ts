@@ -24,7 +24,7 @@ describe('one place', () => {
           delayMs: pick([0, 0, 0, 5, 30]),
           maxRetries: pick([0, 1, 2]),
         }));
-        for (const id of await queue.sendBatch(items)) live.add(id);
+        for (const id of await queue.sendMany(items)) live.add(id);
       },
       dequeue: async () => {
         held.push(...(await queue.dequeue({ count: 1 + Math.floor(random() * 5), visibilityMs: pick([10, 50, 2_000]) })));
@@ -44,10 +44,10 @@ describe('one place', () => {
         await queue.nackMany(chosen.map((ref) => ({ ref, retry: random() < 0.8, error: 'random failure' })));
       },
       extend: async () => {
-        await queue.extendMany(held.filter(() => random() < 0.5), 2_000);
+        await queue.extendMany(held.filter(() => random() < 0.5), { visibilityMs: 2_000 });
       },
       release: async () => {
-        await queue.release(held.filter(() => random() < 0.3));
+        await queue.releaseMany(held.filter(() => random() < 0.3));
       },
       replay: async () => {
         await queue.replayDeadLetters({ limit: 1 + Math.floor(random() * 3) });
@@ -80,9 +80,9 @@ describe('one place', () => {
     await waitFor(async () => {
       const batch = await queue.dequeue({ count: 100, visibilityMs: 5_000 });
       for (const [i, ok] of (await queue.ackMany(batch)).entries()) if (ok) live.delete(batch[i]!.id);
-      const stats = await queue.getQueueStats();
-      return stats.processing_count + stats.delayed_count + stats.partition_backlog_count +
-        stats.priority_1_count + stats.priority_2_count + stats.priority_3_count + stats.priority_4_count === 0;
+      const stats = await queue.getStats();
+      return stats.inflight + stats.delayed + stats.partitionBacklog +
+        stats.ready.low + stats.ready.normal + stats.ready.high + stats.ready.critical === 0;
     }, 'the queue to drain');
     const dead = new Set((await queue.deadLetters({ limit: 1000 })).map((l) => l.id));
     expect([...live].filter((id) => !dead.has(id))).toEqual([]);

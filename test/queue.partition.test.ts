@@ -13,7 +13,7 @@ describe('partition order', () => {
     const sends = Array.from({ length: total }, (_, n) => ({ n, key: keys[Math.floor(random() * keys.length)]! }));
     const producer = env.queue<{ n: number; key: string }>('orders', { prefix });
     for (let from = 0; from < total; from += 50) {
-      await producer.sendBatch(sends.slice(from, from + 50).map((s) => ({ payload: s, partitionKey: s.key })));
+      await producer.sendMany(sends.slice(from, from + 50).map((s) => ({ payload: s, partitionKey: s.key })));
     }
 
     const inFlight = new Map<string, number>();
@@ -34,7 +34,7 @@ describe('partition order', () => {
         { concurrency: 5 },
       );
     });
-    await waitFor(async () => (await producer.getQueueStats()).counters.acked === total, 'every message acked', 60_000);
+    await waitFor(async () => (await producer.getStats()).counters.acked === total, 'every message acked', 60_000);
     await Promise.all(consumers.map((c) => c.close()));
 
     expect(violations).toEqual([]);
@@ -42,14 +42,14 @@ describe('partition order', () => {
       const expected = sends.filter((s) => s.key === key).map((s) => s.n);
       expect(seen.get(key), key).toEqual(expected);
     }
-    const stats = await producer.getQueueStats();
-    expect(stats.partition_backlog_count).toBe(0);
+    const stats = await producer.getStats();
+    expect(stats.partitionBacklog).toBe(0);
     expect(await env.redis.hlen(`${producer.baseKey}:pc`)).toBe(0);
   });
 
   it('a retried message keeps its partition blocked until it succeeds; other partitions go on', async () => {
     const queue = env.queue<string>('retry-blocks', { retry: { baseMs: 100, capMs: 100 } });
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 'a1', partitionKey: 'a' },
       { payload: 'a2', partitionKey: 'a' },
       { payload: 'b1', partitionKey: 'b' },
@@ -74,7 +74,7 @@ describe('partition order', () => {
 
   it('a dead-lettered head releases the next message of its partition', async () => {
     const queue = env.queue<string>('dead-releases');
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 'p1', partitionKey: 'p', maxRetries: 0 },
       { payload: 'p2', partitionKey: 'p' },
       { payload: 'p3', partitionKey: 'p', delayMs: 0 },

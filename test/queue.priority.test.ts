@@ -9,7 +9,7 @@ describe('priority', () => {
     const random = prng(42);
     const sent = Array.from({ length: 400 }, (_, n) => ({ n, priority: (1 + Math.floor(random() * 4)) as PriorityValue }));
     const queue = env.queue<{ n: number }>('mixed');
-    await queue.sendBatch(sent.slice(0, 200).map((m) => ({ payload: { n: m.n }, priority: m.priority })));
+    await queue.sendMany(sent.slice(0, 200).map((m) => ({ payload: { n: m.n }, priority: m.priority })));
     for (const m of sent.slice(200)) await queue.send({ n: m.n }, { priority: m.priority });
 
     const expected = [...sent].sort((a, b) => b.priority - a.priority || a.n - b.n).map((m) => m.n);
@@ -25,7 +25,7 @@ describe('priority', () => {
 
   it('never returns a message while a higher-priority one is ready, even one sent during the drain', async () => {
     const queue = env.queue<string>('interleaved');
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 'low-1', priority: 'LOW' },
       { payload: 'normal-1' },
       { payload: 'low-2', priority: 'LOW' },
@@ -39,7 +39,7 @@ describe('priority', () => {
 
   it('a retried message rejoins its own priority behind the messages already waiting there', async () => {
     const queue = env.queue<string>('retry-order', { retry: { baseMs: 0, capMs: 0 } });
-    await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }, { payload: 'urgent', priority: 'HIGH' }]);
+    await queue.sendMany([{ payload: 'a' }, { payload: 'b' }, { payload: 'urgent', priority: 'HIGH' }]);
     const [urgent] = await queue.dequeue();
     expect(urgent!.payload).toBe('urgent');
     await queue.nack(urgent!, { error: 'try again' });

@@ -68,7 +68,7 @@ async function startRace(prefix: string, modes: { inProcess: RaceMode; children:
   })();
 
   for (let from = 0; from < TOTAL; from += 1_000) {
-    await producer.sendBatch(
+    await producer.sendMany(
       Array.from({ length: 1_000 }, (_, i) => ({ payload: { n: from + i }, maxRetries: RACE_MAX_RETRIES })),
     );
   }
@@ -125,7 +125,7 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
   it('with no failures every message is delivered exactly once', async () => {
     const prefix = env.prefix();
     const run = await startRace(prefix, { inProcess: 'clean', children: ['clean', 'clean'] });
-    await waitFor(async () => (await run.producer.getQueueStats()).counters.acked === TOTAL, 'every message acked', 120_000);
+    await waitFor(async () => (await run.producer.getStats()).counters.acked === TOTAL, 'every message acked', 120_000);
     const doubled = await run.stopInflightSampler();
     await stopRace(run);
 
@@ -138,7 +138,7 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
     // Every consumer, including both child processes, took part.
     expect(new Set(starts.map((e) => e.consumer)).size).toBe(8);
     expect(doubled).toEqual([]);
-    const stats = await run.producer.getQueueStats();
+    const stats = await run.producer.getStats();
     expect(stats.counters).toMatchObject({ sent: TOTAL, delivered: TOTAL, acked: TOTAL, retried: 0 });
     expect((await snapshot(env.redis, run.producer.baseKey)).places.size).toBe(0);
   });
@@ -161,16 +161,16 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
 
     const poison = Array.from({ length: TOTAL }, (_, n) => n).filter((n) => n % 97 === 0).length;
     await waitFor(async () => {
-      const stats = await run.producer.getQueueStats();
-      return stats.counters.acked + stats.dlq_count === TOTAL;
+      const stats = await run.producer.getStats();
+      return stats.counters.acked + stats.deadLetters === TOTAL;
     }, 'every message to end acked or dead-lettered', 180_000);
     const doubled = await run.stopInflightSampler();
     await stopRace(run);
 
-    const stats = await run.producer.getQueueStats();
+    const stats = await run.producer.getStats();
     expect(stats).toMatchObject({
-      processing_count: 0, delayed_count: 0, dlq_count: poison,
-      priority_1_count: 0, priority_2_count: 0, priority_3_count: 0, priority_4_count: 0,
+      inflight: 0, delayed: 0, deadLetters: poison,
+      ready: { low: 0, normal: 0, high: 0, critical: 0 },
     });
     expect(stats.counters.acked).toBe(TOTAL - poison);
     expect(stats.counters.reclaimed).toBeGreaterThanOrEqual(1);

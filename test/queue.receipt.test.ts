@@ -28,14 +28,14 @@ describe('receipts', () => {
     const before = await snapshot(env.redis, first.baseKey);
     await expect(first.ack(old!)).rejects.toBeInstanceOf(StaleReceiptError);
     await expect(first.nack(old!, { error: 'late' })).rejects.toMatchObject({ code: 'STALE_RECEIPT', messageId: id });
-    await expect(first.extend(old!, 60_000)).rejects.toThrow(/not in flight under receipt/);
+    await expect(first.extend(old!, { visibilityMs: 60_000 })).rejects.toThrow(/not in flight under receipt/);
     expect(await first.ackMany([old!])).toEqual([false]);
     expect(await snapshot(env.redis, first.baseKey)).toEqual(before);
 
-    await second.extend(fresh!, 120_000);
+    await second.extend(fresh!, { visibilityMs: 120_000 });
     await second.ack(fresh!);
     expect(await second.getMessage(id)).toBeNull();
-    const stats = await second.getQueueStats();
+    const stats = await second.getStats();
     expect(stats.counters).toMatchObject({ acked: 1, reclaimed: 1, retried: 1, delivered: 2 });
   });
 
@@ -44,12 +44,12 @@ describe('receipts', () => {
     await queue.send('long job');
     const [held] = await queue.dequeue({ visibilityMs: 150 });
     for (let n = 0; n < 4; n++) {
-      await queue.extend(held!, 150);
+      await queue.extend(held!, { visibilityMs: 150 });
       await new Promise((resolve) => setTimeout(resolve, 75)); // simulated work between extensions
       expect(await queue.dequeue()).toEqual([]);
     }
     await queue.ack(held!);
-    expect((await queue.getQueueStats()).counters.reclaimed).toBe(0);
+    expect((await queue.getStats()).counters.reclaimed).toBe(0);
   });
 
   it('each receipt is acked at most once', async () => {

@@ -25,9 +25,9 @@ describe('sends made in the same tick', () => {
     expect(deliveries.map((d) => d.payload)).toEqual([1, 4]);
   });
 
-  it('keep FIFO with a sendBatch made after them', async () => {
+  it('keep FIFO with a sendMany made after them', async () => {
     const queue = redis.queue<string>();
-    const sends = [queue.send('a'), queue.send('b'), queue.sendBatch([{ payload: 'c' }, { payload: 'd' }]), queue.send('e')];
+    const sends = [queue.send('a'), queue.send('b'), queue.sendMany([{ payload: 'c' }, { payload: 'd' }]), queue.send('e')];
     await Promise.all(sends);
     const deliveries = await queue.dequeue({ count: 10 });
     expect(deliveries.map((d) => d.payload)).toEqual(['a', 'b', 'c', 'd', 'e']);
@@ -44,8 +44,8 @@ describe('sends made in the same tick', () => {
   it('are written before a later call of the same queue', async () => {
     const queue = redis.queue<string>();
     const sent = queue.send('a');
-    const stats = await queue.getQueueStats();
-    expect(stats.priority_2_count).toBe(1);
+    const stats = await queue.getStats();
+    expect(stats.ready.normal).toBe(1);
     await sent;
   });
 

@@ -39,14 +39,14 @@ describe('send', () => {
 
   it('accepts priorities by name, lower-case name and number', async () => {
     const queue = env.queue('p');
-    await queue.sendBatch([
+    await queue.sendMany([
       { payload: 1, priority: 'low' },
       { payload: 2, priority: 4 },
       { payload: 3, priority: 'NORMAL' },
       { payload: 4 },
     ]);
-    const stats = await queue.getQueueStats();
-    expect([stats.priority_1_count, stats.priority_2_count, stats.priority_3_count, stats.priority_4_count]).toEqual([1, 2, 0, 1]);
+    const stats = await queue.getStats();
+    expect([stats.ready.low, stats.ready.normal, stats.ready.high, stats.ready.critical]).toEqual([1, 2, 0, 1]);
   });
 
   it('a batch behaves as the same single sends would: same order, same placement, same ids', async () => {
@@ -62,7 +62,7 @@ describe('send', () => {
     ];
     const batched = env.queue<string>('batched');
     const single = env.queue<string>('single');
-    const batchIds = await batched.sendBatch(items.map((item, n) => ({ ...item, id: `m${n}` })));
+    const batchIds = await batched.sendMany(items.map((item, n) => ({ ...item, id: `m${n}` })));
     const singleIds: string[] = [];
     for (const [n, item] of items.entries()) singleIds.push(await single.send(item.payload, { ...item, id: `m${n}` }));
     expect(batchIds).toEqual(singleIds);
@@ -70,10 +70,10 @@ describe('send', () => {
 
     const drain = async (queue: typeof batched) => (await queue.dequeue({ count: 100 })).map((d) => d.payload);
     expect(await drain(batched)).toEqual(await drain(single));
-    const [statsB, statsS] = [await batched.getQueueStats(), await single.getQueueStats()];
-    expect({ ...statsB, queue_name: '' }).toEqual({ ...statsS, queue_name: '' });
-    expect(statsB.delayed_count).toBe(1);
-    expect(statsB.partition_backlog_count).toBe(1);
+    const [statsB, statsS] = [await batched.getStats(), await single.getStats()];
+    expect({ ...statsB, name: '' }).toEqual({ ...statsS, name: '' });
+    expect(statsB.delayed).toBe(1);
+    expect(statsB.partitionBacklog).toBe(1);
   });
 
   it('a dedup key held within its TTL returns the first id and writes nothing; after the TTL it sends again', async () => {
@@ -81,7 +81,7 @@ describe('send', () => {
     const first = await queue.send({ n: 1 }, { dedupKey: 'invoice-9', dedupTtlMs: 400 });
     const second = await queue.send({ n: 2 }, { dedupKey: 'invoice-9', dedupTtlMs: 400 });
     expect(second).toBe(first);
-    expect((await queue.getQueueStats()).counters.sent).toBe(1);
+    expect((await queue.getStats()).counters.sent).toBe(1);
     // The key expires in Redis; wait for that rather than for a fixed time.
     const dedupKey = `${queue.baseKey}:dd:invoice-9`;
     await waitFor(async () => (await env.redis.exists(dedupKey)) === 0, 'the dedup key to expire');
@@ -117,7 +117,7 @@ describe('send refuses bad input before writing anything', () => {
     it(`refuses ${label}`, async () => {
       const queue = env.queue('bad');
       // A valid message first in the batch proves the whole batch is refused, not just the bad one.
-      const error = await refusal(() => queue.sendBatch([{ payload: 'fine' }, item as never]));
+      const error = await refusal(() => queue.sendMany([{ payload: 'fine' }, item as never]));
       expect(error.field).toBe(field);
       expect(error.message).toMatch(message);
       const snap = await snapshot(env.redis, queue.baseKey);

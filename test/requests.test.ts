@@ -39,21 +39,21 @@ describe('request ids: a repeated request has the effect of one', () => {
     const again = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
     expect(again).toEqual(first);
     expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
-    const stats = await queue.getQueueStats();
-    expect(stats.priority_2_count + stats.delayed_count).toBe(2);
+    const stats = await queue.getStats();
+    expect(stats.ready.normal + stats.delayed).toBe(2);
   });
 
   it('dequeue twice under one request id hands back the same deliveries and takes nothing more', async () => {
     const queue = t.queue('rq');
-    await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
+    await queue.sendMany([{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
     const id = newRequestId();
     const args = [2, 30_000, JSON.stringify(queue.retry), 1];
     const first = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
     const again = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
     expect(again).toEqual(first);
-    const stats = await queue.getQueueStats();
-    expect(stats.processing_count).toBe(2);
-    expect(stats.priority_2_count).toBe(1);
+    const stats = await queue.getStats();
+    expect(stats.inflight).toBe(2);
+    expect(stats.ready.normal).toBe(1);
   });
 
   it('ack twice under one request id answers acked both times', async () => {
@@ -103,7 +103,7 @@ describe('request ids: a repeated request has the effect of one', () => {
     const locks = new Locks({ connection: t.redis, prefix: t.prefix() });
     const lock = await locks.acquire('job', { ttlMs: 5_000 });
     expect(lock?.fence).toBe(1);
-    await locks.extend(lock!, 5_000);
+    await locks.extend(lock!, { ttlMs: 5_000 });
     await locks.release(lock!);
     expect(await locks.acquire('job')).toMatchObject({ fence: 2 });
   });

@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BUILTIN_JOB_NAMES, Scheduler, type JobStatus } from '../src/index.js';
+import {
+  QUEUE_JOB_NAMES,
+  queueMaintenanceJobs,
+  Scheduler,
+  SCHEDULER_JOB_NAMES,
+  schedulerCleanupJobs,
+  type JobDefinition,
+  type JobStatus,
+  type QueueMaintenanceOptions,
+  type Queue,
+} from '../src/index.js';
 import { schedulerKeys } from '../src/keys.js';
 import { redisUrl, useRedis, waitFor } from './helpers.js';
 
@@ -18,6 +28,18 @@ function scheduler(prefix: string, instanceId: string): Scheduler {
   return s;
 }
 
+const BUILTIN_JOB_NAMES = { ...QUEUE_JOB_NAMES, ...SCHEDULER_JOB_NAMES };
+
+/** The seed system's built-in jobs, as each domain hands them out. */
+function builtinJobs(s: Scheduler, queues: readonly Queue<any>[], options: QueueMaintenanceOptions): JobDefinition[] {
+  return [...queueMaintenanceJobs(queues, options), ...schedulerCleanupJobs(s, options)];
+}
+
+function addAll(s: Scheduler, jobs: readonly JobDefinition[]): string[] {
+  for (const job of jobs) s.addJob(job);
+  return jobs.map((job) => job.name);
+}
+
 /** Runs a job now (its interval is 10 s to an hour) and waits until that run has been recorded. */
 async function runNow(s: Scheduler, name: string): Promise<JobStatus> {
   const before = (await waitFor(() => s.getJobStatus(name), `${name} to be registered`)).runCount;
@@ -28,11 +50,11 @@ async function runNow(s: Scheduler, name: string): Promise<JobStatus> {
   }, `a run of ${name}`);
 }
 
-describe('scheduler built-in jobs', () => {
-  it('are registered by one call, with the seed system’s intervals', async () => {
+describe('scheduler jobs of the queue and scheduler domains (the seed system’s built-in jobs)', () => {
+  it('are plain job definitions with the seed system’s intervals', async () => {
     const prefix = env.prefix();
     const s = scheduler(prefix, 'a');
-    const names = s.addBuiltinJobs({ queues: [env.queue('orders', { prefix })], logger: { info: () => undefined } });
+    const names = addAll(s, builtinJobs(s, [env.queue('orders', { prefix })], { logger: { info: () => undefined } }));
     expect(names.sort()).toEqual(Object.values(BUILTIN_JOB_NAMES).sort());
     s.start();
     await waitFor(async () => (await s.getAllJobsStatus()).length === 3, 'the built-in jobs to be registered');
@@ -53,18 +75,18 @@ describe('scheduler built-in jobs', () => {
     // (dequeue promotes and reclaims too, so nothing dequeues once 'later' is due)
     const [stalled] = await queue.dequeue({ visibilityMs: 1 });
     expect(stalled!.payload).toBe('stalled');
-    expect((await queue.getQueueStats()).delayed_count).toBe(1);
+    expect((await queue.getStats()).delayed).toBe(1);
     await waitFor(() => Date.now() > sentAt + 400, 'the delay and the visibility timeout to pass');
 
     const s = scheduler(prefix, 'a');
-    s.addBuiltinJobs({ queues: [queue], logger: { info: () => undefined } });
+    addAll(s, queueMaintenanceJobs([queue], { logger: { info: () => undefined } }));
     s.start();
     const status = await runNow(s, BUILTIN_JOB_NAMES.maintenance);
     expect(status.state).toBe('succeeded');
-    const stats = await queue.getQueueStats();
-    expect(stats.priority_2_count).toBe(1); // 'later' promoted to ready
-    expect(stats.processing_count).toBe(0);
-    expect(stats.delayed_count).toBe(1); // 'stalled' reclaimed: waits for its retry
+    const stats = await queue.getStats();
+    expect(stats.ready.normal).toBe(1); // 'later' promoted to ready
+    expect(stats.inflight).toBe(0);
+    expect(stats.delayed).toBe(1); // 'stalled' reclaimed: waits for its retry
     expect(stats.counters.reclaimed).toBe(1);
   });
 
@@ -74,11 +96,11 @@ describe('scheduler built-in jobs', () => {
     await queues[0]!.send({ n: 1 });
     const logged: { message: string; details: unknown }[] = [];
     const s = scheduler(prefix, 'a');
-    s.addBuiltinJobs({ queues, logger: { info: (message, details) => logged.push({ message, details }) } });
+    addAll(s, queueMaintenanceJobs(queues, { logger: { info: (message, details) => logged.push({ message, details }) } }));
     s.start();
     await runNow(s, BUILTIN_JOB_NAMES.monitoring);
     expect(logged.map((l) => l.message)).toEqual(['[sluice] queue orders stats', '[sluice] queue mails stats']);
-    expect(logged[0]!.details).toMatchObject({ queue_name: 'orders', priority_2_count: 1 });
+    expect(logged[0]!.details).toMatchObject({ name: 'orders', ready: { normal: 1 } });
   });
 
   it('cleanup forgets jobs no process has run for the retention, and keeps paused and live ones', async () => {
@@ -98,7 +120,7 @@ describe('scheduler built-in jobs', () => {
 
     const logged: unknown[] = [];
     const s = scheduler(prefix, 'a');
-    s.addBuiltinJobs({ queues: [], logger: { info: (_message, details) => logged.push(details) } });
+    addAll(s, builtinJobs(s, [], { logger: { info: (_message, details) => logged.push(details) } }));
     s.start();
     const status = await runNow(s, BUILTIN_JOB_NAMES.cleanup);
     expect(status.lastResult).toEqual({ forgottenJobs: ['retired'] });

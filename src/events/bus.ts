@@ -4,9 +4,9 @@ import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, val
 import { REPLY } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
-import { MAX_BATCH, Queue } from '../queue/queue.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT, requireInteger, requireVisibility, retryPolicy } from '../queue/validate.js';
-import { atIndex, CLOSE_OPTIONS, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
+import { Queue } from '../queue/queue.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_BATCH, MAX_RETRIES_LIMIT, requireVisibility, retryPolicy } from '../queue/validate.js';
+import { atIndex, CLOSE_OPTIONS, checkOptions, optionalBoolean, optionNames, requireInteger, requireItem } from '../validate.js';
 import type { RetryPolicy } from '../queue/types.js';
 import type {
   Event,
@@ -99,7 +99,7 @@ export class EventBus {
     return runScript(this.client, script, [this.baseKey], args);
   }
 
-  /** Publishes one event; see publishBatch. */
+  /** Publishes one event; see publishMany. */
   async publish<T>(type: string, data: T, options: PublishOptions = {}): Promise<PublishResult> {
     checkOptions(options, PUBLISH_OPTIONS, 'publish(type, data, options)');
     const [result] = await this.publishEvents([{ ...options, type, data }], false);
@@ -111,13 +111,13 @@ export class EventBus {
    * the queue of every active subscriber whose patterns and filter match. All are validated before
    * anything is written. An id published within the deduplication window is not delivered again.
    */
-  async publishBatch<T>(items: readonly PublishItem<T>[]): Promise<PublishResult[]> {
+  async publishMany<T>(items: readonly PublishItem<T>[]): Promise<PublishResult[]> {
     return this.publishEvents(items, true);
   }
 
   private async publishEvents<T>(items: readonly PublishItem<T>[], checkKeys: boolean): Promise<PublishResult[]> {
     if (!Array.isArray(items) || items.length > MAX_BATCH) {
-      throw new ValidationError('items', `publishBatch takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
+      throw new ValidationError('items', `publishMany takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
     }
     if (items.length === 0) return [];
     const now = Date.now();
@@ -308,16 +308,19 @@ export class EventBus {
     return replayed;
   }
 
-  /** The seed's get_event_stats shape, plus retried, duplicate and replayed counts. */
-  async getEventStats(): Promise<EventStats> {
+  /**
+   * Subscriptions (all, active, per pattern) and event counters since the bus was created.
+   * `toSeedEventStats(stats)` gives the seed system's get_event_stats shape.
+   */
+  async getStats(): Promise<EventStats> {
     const reply = (await this.run('bus/stats', [])) as (string | number)[];
     const counters: Record<string, number> = {};
     let n = 0;
     for (; reply[n] !== ''; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
     const stats: EventStats = {
-      total_subscriptions: 0,
-      active_subscribers: 0,
-      event_stats: {
+      subscriptions: 0,
+      activeSubscriptions: 0,
+      events: {
         published: counters.published ?? 0,
         delivered: counters.delivered ?? 0,
         failed: 0,
@@ -325,18 +328,18 @@ export class EventBus {
         duplicates: counters.duplicates ?? 0,
         replayed: counters.replayed ?? 0,
       },
-      subscriptions_by_type: {},
+      subscriptionsByPattern: {},
     };
     for (n += 1; n < reply.length; n += 5) {
       const stored = parseStored(String(reply[n + 1]));
       const paused = Number(reply[n + 2]) === 1;
-      stats.total_subscriptions += 1;
-      stats.event_stats.failed += Number(reply[n + 3]);
-      stats.event_stats.retried += Number(reply[n + 4]);
+      stats.subscriptions += 1;
+      stats.events.failed += Number(reply[n + 3]);
+      stats.events.retried += Number(reply[n + 4]);
       if (paused) continue;
-      stats.active_subscribers += 1;
+      stats.activeSubscriptions += 1;
       for (const pattern of stored.patterns) {
-        stats.subscriptions_by_type[pattern] = (stats.subscriptions_by_type[pattern] ?? 0) + 1;
+        stats.subscriptionsByPattern[pattern] = (stats.subscriptionsByPattern[pattern] ?? 0) + 1;
       }
     }
     return stats;

@@ -92,13 +92,13 @@ export interface HistoryRange {
   limit?: number;
 }
 
-/** The seed system's get_event_stats shape. */
+/** What bus.getStats() returns. `toSeedEventStats(stats)` gives the seed system's get_event_stats shape. */
 export interface EventStats {
   /** subscriptions registered, paused ones included */
-  total_subscriptions: number;
+  subscriptions: number;
   /** subscriptions not paused */
-  active_subscribers: number;
-  event_stats: {
+  activeSubscriptions: number;
+  events: {
     /** events accepted (duplicates not counted) */
     published: number;
     /** copies placed into subscriber queues */
@@ -113,7 +113,7 @@ export interface EventStats {
     replayed: number;
   };
   /** per pattern, the number of active subscriptions that name it */
-  subscriptions_by_type: Record<string, number>;
+  subscriptionsByPattern: Record<string, number>;
 }
 
 export interface EventBusOptions {

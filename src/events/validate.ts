@@ -155,7 +155,7 @@ export interface EventDefaults {
   maxEventBytes: number;
 }
 
-/** The option names of publish; a publishBatch item has these and `type` and `data`. */
+/** The option names of publish; a publishMany item has these and `type` and `data`. */
 export const PUBLISH_OPTIONS = optionNames<PublishOptions>({
   id: true, source: true, correlationId: true, metadata: true, timestamp: true, partitionKey: true,
 });
@@ -166,7 +166,7 @@ const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
  * false: the caller already checked the item's keys (publish does, on its options).
  */
 export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefaults, now: number, checkKeys = true): { event: Event<T>; args: string[] } {
-  if (checkKeys) checkOptions(item, PUBLISH_ITEM_OPTIONS, 'publishBatch(items)', 'item');
+  if (checkKeys) checkOptions(item, PUBLISH_ITEM_OPTIONS, 'publishMany(items)', 'item');
   if (item.id !== undefined && (typeof item.id !== 'string' || !EVENT_ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `event id must be 1..100 letters, digits or _ - . :, got ${describe(item.id)}`);
   }

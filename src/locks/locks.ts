@@ -5,9 +5,8 @@ import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, Val
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
-import { requireDuration } from '../queue/validate.js';
-import { checkOptions, optionNames } from '../validate.js';
-import { LeaseKeeper } from './keeper.js';
+import { checkOptions, optionNames, requireDuration } from '../validate.js';
+import { LeaseKeeper } from '../lease.js';
 
 export interface LocksOptions {
   /** an ioredis client (the caller closes it) or a redis:// URL (close() closes it) */
@@ -29,6 +28,11 @@ export interface AcquireOptions {
 
 export type WithLockOptions = AcquireOptions;
 
+export interface ExtendOptions {
+  /** the lock's new TTL, counted from now (default 30 s) */
+  ttlMs?: number;
+}
+
 /** A held lock. `fence` is greater than the fence of every earlier acquisition of the same name. */
 export interface LockHandle {
   readonly name: string;
@@ -38,6 +42,7 @@ export interface LockHandle {
 
 const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, connectTimeoutMs: true, prefix: true });
 const ACQUIRE_OPTIONS = optionNames<AcquireOptions>({ ttlMs: true, waitMs: true, retryDelayMs: true });
+const EXTEND_OPTIONS = optionNames<ExtendOptions>({ ttlMs: true });
 /** Longest `waitMs`: 24 hours. */
 export const MAX_WAIT_MS = 24 * 3600 * 1000;
 /** Longest `retryDelayMs`: 1 minute. */
@@ -101,9 +106,14 @@ export class Locks {
     }
   }
 
-  /** Gives a held lock a fresh TTL. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */
-  async extend(lock: Pick<LockHandle, 'name' | 'token'>, ttlMs: number = DEFAULT_TTL_MS): Promise<void> {
-    if (!(await this.tryExtend(requireLock(lock), ttlOf(ttlMs)))) throw new LockNotHeldError(lock.name, lock.token);
+  /**
+   * Gives a held lock a fresh TTL of `ttlMs` (default 30 s) from now. Throws LockNotHeldError (nothing
+   * changed) when `lock` no longer holds it.
+   */
+  async extend(lock: Pick<LockHandle, 'name' | 'token'>, options: ExtendOptions = {}): Promise<void> {
+    requireLock(lock);
+    checkOptions(options, EXTEND_OPTIONS, 'extend(lock, options)');
+    if (!(await this.tryExtend(lock, ttlOf(options.ttlMs)))) throw new LockNotHeldError(lock.name, lock.token);
   }
 
   /** Frees a held lock. Throws LockNotHeldError (nothing changed) when `lock` no longer holds it. */

@@ -3,11 +3,11 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
 import { dropConnection } from '../connection.js';
-import { SluiceError, StaleReceiptError } from '../errors.js';
-import { CLOSE_OPTIONS, checkOptions, optionNames, reasonOf } from '../validate.js';
-import { MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireDuration, requireInteger, requireVisibility } from './validate.js';
+import { ClosedError, HandlerTimeoutError, StaleReceiptError } from '../errors.js';
+import { CLOSE_OPTIONS, checkOptions, MAX_GRACE_MS, optionNames, reasonOf, requireDuration, requireInteger } from '../validate.js';
+import { MAX_BATCH, MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireVisibility } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
-import { MAX_BATCH, type DequeueResult, type Queue } from './queue.js';
+import type { DequeueResult, Queue } from './queue.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
@@ -62,13 +62,6 @@ export interface ConsumerCloseReport {
   notHandedBack: string[];
   /** messages whose handler finished but whose ack or nack could not be written */
   notSettled: string[];
-}
-
-/** A handler ran past handlerTimeoutMs; its message was nacked with this reason. */
-export class HandlerTimeoutError extends SluiceError {
-  constructor(ms: number) {
-    super('HANDLER_TIMEOUT', `handler timed out after ${ms} ms`);
-  }
 }
 
 class Job<T> implements HandlerContext {
@@ -165,7 +158,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
     this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1, MAX_HANDLER_TIMEOUT_MS);
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
-    this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_HANDLER_TIMEOUT_MS);
+    this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
@@ -239,14 +232,14 @@ export class Consumer<T = unknown> extends EventEmitter {
       }
     }
     // Deliveries of calls still in flight when fetching stopped go back to the queue untouched, in one
-    // release in the order they were dequeued (released messages go to the front of their lists).
+    // releaseMany in the order they were dequeued (released messages go to the front of their lists).
     for (const { result } of inFlight) {
       const outcome = await result;
       if (!('error' in outcome)) unstarted.push(...outcome.deliveries);
     }
     if (unstarted.length > 0) {
       this.unstartedBack.pending = unstarted;
-      await this.queue.release(unstarted).then(
+      await this.queue.releaseMany(unstarted).then(
         () => {
           this.unstartedBack.done = unstarted;
           this.unstartedBack.pending = [];
@@ -418,7 +411,7 @@ export class Consumer<T = unknown> extends EventEmitter {
       }
     }
     if (extend.length === 0) return;
-    this.queue.extendMany(extend.map((job) => job.delivery), this.visibilityMs).then(
+    this.queue.extendMany(extend.map((job) => job.delivery), { visibilityMs: this.visibilityMs }).then(
       (extended) =>
         extended.forEach((fine, n) => {
           if (!fine) extend[n]!.abort(new StaleReceiptError(extend[n]!.delivery.id, extend[n]!.delivery.receipt));
@@ -458,7 +451,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     let graceMs: number;
     try {
       checkOptions(options, CLOSE_OPTIONS, 'close(options)');
-      graceMs = requireDuration('graceMs', options.graceMs ?? this.graceMs, 0, MAX_HANDLER_TIMEOUT_MS);
+      graceMs = requireDuration('graceMs', options.graceMs ?? this.graceMs, 0, MAX_GRACE_MS);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -479,14 +472,14 @@ export class Consumer<T = unknown> extends EventEmitter {
     const left = [...this.running.values()].map((job) => job.delivery);
     for (const job of this.running.values()) {
       job.done = true;
-      job.abort(new SluiceError('CLOSED', 'consumer closed before the handler finished'));
+      job.abort(new ClosedError(`consumer of queue ${this.queue.name}`, 'the handler had not finished within graceMs'));
     }
     this.running.clear();
     this.abandoned.clear();
     let handedBack: boolean[] | null = null;
     const handBack = left.length === 0
       ? Promise.resolve()
-      : this.queue.release(left).then((ok) => void (handedBack = ok), (error: unknown) => this.reportError(error));
+      : this.queue.releaseMany(left).then((ok) => void (handedBack = ok), (error: unknown) => this.reportError(error));
     await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone]));
     this.givingUp.abort();
     clearInterval(this.watchdog);

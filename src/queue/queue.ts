@@ -1,10 +1,10 @@
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
-import { ClosedError, StaleReceiptError, ValidationError } from '../errors.js';
+import { ClosedError, CorruptRecordError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { REPLY } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
-import { CorruptRecordError, decodeRecord, recordId } from './record.js';
+import { decodeRecord, recordId } from './record.js';
 import type {
   DeadLetter,
   Delivery,
@@ -24,18 +24,26 @@ import {
   checkNackOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RETRIES,
-  MAX_HANDLER_TIMEOUT_MS,
+  MAX_BATCH,
   MAX_RETRIES_LIMIT,
   nackArguments,
-  requireDuration,
-  requireInteger,
   requireVisibility,
   retryPolicy,
   SEND_ITEM_OPTIONS,
   SEND_OPTIONS,
   sendArguments,
 } from './validate.js';
-import { atIndex, CLOSE_OPTIONS, checkOptions, optionNames, requireItem, requireList } from '../validate.js';
+import {
+  atIndex,
+  CLOSE_OPTIONS,
+  checkOptions,
+  MAX_GRACE_MS,
+  optionNames,
+  requireDuration,
+  requireInteger,
+  requireItem,
+  requireList,
+} from '../validate.js';
 
 export interface QueueOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
@@ -66,11 +74,12 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   connection: true, connectTimeoutMs: true, prefix: true, retry: true, defaultMaxRetries: true, maxPayloadBytes: true, visibilityMs: true, baseKey: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
+const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
+const LIMIT_OPTIONS = optionNames<{ limit?: number }>({ limit: true });
 const PAGE_OPTIONS = optionNames<{ offset?: number; limit?: number }>({ offset: true, limit: true });
 const SELECTION_OPTIONS = optionNames<{ ids?: readonly string[]; limit?: number }>({ ids: true, limit: true });
 const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max: true, windowMs: true });
 
-export const MAX_BATCH = 1000;
 const DEFAULT_VISIBILITY_MS = 30_000;
 const NACK_OUTCOME: Record<number, NackOutcome> = { [REPLY.RETRIED]: 'retried', [REPLY.DEAD_LETTERED]: 'dead-lettered' };
 
@@ -108,7 +117,10 @@ function flushSends(client: RedisClient, baseKey: string): void {
   );
 }
 
-/** The result of one dequeue call: deliveries, or how long nothing can become deliverable. */
+/**
+ * The result of one dequeue call: deliveries, or how long nothing can become deliverable.
+ * @internal
+ */
 export interface DequeueResult<T> {
   deliveries: Delivery<T>[];
   /** with no deliveries: ms until a delayed message is due or a deadline passes, -1 when unknown */
@@ -170,7 +182,7 @@ export class Queue<T = unknown> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     let args: (string | number)[];
     try {
-      // A sendBatch item passed as options (send(item.payload, item)) is fine; another payload is not.
+      // A sendMany item passed as options (send(item.payload, item)) is fine; another payload is not.
       const carriesPayload = options !== null && typeof options === 'object' && 'payload' in options;
       checkOptions(options, carriesPayload ? SEND_ITEM_OPTIONS : SEND_OPTIONS, 'send(payload, options)');
       if ('payload' in options && (options as SendItem).payload !== payload) {
@@ -202,7 +214,7 @@ export class Queue<T = unknown> {
    * Sends messages in one script call, in order; all are validated before anything is written. Each item
    * is `{ payload, ...send options }`; a refused item is named by its index (`items[3]: ...`).
    */
-  async sendBatch(items: readonly SendItem<T>[]): Promise<string[]> {
+  async sendMany(items: readonly SendItem<T>[]): Promise<string[]> {
     requireList('items', items, 'messages { payload, ...send options }');
     if (items.length === 0) return [];
     const now = Date.now();
@@ -227,7 +239,10 @@ export class Queue<T = unknown> {
     return (await this.dequeueWithWait(options.count ?? 1, options.visibilityMs ?? this.visibilityMs)).deliveries;
   }
 
-  /** dequeue, also saying how long nothing can become deliverable (used by the consumer runtime). */
+  /**
+   * dequeue, also saying how long nothing can become deliverable: the consumer runtime's fetch.
+   * @internal
+   */
   async dequeueWithWait(count: number, visibilityMs: number): Promise<DequeueResult<T>> {
     requireInteger('count', count, 1, MAX_BATCH);
     requireVisibility('visibilityMs', visibilityMs);
@@ -329,8 +344,21 @@ export class Queue<T = unknown> {
     );
   }
 
-  /** Hands deliveries back untouched: to the front of their ready list, in order, attempts unchanged. */
-  async release(refs: readonly DeliveryRef[]): Promise<boolean[]> {
+  /**
+   * Hands a delivery back untouched, to the front of its ready list with its attempts unchanged (a consumer
+   * that cannot start it now). Throws StaleReceiptError when it is no longer in flight under this receipt.
+   */
+  async release(ref: DeliveryRef): Promise<void> {
+    requireRef(ref);
+    const [released] = await this.releaseMany([ref]);
+    if (!released) throw new StaleReceiptError(ref.id, ref.receipt);
+  }
+
+  /**
+   * Hands deliveries back untouched, in one script call per 1,000: to the front of their ready lists, in
+   * order, attempts unchanged. Returns, per delivery, whether it was released (false: stale).
+   */
+  async releaseMany(refs: readonly DeliveryRef[]): Promise<boolean[]> {
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [this.retryJson, 0];
       for (const ref of batch) args.push(ref.id, ref.receipt, 'release', -1, '');
@@ -339,15 +367,27 @@ export class Queue<T = unknown> {
     });
   }
 
-  /** Pushes the visibility deadline to now + visibilityMs. Throws StaleReceiptError when stale. */
-  async extend(ref: DeliveryRef, visibilityMs: number = this.visibilityMs): Promise<void> {
+  /**
+   * Pushes a delivery's visibility deadline to now + `visibilityMs` (default: the queue's). Throws
+   * StaleReceiptError when it is no longer in flight under this receipt.
+   */
+  async extend(ref: DeliveryRef, options: { visibilityMs?: number } = {}): Promise<void> {
     requireRef(ref);
-    const [extended] = await this.extendMany([ref], visibilityMs);
+    const [extended] = await this.extendDeliveries([ref], options, 'extend(delivery, options)');
     if (!extended) throw new StaleReceiptError(ref.id, ref.receipt);
   }
 
-  async extendMany(refs: readonly DeliveryRef[], visibilityMs: number = this.visibilityMs): Promise<boolean[]> {
-    const ms = Math.ceil(requireVisibility('visibilityMs', visibilityMs));
+  /**
+   * Pushes the visibility deadlines of deliveries to now + `visibilityMs` (default: the queue's), in one
+   * script call per 1,000. Returns, per delivery, whether it was extended (false: stale).
+   */
+  async extendMany(refs: readonly DeliveryRef[], options: { visibilityMs?: number } = {}): Promise<boolean[]> {
+    return this.extendDeliveries(refs, options, 'extendMany(deliveries, options)');
+  }
+
+  private async extendDeliveries(refs: readonly DeliveryRef[], options: { visibilityMs?: number }, where: string): Promise<boolean[]> {
+    checkOptions(options, EXTEND_OPTIONS, where);
+    const ms = Math.ceil(requireVisibility('visibilityMs', options.visibilityMs ?? this.visibilityMs));
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [ms];
       for (const ref of batch) args.push(ref.id, ref.receipt);
@@ -356,15 +396,24 @@ export class Queue<T = unknown> {
     });
   }
 
-  /** Fails in-flight messages whose deadline passed (dequeue does this too); returns how many. */
-  async reclaim(limit = MAX_BATCH): Promise<number> {
-    requireInteger('limit', limit, 1, MAX_BATCH);
+  /**
+   * Fails up to `limit` (default 1000) in-flight messages whose deadline passed, as a nack would: retried
+   * or dead-lettered. dequeue does this too; queueMaintenanceJobs runs it for queues nobody consumes.
+   * Returns how many.
+   */
+  async reclaim(options: { limit?: number } = {}): Promise<number> {
+    checkOptions(options, LIMIT_OPTIONS, 'reclaim(options)');
+    const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
     return (await this.run('queue/reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)])) as number;
   }
 
-  /** Moves due delayed messages to their ready lists (dequeue does this too); returns how many. */
-  async promote(limit = MAX_BATCH): Promise<number> {
-    requireInteger('limit', limit, 1, MAX_BATCH);
+  /**
+   * Moves up to `limit` (default 1000) due delayed messages to their ready lists. dequeue does this too;
+   * queueMaintenanceJobs runs it for queues nobody consumes. Returns how many.
+   */
+  async promote(options: { limit?: number } = {}): Promise<number> {
+    checkOptions(options, LIMIT_OPTIONS, 'promote(options)');
+    const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
     return (await this.run('queue/promote', [limit])) as number;
   }
 
@@ -445,27 +494,28 @@ export class Queue<T = unknown> {
     await this.run('queue/rateLimit', [limit.max, limit.windowMs]);
   }
 
-  async getQueueStats(): Promise<QueueStats> {
+  /**
+   * How many messages are in each state, whether deliveries are paused, and the queue's counters since it
+   * was created. `toSeedQueueStats(stats)` gives the seed system's get_queue_stats shape.
+   */
+  async getStats(): Promise<QueueStats> {
     const reply = (await this.run('queue/stats', [])) as (string | number)[];
     const counters: Record<string, number> = {};
     for (let n = 9; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
     return {
-      queue_name: this.name,
-      priority_4_count: Number(reply[3]),
-      priority_3_count: Number(reply[2]),
-      priority_2_count: Number(reply[1]),
-      priority_1_count: Number(reply[0]),
-      processing_count: Number(reply[4]),
-      delayed_count: Number(reply[5]),
-      dlq_count: Number(reply[6]),
-      partition_backlog_count: Number(reply[7]),
+      name: this.name,
+      ready: { critical: Number(reply[3]), high: Number(reply[2]), normal: Number(reply[1]), low: Number(reply[0]) },
+      inflight: Number(reply[4]),
+      delayed: Number(reply[5]),
+      deadLetters: Number(reply[6]),
+      partitionBacklog: Number(reply[7]),
       paused: Number(reply[8]) === 1,
       counters: {
         sent: counters.sent ?? 0,
         delivered: counters.delivered ?? 0,
         acked: counters.acked ?? 0,
         retried: counters.retried ?? 0,
-        dead_lettered: counters.deadLettered ?? 0,
+        deadLettered: counters.deadLettered ?? 0,
         reclaimed: counters.reclaimed ?? 0,
         replayed: counters.replayed ?? 0,
       },
@@ -489,7 +539,10 @@ export class Queue<T = unknown> {
     return { ...message, status, lastError: lastError ?? null, at: at ? Number(at) : null };
   }
 
-  /** Leaves a wake-up token for idle consumers (at most one waits at a time). */
+  /**
+   * Leaves a wake-up token for idle consumers (at most one waits at a time).
+   * @internal
+   */
   async wake(): Promise<void> {
     await this.run('queue/wake', []);
   }
@@ -506,7 +559,10 @@ export class Queue<T = unknown> {
     return consumer;
   }
 
-  /** The key idle consumers block on; sending to it wakes one of them. */
+  /**
+   * The key idle consumers block on; sending to it wakes one of them.
+   * @internal
+   */
   get wakeKey(): string {
     return queueKey(this.baseKey, 'wake');
   }
@@ -521,7 +577,7 @@ export class Queue<T = unknown> {
       let graceMs: number | undefined;
       try {
         checkOptions(options, CLOSE_OPTIONS, 'close(options)');
-        graceMs = options.graceMs === undefined ? undefined : requireDuration('graceMs', options.graceMs, 0, MAX_HANDLER_TIMEOUT_MS);
+        graceMs = options.graceMs === undefined ? undefined : requireDuration('graceMs', options.graceMs, 0, MAX_GRACE_MS);
       } catch (error) {
         return Promise.reject(error);
       }

@@ -1,4 +1,4 @@
-import { SluiceError } from '../errors.js';
+import { CorruptRecordError } from '../errors.js';
 import type { Message, PriorityValue } from './types.js';
 
 /**
@@ -23,13 +23,6 @@ export function encodeRecord(r: RecordFields): string {
     `${r.id}|${r.priority}|${r.attempts}|${r.maxRetries}|${r.createdAt}|${r.runAt ?? ''}|${r.type}|` +
     `${Buffer.byteLength(r.partitionKey)}|${r.partitionKey}${r.payloadJson}`
   );
-}
-
-/** A stored record that cannot be decoded; the queue dead-letters such messages with this reason. */
-export class CorruptRecordError extends SluiceError {
-  constructor(reason: string) {
-    super('CORRUPT_RECORD', `corrupt message record: ${reason}`);
-  }
 }
 
 const HEADER_FIELDS = 8;

@@ -90,25 +90,28 @@ export interface MessageInfo<T = unknown> extends Message<T> {
   at: number | null;
 }
 
-/** The seed system's get_queue_stats shape, plus state and counters. */
+/** What queue.getStats() returns: messages per state, the pause flag and counters since the queue was created. */
 export interface QueueStats {
-  queue_name: string;
-  priority_4_count: number;
-  priority_3_count: number;
-  priority_2_count: number;
-  priority_1_count: number;
-  processing_count: number;
-  dlq_count: number;
-  delayed_count: number;
+  /** the queue's name */
+  name: string;
+  /** messages ready for delivery, per priority */
+  ready: { critical: number; high: number; normal: number; low: number };
+  /** messages delivered and not yet acked, nacked or reclaimed */
+  inflight: number;
+  /** messages waiting for their delay or their retry's backoff */
+  delayed: number;
+  /** messages in the dead-letter queue */
+  deadLetters: number;
   /** partitioned messages waiting for the one before them in their partition */
-  partition_backlog_count: number;
+  partitionBacklog: number;
+  /** whether deliveries are paused (queue.pause()) */
   paused: boolean;
   counters: {
     sent: number;
     delivered: number;
     acked: number;
     retried: number;
-    dead_lettered: number;
+    deadLettered: number;
     reclaimed: number;
     replayed: number;
   };

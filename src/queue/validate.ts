@@ -2,7 +2,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { encodeRecord } from './record.js';
-import { atIndex, checkOptions, optionalBoolean, optionNames, requireItem } from '../validate.js';
+import { atIndex, checkOptions, optionalBoolean, optionNames, requireDuration, requireInteger, requireItem } from '../validate.js';
 import {
   Priority,
   type DeliveryRef,
@@ -13,6 +13,8 @@ import {
   type SendOptions,
 } from './types.js';
 
+/** Most messages, deliveries or events one call takes: larger lists are refused (or split, where a call says so). */
+export const MAX_BATCH = 1000;
 export const DEFAULT_MAX_RETRIES = 3;
 export const MAX_RETRIES_LIMIT = 1000;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -31,7 +33,7 @@ export const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
  * would only leave the message of a dead consumer stranded for that long.
  */
 export const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
-/** Longest consumer `handlerTimeoutMs` and `graceMs`: 24 hours. */
+/** Longest consumer `handlerTimeoutMs`: 24 hours. */
 export const MAX_HANDLER_TIMEOUT_MS = 24 * 3600 * 1000;
 /** Longest consumer `blockMs`: 10 minutes (an idle consumer looks again at least this often). */
 export const MAX_BLOCK_MS = 10 * 60 * 1000;
@@ -58,40 +60,12 @@ export function parsePriority(value: unknown): PriorityValue {
   );
 }
 
-export function requireInteger(field: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ValidationError(field, `${field} must be an integer from ${min} to ${max}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-export function requireDuration(field: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new ValidationError(field, `${field} must be a finite number of ms >= ${min}, got ${describe(value)}`);
-  }
-  if (value > max) {
-    throw new ValidationError(field, `${field} must be at most ${max} ms (${humanMs(max)}), got ${value}`);
-  }
-  return value;
-}
-
 /** A visibility timeout: 1 ms to MAX_VISIBILITY_MS. */
 export function requireVisibility(field: string, value: unknown): number {
   return requireDuration(field, value, 1, MAX_VISIBILITY_MS);
 }
 
-function humanMs(ms: number): string {
-  const units: [number, string][] = [[365 * 24 * 3600 * 1000, 'years'], [3600 * 1000, 'hours'], [60 * 1000, 'minutes'], [1000, 's']];
-  for (const [size, name] of units) {
-    if (ms >= size && ms % size === 0) {
-      const n = ms / size;
-      return `${n} ${n === 1 ? name.replace(/s$/, '') : name}`;
-    }
-  }
-  return `${ms} ms`;
-}
-
-/** The option names of send; a sendBatch item has these and `payload`. */
+/** The option names of send; a sendMany item has these and `payload`. */
 export const SEND_OPTIONS = optionNames<SendOptions>({
   id: true, type: true, priority: true, delayMs: true, runAt: true, maxRetries: true, partitionKey: true, dedupKey: true, dedupTtlMs: true,
 });
@@ -138,7 +112,7 @@ export interface SendLimits {
  * caller already checked that the item is an object with known keys only (send does, on its options).
  */
 export function sendArguments(item: SendItem, limits: SendLimits, now: number, checkKeys = true): (string | number)[] {
-  if (checkKeys) checkOptions(item, SEND_ITEM_OPTIONS, 'sendBatch(items)', 'item');
+  if (checkKeys) checkOptions(item, SEND_ITEM_OPTIONS, 'sendMany(items)', 'item');
   const id = item.id ?? uuidv4();
   if (item.id !== undefined && (typeof item.id !== 'string' || !ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `id must be 1..128 letters, digits or _ - . :, got ${describe(item.id)}`);

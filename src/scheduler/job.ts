@@ -1,7 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { validateName } from '../keys.js';
-import { requireDuration, requireInteger } from '../queue/validate.js';
-import { checkOptions, optionalBoolean, optionNames } from '../validate.js';
+import { checkOptions, optionalBoolean, optionNames, requireDuration, requireInteger } from '../validate.js';
 import { cronSchedule, intervalSchedule, type Schedule } from './schedule.js';
 
 /** What a job's handler receives for one run. */
@@ -21,6 +20,11 @@ export interface JobContext {
 }
 
 export type JobHandler = (context: JobContext) => unknown;
+
+/** Where the jobs that sluice's domains hand out (queueMaintenanceJobs ...) report; `console` is one. */
+export interface JobLogger {
+  info(message: string, details?: unknown): void;
+}
 
 export interface JobDefinition {
   /** unique under the prefix: letters, digits and `_ - . :` */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClosedError, JobTimeoutError, LockLostError } from '../errors.js';
 import type { schedulerKeys } from '../keys.js';
-import { LeaseKeeper } from '../locks/keeper.js';
+import { LeaseKeeper } from '../lease.js';
 import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import type { Job, JobContext } from './job.js';

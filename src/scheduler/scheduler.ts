@@ -4,11 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, JobNotFoundError, ValidationError } from '../errors.js';
 import { schedulerKeys, validatePrefix } from '../keys.js';
-import { MAX_HANDLER_TIMEOUT_MS, requireDuration } from '../queue/validate.js';
-import { CLOSE_OPTIONS, checkOptions, optionNames } from '../validate.js';
+import { CLOSE_OPTIONS, checkOptions, MAX_GRACE_MS, optionNames, requireDuration } from '../validate.js';
 import { REPLY } from '../replies.js';
 import { runScript, type RedisClient } from '../scripts.js';
-import { addBuiltinJobs, type BuiltinJobsOptions } from './builtins.js';
 import { normaliseJob, type Job, type JobDefinition } from './job.js';
 import { JobRunner, type RunOutcome, type RunnerHost } from './runner.js';
 import { decodeStatus, type JobStatus } from './status.js';
@@ -93,7 +91,10 @@ export class Scheduler extends EventEmitter {
     };
   }
 
-  /** Adds a job to this process; it starts with start() (at once if already started). */
+  /**
+   * Adds a job to this process; it starts with start() (at once if already started). Each domain hands
+   * out its own jobs as definitions: queueMaintenanceJobs(queues), schedulerCleanupJobs(scheduler).
+   */
   addJob(definition: JobDefinition): this {
     this.assertOpen();
     const job = normaliseJob(definition);
@@ -103,15 +104,6 @@ export class Scheduler extends EventEmitter {
     if (this.started) this.runners.set(job.name, new JobRunner(this.host, job));
     else this.pending.set(job.name, job);
     return this;
-  }
-
-  /**
-   * Adds the built-in jobs of the seed system: promotion of due delayed messages and reclaim of expired
-   * deliveries for the given queues (every 10 s), queue monitoring (every 300 s) and cleanup (every
-   * 3,600 s). See builtins.ts and the README for what each does. Returns the names of the jobs added.
-   */
-  addBuiltinJobs(options: BuiltinJobsOptions): string[] {
-    return addBuiltinJobs(this, options);
   }
 
   /** Starts claiming and running the jobs added so far, and any added later. */
@@ -209,7 +201,7 @@ export class Scheduler extends EventEmitter {
   async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     checkOptions(options, CLOSE_OPTIONS, 'close(options)');
-    const graceMs = requireDuration('graceMs', options.graceMs ?? DEFAULT_CLOSE_GRACE_MS, 0, MAX_HANDLER_TIMEOUT_MS);
+    const graceMs = requireDuration('graceMs', options.graceMs ?? DEFAULT_CLOSE_GRACE_MS, 0, MAX_GRACE_MS);
     this.closed = true;
     const deadline = Date.now() + graceMs;
     await Promise.all([...this.runners.values()].map((runner) => runner.close(deadline)));
