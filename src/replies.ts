@@ -1,6 +1,6 @@
 /**
- * The numeric codes that scripts answer with, defined here once and injected into every script as the Lua
- * table REPLY (see scripts.ts), so that TypeScript and Lua can never disagree on what a number means.
+ * The numeric codes that scripts answer with, defined here once. Scripts write `REPLY.<NAME>`, which the loader
+ * replaces by the value given here (scripts.ts), so that TypeScript and Lua can never disagree on what a number means.
  * What each code becomes for a user (a result, or which error class) is decided in the domain wrappers;
  * `staleError` and friends in errors.ts build the errors.
  */

@@ -38,14 +38,18 @@ function luaTable(name: string, entries: Record<string, string | number>): strin
   return `local ${name} = {\n${lines}\n}\n`;
 }
 
-function generatedKeyLayout(): string {
+/**
+ * The constants a script uses, generated from keys.ts: each script gets only the tables it names, since a
+ * script builds them on every call.
+ */
+function generatedLayout(body: string): string {
+  const uses = (name: string) => new RegExp(`\\b${name}\\b`).test(body);
   return (
-    '-- Key layout generated from src/keys.ts, reply codes from src/replies.ts. DO NOT EDIT in Lua.\n' +
-    luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) +
-    luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) +
-    luaTable('REPLY', REPLY) +
-    `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` +
-    `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n`
+    '-- Generated from src/keys.ts. DO NOT EDIT in Lua (REPLY.<NAME> codes are replaced by their values from src/replies.ts).\n' +
+    (uses('QUEUE_KEY_SUFFIXES') ? luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) : '') +
+    (uses('BUS_KEY_SUFFIXES') ? luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) : '') +
+    (uses('REQUEST_KEY_SUFFIX') ? `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` : '') +
+    (uses('REQUEST_TTL_MS') ? `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n` : '')
   );
 }
 
@@ -55,6 +59,18 @@ function resolveIncludes(source: string, seen: Set<string>): string {
     seen.add(name);
     const fragment = readFileSync(`${LUA_DIR}includes/${name}.lua`, 'utf8');
     return resolveIncludes(fragment, seen);
+  });
+}
+
+/**
+ * `REPLY.<NAME>` in a script becomes the number replies.ts gives it when the script is loaded: the codes are
+ * defined once, and a table built on every call would cost every call (scripts run their whole text each time).
+ */
+function withReplyCodes(name: string, lua: string): string {
+  return lua.replace(/\bREPLY\.([A-Z_]+)\b/g, (_match, code: string) => {
+    const value = (REPLY as Record<string, number>)[code];
+    if (value === undefined) throw new Error(`sluice: lua/${name}.lua uses REPLY.${code}, which src/replies.ts does not define`);
+    return `${value} --[[${code}]]`;
   });
 }
 
@@ -80,7 +96,6 @@ function countKeys(name: string, source: string): number {
 
 function loadScripts(): Map<string, LoadedScript> {
   const scripts = new Map<string, LoadedScript>();
-  const layout = generatedKeyLayout();
   const files = readdirSync(LUA_DIR, { recursive: true, encoding: 'utf8' })
     .map((file) => file.split(sep).join('/'))
     .filter((file) => file.endsWith('.lua') && !file.startsWith('includes/'))
@@ -88,7 +103,8 @@ function loadScripts(): Map<string, LoadedScript> {
   for (const file of files) {
     const name = file.slice(0, -'.lua'.length);
     const source = readFileSync(`${LUA_DIR}${file}`, 'utf8');
-    const lua = `${layout}${resolveIncludes(source, new Set())}`;
+    const body = withReplyCodes(name, resolveIncludes(source, new Set()));
+    const lua = `${generatedLayout(body)}${body}`;
     const header = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
     scripts.set(name, { name, numberOfKeys: countKeys(name, source), lua, takesRequestId: REQUEST_ARGS.test(header) });
   }
