@@ -68,7 +68,7 @@ export class EventBus {
   readonly visibilityMs: number | undefined;
   private readonly ownsClient: boolean;
   private readonly publishOptionsJson: string;
-  private readonly queues = new Map<string, Queue<Event<any>>>();
+  private readonly queues = new Map<string, Queue<Event<unknown>>>();
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -122,7 +122,7 @@ export class EventBus {
     const now = Date.now();
     const ids: string[] = [];
     const args: string[] = [this.publishOptionsJson];
-    items.forEach((item, n) => {
+    items.forEach((item: PublishItem<T>, n) => {
       try {
         requireItem('items', n, item, 'an event { type, data, ...publish options }');
         const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now, checkKeys);
@@ -219,7 +219,7 @@ export class EventBus {
     if (this.closed) throw new ClosedError(`event bus ${this.name}`);
     let queue = this.queues.get(subscriberId);
     if (!queue) {
-      queue = new Queue<Event<any>>(subscriberId, {
+      queue = new Queue<Event<unknown>>(subscriberId, {
         connection: this.client,
         prefix: this.prefix,
         baseKey: subscriberQueueBaseKey(this.baseKey, subscriberId),
@@ -254,7 +254,7 @@ export class EventBus {
    * before consume on this bus's connection). When it is not, the consumer reports UnknownSubscriberError
    * and closes. While Redis is unreachable the check is retried; the consumer reports those errors itself.
    */
-  private async confirmSubscriber(subscriberId: string, consumer: Consumer<Event<any>>): Promise<void> {
+  private async confirmSubscriber<T>(subscriberId: string, consumer: Consumer<Event<T>>): Promise<void> {
     let closed = false;
     consumer.once('closed', () => (closed = true));
     for (let attempt = 0; ; attempt++) {

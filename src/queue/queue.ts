@@ -181,7 +181,7 @@ export class Queue<T = unknown> {
       return Promise.reject(error);
     }
     let perQueue = pendingSends.get(this.client);
-    if (!perQueue) pendingSends.set(this.client, (perQueue = new Map()));
+    if (!perQueue) pendingSends.set(this.client, (perQueue = new Map<string, SendBatch>()));
     let batch = perQueue.get(this.baseKey);
     if (!batch) {
       const created: SendBatch = { args: [], waiters: [] };
@@ -402,7 +402,7 @@ export class Queue<T = unknown> {
    * which must then be given. Returns how many were deleted.
    */
   async purgeDeadLetters(options: { ids: readonly string[] } | { limit: number }): Promise<number> {
-    const selection = this.selection(options as { ids?: readonly string[]; limit?: number }, undefined);
+    const selection = this.selection(options, undefined);
     return selection ? ((await this.run('purge', selection)) as number) : 0;
   }
 
@@ -416,7 +416,7 @@ export class Queue<T = unknown> {
       if (options.ids.length > MAX_BATCH) {
         throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
       }
-      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...options.ids];
+      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...(options.ids as readonly string[])];
     }
     if (options?.limit === undefined && defaultLimit === undefined) {
       throw new ValidationError('limit', 'give the ids to purge, or a limit to purge the oldest dead letters');

@@ -23,6 +23,7 @@ export interface BuiltinJobsLogger {
 
 export interface BuiltinJobsOptions {
   /** the queues the maintenance and monitoring jobs look after */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- queues of any payload types (Queue<T> is invariant in T)
   queues: readonly Queue<any>[];
   /** where monitoring and cleanup report (default console) */
   logger?: BuiltinJobsLogger;
