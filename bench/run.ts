@@ -52,7 +52,7 @@ async function measure(
   for (const name of SYSTEMS) {
     const { values, details } = await run(name);
     done[name] = { median: median(values), min: Math.min(...values), max: Math.max(...values), values, details };
-    console.error(`  ${row.label} ${name}: median ${format(done[name]!.median)} ${row.unit} (${values.map(format).join(', ')})`);
+    console.error(`  ${row.label} ${name}: median ${format(done[name].median)} ${row.unit} (${values.map(format).join(', ')})`);
   }
   rows.push(done);
 }

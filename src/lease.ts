@@ -66,6 +66,8 @@ export class LeaseKeeper {
 
   private schedule(delayMs = this.beatMs): void {
     if (this.stopped || this.isLost) return;
+    // beat() cannot reject: it catches every failure of renew(), and abort() does not throw (Node reports
+    // an abort listener's error as an uncaught exception of its own).
     this.timer = setTimeout(() => void this.beat(), delayMs);
   }
 

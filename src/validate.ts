@@ -73,7 +73,7 @@ export function checkOptions<T extends object>(
   for (const key in value) {
     if (!known.has(key)) unknownOption(key, known, where, field);
   }
-  return value as Partial<T>;
+  return value;
 }
 
 function unknownOption(key: string, known: ReadonlySet<string>, where: string, field: string): never {
@@ -173,6 +173,8 @@ export function reasonOf(error: unknown): string {
     if (typeof message === 'string') text = message;
     else {
       try {
+        // JSON.stringify gives undefined only when toJSON() does: the object's own toString is what is left.
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string
         text = JSON.stringify(error) ?? String(error);
       } catch {
         text = Object.prototype.toString.call(error);

@@ -215,11 +215,10 @@ export class FaultProxy {
   /** Starts a proxy on a free port of 127.0.0.1 forwarding to `target` (a redis:// URL or host and port). */
   static async start(target: string | { host: string; port: number }): Promise<FaultProxy> {
     const to = typeof target === 'string' ? { host: new URL(target).hostname, port: Number(new URL(target).port || 6379) } : target;
-    let proxy: FaultProxy;
     const server = createServer({ noDelay: true }, (client) => proxy.onConnection(client));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    proxy = new FaultProxy(server, (server.address() as { port: number }).port, to);
+    const proxy = new FaultProxy(server, (server.address() as { port: number }).port, to);
     return proxy;
   }
 

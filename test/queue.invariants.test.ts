@@ -70,7 +70,7 @@ describe('one place', () => {
       if (held.length > 40) held = held.slice(-20);
       const snap = await snapshot(env.redis, queue.baseKey);
       const problems = misplaced(snap, live);
-      for (const id of acked) if (snap.places.has(id)) problems.push(`${id} acked but still in ${snap.places.get(id)}`);
+      for (const id of acked) if (snap.places.has(id)) problems.push(`${id} acked but still in ${snap.places.get(id)!.join(', ')}`);
       for (const [id, receipts] of snap.inflightReceipts) if (receipts.length > 1) problems.push(`${id} in flight twice`);
       expect(problems, `after step ${step} (${name})`).toEqual([]);
       expect(snap.places.size, `after step ${step} (${name})`).toBe(live.size);

@@ -90,7 +90,7 @@ describe('scheduler: once per tick across processes', () => {
     const jobKeys = [keys.status('job'), keys.runLock('job')];
     await runScript(env.redis, 'scheduler/register', [keys.jobs, keys.status('job')], ['job', 1000, 'every 1000 ms', 'shared']);
     const claim = (tick: number, next: number, token: string) =>
-      runScript(env.redis, 'scheduler/claim', jobKeys, [tick, next, token, 30_000, token, 'shared']) as Promise<number[]>;
+      runScript(env.redis, 'scheduler/claim', jobKeys, [tick, next, token, 30_000, token, 'shared']);
 
     expect((await claim(1000, 2000, 'a'))[0]).toBe(1);
     expect(await runScript(env.redis, 'scheduler/finish', jobKeys, ['a', 'succeeded', '', 0, 'shared'])).toBe(1);

@@ -46,7 +46,7 @@ export async function startCluster(): Promise<{ ports: number[]; stop(): Promise
     startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir])));
   const stop = async () => {
     for (const node of nodes) node.kill('SIGKILL');
-    await Promise.all(nodes.map((node) => (node.exitCode === null && node.signalCode === null ? once(node, 'exit') : undefined)));
+    await Promise.all(nodes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')));
     rmSync(dir, { recursive: true, force: true });
   };
   try {

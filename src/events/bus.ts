@@ -1,7 +1,7 @@
 import { closeOwned, resolveConnection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
-import { REPLY } from '../replies.js';
+import { REPLY, type ScriptReplies } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { Queue } from '../queue/queue.js';
@@ -69,7 +69,7 @@ export class EventBus {
   readonly visibilityMs: number | undefined;
   private readonly ownsClient: boolean;
   private readonly publishOptionsJson: string;
-  private readonly queues = new Map<string, Queue<Event<any>>>();
+  private readonly queues = new Map<string, Queue<Event<unknown>>>();
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -94,9 +94,9 @@ export class EventBus {
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
-  private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
+  private run<N extends ScriptName>(script: N, args: (string | number)[], requestId?: string): Promise<ScriptReplies[N]> {
     if (this.closed) return Promise.reject(new ClosedError(`event bus ${this.name}`));
-    return runScript(this.client, script, [this.baseKey], args);
+    return runScript(this.client, script, [this.baseKey], args, requestId);
   }
 
   /** Publishes one event; see publishMany. */
@@ -123,7 +123,7 @@ export class EventBus {
     const now = Date.now();
     const ids: string[] = [];
     const args: string[] = [this.publishOptionsJson];
-    items.forEach((item, n) => {
+    items.forEach((item: PublishItem<T>, n) => {
       try {
         requireItem('items', n, item, 'an event { type, data, ...publish options }');
         const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now, checkKeys);
@@ -133,7 +133,7 @@ export class EventBus {
         throw checkKeys ? atIndex(error, 'items', n) : error;
       }
     });
-    const counts = (await this.run('bus/publish', args)) as number[];
+    const counts = await this.run('bus/publish', args);
     return counts.map((count, n) => ({
       id: ids[n]!,
       delivered: count === DUPLICATE ? 0 : count,
@@ -220,7 +220,7 @@ export class EventBus {
     if (this.closed) throw new ClosedError(`event bus ${this.name}`);
     let queue = this.queues.get(subscriberId);
     if (!queue) {
-      queue = new Queue<Event<any>>(subscriberId, {
+      queue = new Queue<Event<unknown>>(subscriberId, {
         connection: this.client,
         prefix: this.prefix,
         baseKey: subscriberQueueBaseKey(this.baseKey, subscriberId),
@@ -255,7 +255,7 @@ export class EventBus {
    * before consume on this bus's connection). When it is not, the consumer reports UnknownSubscriberError
    * and closes. While Redis is unreachable the check is retried; the consumer reports those errors itself.
    */
-  private async confirmSubscriber(subscriberId: string, consumer: Consumer<Event<any>>): Promise<void> {
+  private async confirmSubscriber<T>(subscriberId: string, consumer: Consumer<Event<T>>): Promise<void> {
     let closed = false;
     consumer.once('closed', () => (closed = true));
     for (let attempt = 0; ; attempt++) {
@@ -303,7 +303,7 @@ export class EventBus {
     validateEventType(type);
     checkOptions(range, RANGE_OPTIONS, 'replay(subscriberId, type, range)', 'range');
     const { from, to, limit } = historyBounds(range);
-    const replayed = (await this.run('bus/historyReplay', [subscriberId, type, from, to, limit])) as number;
+    const replayed = await this.run('bus/historyReplay', [subscriberId, type, from, to, limit]);
     if (replayed === UNKNOWN) throw new UnknownSubscriberError(this.name, subscriberId);
     return replayed;
   }
@@ -313,7 +313,7 @@ export class EventBus {
    * `toSeedEventStats(stats)` gives the seed system's get_event_stats shape.
    */
   async getStats(): Promise<EventStats> {
-    const reply = (await this.run('bus/stats', [])) as (string | number)[];
+    const reply = await this.run('bus/stats', []);
     const counters: Record<string, number> = {};
     let n = 0;
     for (; reply[n] !== ''; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);

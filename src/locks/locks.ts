@@ -93,10 +93,7 @@ export class Locks {
     for (;;) {
       this.assertOpen();
       const attemptAt = Date.now();
-      const [acquired, value] = (await runScript(this.client, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs])) as [
-        number,
-        number,
-      ];
+      const [acquired, value] = await runScript(this.client, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs]);
       if (acquired === REPLY.ACQUIRED) return { lock: { name, token, fence: value }, grantedAt: attemptAt };
       const left = deadline - Date.now();
       if (left <= 0) return null;

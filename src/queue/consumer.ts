@@ -163,7 +163,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
     this.stopped = new Promise<void>((resolve) => (this.stop = resolve));
-    this.loopDone = this.fetchLoop();
+    // Awaited only by close(): until then a rejection would be unhandled and end the process. The loop
+    // catches what Redis throws; a bug that escapes it is reported rather than left unhandled.
+    this.loopDone = this.fetchLoop().catch((error: unknown) => this.reportError(error));
   }
 
   /** Handlers running now, including timed-out ones that have not returned yet. */
@@ -340,7 +342,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    // flush() does not reject: settle() catches and reports each failed ack or nack call.
+    setImmediate(() => void this.flush());
   }
 
   /** Sends the acks and nacks collected since the last flush, one script call per batch. */

@@ -27,6 +27,7 @@ const MAINTENANCE_OPTIONS = optionNames<QueueMaintenanceOptions>({ logger: true 
  * due delayed messages and reclaims expired deliveries, a safety net for queues nobody consumes (dequeue
  * does both itself); monitoring (every 300 s) logs each queue's getStats().
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- queues of any payload types (Queue<T> is invariant in T)
 export function queueMaintenanceJobs(queues: readonly Queue<any>[], options: QueueMaintenanceOptions = {}): JobDefinition[] {
   checkOptions(options, MAINTENANCE_OPTIONS, 'queueMaintenanceJobs(queues, options)');
   const list = [...queues];

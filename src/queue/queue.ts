@@ -1,7 +1,7 @@
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, CorruptRecordError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
-import { REPLY } from '../replies.js';
+import { REPLY, type ScriptReplies } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';
@@ -164,11 +164,11 @@ export class Queue<T = unknown> {
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
   }
 
-  private run(script: ScriptName, args: (string | number)[]): Promise<unknown> {
+  private run<N extends ScriptName>(script: N, args: (string | number)[], requestId?: string): Promise<ScriptReplies[N]> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     // Sends waiting to be coalesced go first, so that Redis sees this queue's calls in the order they were made.
     flushSends(this.client, this.baseKey);
-    return runScript(this.client, script, [this.baseKey], args);
+    return runScript(this.client, script, [this.baseKey], args, requestId);
   }
 
   /**
@@ -193,7 +193,7 @@ export class Queue<T = unknown> {
       return Promise.reject(error);
     }
     let perQueue = pendingSends.get(this.client);
-    if (!perQueue) pendingSends.set(this.client, (perQueue = new Map()));
+    if (!perQueue) pendingSends.set(this.client, (perQueue = new Map<string, SendBatch>()));
     let batch = perQueue.get(this.baseKey);
     if (!batch) {
       const created: SendBatch = { args: [], waiters: [] };
@@ -227,7 +227,7 @@ export class Queue<T = unknown> {
         throw atIndex(error, 'items', n);
       }
     });
-    return (await this.run('queue/send', args)) as string[];
+    return await this.run('queue/send', args);
   }
 
   /**
@@ -247,7 +247,7 @@ export class Queue<T = unknown> {
     requireInteger('count', count, 1, MAX_BATCH);
     requireVisibility('visibilityMs', visibilityMs);
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const reply = (await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed])) as (string | number)[];
+    const reply = await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed]);
     const waitMs = Number(reply[0]);
     if (reply.length <= 2) return { deliveries: [], waitMs };
     const first = Number(reply[1]);
@@ -285,7 +285,7 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: string[] = [];
       for (const ref of batch) args.push(ref.id, ref.receipt);
-      const results = (await this.run('queue/ack', args)) as number[];
+      const results = await this.run('queue/ack', args);
       return results.map((r) => r !== REPLY.STALE);
     });
   }
@@ -337,7 +337,7 @@ export class Queue<T = unknown> {
       async (batch) => {
         const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
         for (const item of batch) args.push(...item);
-        const results = (await this.run('queue/nack', args)) as number[];
+        const results = await this.run('queue/nack', args);
         return results.map((r) => NACK_OUTCOME[r] ?? null);
       },
       false,
@@ -362,7 +362,7 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [this.retryJson, 0];
       for (const ref of batch) args.push(ref.id, ref.receipt, 'release', -1, '');
-      const results = (await this.run('queue/nack', args)) as number[];
+      const results = await this.run('queue/nack', args);
       return results.map((r) => r !== REPLY.STALE);
     });
   }
@@ -391,7 +391,7 @@ export class Queue<T = unknown> {
     return this.inBatches(refs, async (batch) => {
       const args: (string | number)[] = [ms];
       for (const ref of batch) args.push(ref.id, ref.receipt);
-      const results = (await this.run('queue/extend', args)) as number[];
+      const results = await this.run('queue/extend', args);
       return results.map((r) => r !== REPLY.STALE);
     });
   }
@@ -404,7 +404,7 @@ export class Queue<T = unknown> {
   async reclaim(options: { limit?: number } = {}): Promise<number> {
     checkOptions(options, LIMIT_OPTIONS, 'reclaim(options)');
     const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
-    return (await this.run('queue/reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)])) as number;
+    return await this.run('queue/reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)]);
   }
 
   /**
@@ -414,7 +414,7 @@ export class Queue<T = unknown> {
   async promote(options: { limit?: number } = {}): Promise<number> {
     checkOptions(options, LIMIT_OPTIONS, 'promote(options)');
     const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
-    return (await this.run('queue/promote', [limit])) as number;
+    return await this.run('queue/promote', [limit]);
   }
 
   /** A page of the dead-letter queue, oldest failure first. */
@@ -422,7 +422,7 @@ export class Queue<T = unknown> {
     checkOptions(options, PAGE_OPTIONS, 'deadLetters(options)');
     const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', options.limit ?? 100, 1, MAX_BATCH);
-    const reply = (await this.run('queue/deadLetterList', [offset, limit])) as (string | null)[];
+    const reply = await this.run('queue/deadLetterList', [offset, limit]);
     const entries: DeadLetter<T>[] = [];
     for (let n = 0; n < reply.length; n += 4) {
       const raw = reply[n + 2] ?? null;
@@ -443,7 +443,7 @@ export class Queue<T = unknown> {
    */
   async replayDeadLetters(options: { ids?: readonly string[]; limit?: number } = {}): Promise<string[]> {
     const selection = this.selection(options, MAX_BATCH);
-    return selection ? ((await this.run('queue/replay', selection)) as string[]) : [];
+    return selection ? await this.run('queue/replay', selection) : [];
   }
 
   /**
@@ -451,8 +451,8 @@ export class Queue<T = unknown> {
    * which must then be given. Returns how many were deleted.
    */
   async purgeDeadLetters(options: { ids: readonly string[] } | { limit: number }): Promise<number> {
-    const selection = this.selection(options as { ids?: readonly string[]; limit?: number }, undefined);
-    return selection ? ((await this.run('queue/purge', selection)) as number) : 0;
+    const selection = this.selection(options, undefined);
+    return selection ? await this.run('queue/purge', selection) : 0;
   }
 
   /** purge.lua / replay.lua arguments, or null when an explicit id list is empty. */
@@ -465,7 +465,7 @@ export class Queue<T = unknown> {
       if (options.ids.length > MAX_BATCH) {
         throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
       }
-      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...options.ids];
+      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...(options.ids as readonly string[])];
     }
     if (options?.limit === undefined && defaultLimit === undefined) {
       throw new ValidationError('limit', 'give the ids to purge, or a limit to purge the oldest dead letters');
@@ -499,7 +499,7 @@ export class Queue<T = unknown> {
    * was created. `toSeedQueueStats(stats)` gives the seed system's get_queue_stats shape.
    */
   async getStats(): Promise<QueueStats> {
-    const reply = (await this.run('queue/stats', [])) as (string | number)[];
+    const reply = await this.run('queue/stats', []);
     const counters: Record<string, number> = {};
     for (let n = 9; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
     return {
@@ -527,7 +527,7 @@ export class Queue<T = unknown> {
    * Pending messages are searched for in their lists: O(pending), a diagnostic.
    */
   async getMessage(id: string): Promise<MessageInfo<T> | null> {
-    const reply = (await this.run('queue/inspect', [id])) as (string | null)[];
+    const reply = await this.run('queue/inspect', [id]);
     if (reply.length === 0) return null;
     const [state, rec, lastError, at] = reply;
     const message = decodeRecord<T>(this.name, rec!);

@@ -81,7 +81,7 @@ export class JobRunner {
         const claimedAt = Date.now();
         const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
           known, next, token, job.lockTtlMs, host.instanceId, 'shared',
-        ])) as number[];
+        ]));
         if (reply[0] === REPLY.NOT_REGISTERED) {
           known = null; // cleanup forgot the job while this process still runs it
           continue;
@@ -128,7 +128,7 @@ export class JobRunner {
         const token = randomUUID();
         const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
           tick, next, token, job.lockTtlMs, host.instanceId, 'local',
-        ])) as number[];
+        ]));
         if (reply[0] === REPLY.NOT_REGISTERED) {
           registered = false;
           continue;
