@@ -182,8 +182,8 @@ export class ConnectionError extends SluiceError {
 }
 
 /**
- * Redis refused a script's writes: `OOM` (maxmemory reached under a noeviction policy: free memory, raise
- * maxmemory or choose an eviction policy that spares sluice's keys) or `WRONGTYPE` (a key of this
+ * Redis refused a script's writes: `OOM` (maxmemory reached under a noeviction policy: free memory or raise
+ * maxmemory; sluice needs noeviction, since an evicting policy would drop messages) or `WRONGTYPE` (a key of this
  * queue, bus, lock or job was overwritten by hand with another type: delete or rename it). `key` is the
  * base key (or first key) of the call and `operation` the script; a script refused for OOM wrote nothing.
  */
@@ -194,7 +194,8 @@ export class RedisCommandError extends SluiceError {
     const why =
       code === 'OOM'
         ? 'Redis is out of memory (maxmemory reached with a noeviction policy); nothing was written. ' +
-          'Free memory, raise maxmemory, or drain the queue'
+          'Free memory, raise maxmemory, or drain the queue (keep maxmemory-policy noeviction: an evicting ' +
+          'policy would drop messages and the memory of recent requests)'
         : 'a key under it holds the wrong type (overwritten by hand?); delete or rename that key';
     super(code, `${operation} on ${key} was refused: ${why}`, options);
     this.key = key;

@@ -177,9 +177,10 @@ export function describe(value: unknown): string {
 
 /**
  * A lock lives under its own hash tag, `{prefix:lock/<name>}`: that key holds the current holder's token
- * (with the lock's TTL) and `<that key>:fence` the fencing counter, which shares the slot through the tag.
- * Both are passed to the lock scripts as KEYS, so Lua never builds a key. As with a bus, the `/` keeps
- * locks and the scheduler apart from every queue: it cannot occur in a queue name.
+ * (with the lock's TTL) and `<that key>:fence` the lock's record, a hash that never expires: `n`, the
+ * fencing counter, and `released`, the token of the last release (so that a repeated release is
+ * recognised). Both are passed to the lock scripts as KEYS, so Lua never builds a key. As with a bus, the
+ * `/` keeps locks and the scheduler apart from every queue: it cannot occur in a queue name.
  */
 export function lockKeys(prefix: string, name: string): { holder: string; fence: string } {
   const holder = `{${validatePrefix(prefix)}:lock/${validateName('lock name', name)}}`;

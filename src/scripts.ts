@@ -202,8 +202,16 @@ export function runScript<N extends ScriptName>(
   };
   if (!script.takesRequestId) return command.call(client, ...keys, ...args).then((reply) => reply as ScriptReplies[N], failed);
   const id = requestId ?? newRequestId();
-  return command.call(client, ...keys, id, takeConfirmed(client, base), ...args).then((reply) => {
-    confirm(client, base, id);
-    return reply as ScriptReplies[N];
-  }, failed);
+  const confirmed = takeConfirmed(client, base);
+  return command.call(client, ...keys, id, confirmed, ...args).then(
+    (reply) => {
+      confirm(client, base, id);
+      return reply as ScriptReplies[N];
+    },
+    (error: unknown) => {
+      // The call may not have run: the next call on this key carries the confirmations again.
+      if (confirmed !== '') for (const confirmedId of confirmed.split(' ')) confirm(client, base, confirmedId);
+      return failed(error);
+    },
+  );
 }

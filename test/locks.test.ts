@@ -92,8 +92,14 @@ describe('locks', () => {
     await l.extend(current!, { ttlMs: 45_000 });
     expect(await env.redis.pttl(holderKey)).toBeGreaterThan(30_000);
     await l.release(current!);
-    await expect(l.release(current!)).rejects.toBeInstanceOf(LockNotHeldError);
+    // Releasing again is a repeat of the same release (a retry, or a re-send after a lost reply): it answers
+    // as the first did and changes nothing. Once another holder has taken and released the lock, it is refused.
+    await l.release(current!);
     expect(await env.redis.exists(holderKey)).toBe(0);
+    const next = await l.acquire('job');
+    await expect(l.release(current!)).rejects.toBeInstanceOf(LockNotHeldError);
+    await l.release(next!);
+    await expect(l.release(current!)).rejects.toBeInstanceOf(LockNotHeldError);
   });
 
   it('withLock returns what fn returns, passes the fence, and releases afterwards, also when fn throws', async () => {

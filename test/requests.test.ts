@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Locks } from '../src/index.js';
 import { lockKeys, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
+import { REPLY } from '../src/replies.js';
 import { newRequestId, runScript, SCRIPTS } from '../src/scripts.js';
 import { sendArguments } from '../src/queue/validate.js';
 import { snapshot } from './inspect.js';
-import { useRedis } from './helpers.js';
+import { useRedis, waitFor } from './helpers.js';
 
 /**
  * The request protocol of lua/includes/request.lua, driven directly: the same request run twice (what a
@@ -20,7 +21,7 @@ async function requestKeys(base: string): Promise<string[]> {
 describe('request ids: a repeated request has the effect of one', () => {
   it('every state-changing script takes a request id, and every script says how a repeat is recognised', () => {
     const readOnly = new Set(['queue/stats', 'queue/inspect', 'queue/deadLetterList', 'bus/stats']);
-    const natural = new Set(['queue/wake', 'scheduler/register', 'scheduler/forget']);
+    const natural = new Set(['queue/wake', 'scheduler/register', 'scheduler/forget', 'lock/acquire', 'lock/extend', 'lock/release']);
     for (const script of SCRIPTS.values()) {
       expect(script.lua, script.name).toMatch(/\n {2}Repeat: /);
       expect(script.takesRequestId, script.name).toBe(!readOnly.has(script.name) && !natural.has(script.name));
@@ -69,15 +70,25 @@ describe('request ids: a repeated request has the effect of one', () => {
     expect(await queue.ackMany([delivery!])).toEqual([false]);
   });
 
-  it('lock acquire twice under one request id returns the lock it took, with one fence', async () => {
+  it('locks recognise a repeat by the token: the same lock and fence while it holds, never a lock it lost', async () => {
     const prefix = t.prefix();
     const keys = lockKeys(prefix, 'l');
-    const id = newRequestId();
-    const first = await runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
-    const again = await runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], ['token-1', 10_000], id);
-    expect(first).toEqual([1, 1]);
-    expect(again).toEqual([1, 1]);
-    expect(await t.redis.get(keys.fence)).toBe('1');
+    const acquire = (token: string, ttlMs: number) => runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs]);
+    const release = (token: string) => runScript(t.redis, 'lock/release', [keys.holder, keys.fence], [token]);
+    expect(await acquire('mine', 10_000)).toEqual([REPLY.ACQUIRED, 1]);
+    expect(await acquire('mine', 10_000)).toEqual([REPLY.ACQUIRED, 1]);
+    expect(await t.redis.hget(keys.fence, 'n')).toBe('1');
+    // A release repeated after its first run freed the lock answers OK again and changes nothing.
+    expect(await release('mine')).toBe(REPLY.OK);
+    expect(await release('mine')).toBe(REPLY.OK);
+    // A repeat that arrives after the lease ended and another holder took the lock is told HELD.
+    expect(await acquire('short', 50)).toEqual([REPLY.ACQUIRED, 2]);
+    await waitFor(async () => (await t.redis.exists(keys.holder)) === 0, 'the short lease to expire');
+    expect(await acquire('other', 10_000)).toEqual([REPLY.ACQUIRED, 3]);
+    expect((await acquire('short', 50))[0]).toBe(REPLY.HELD);
+    expect(await runScript(t.redis, 'lock/extend', [keys.holder], ['short', 10_000])).toBe(REPLY.STALE);
+    expect(await release('short')).toBe(REPLY.STALE);
+    expect(await t.redis.get(keys.holder)).toBe('other');
   });
 
   it('a reply is remembered for the window, and forgotten at the next call once its reply was read', async () => {

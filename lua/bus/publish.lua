@@ -8,7 +8,7 @@
   ARGV[3] options JSON {historyLimit (0: keep none), dedupMs (0: no deduplication)}
   ARGV[4..] 4 per event: event id, type, partition key ('' none), event JSON
   Returns: one integer per event, in order: the number of subscribers that received it, or -1 when its id
-           was published within the deduplication window (nothing is written for it)
+           was published within the deduplication window (nothing is written for it but the duplicates counter)
   Errors: none; arguments are validated by the caller (src/events/validate.ts).
   Repeat: recognised by the request id (includes/request.lua) and answered with the first run's counts,
   delivering nothing again, with deduplication on or off: a publisher whose reply was lost is told how
@@ -92,5 +92,5 @@ if published > 0 then
   redis.call('HINCRBY', bus.stats, 'delivered', delivered)
 end
 if published < #results then redis.call('HINCRBY', bus.stats, 'duplicates', #results - published) end
-if published == 0 then return unchanged(results) end
+-- Remembered even when every event was a duplicate: the duplicates counter was written.
 return rememberInts(requestKey, results)

@@ -9,8 +9,10 @@
 
   The caller also names, in ARGV[2] (space-separated, '' none), earlier requests on the same KEYS[1] whose
   replies it has read: they can never be re-sent, so their memory is deleted by this run (after its own
-  writes: see forgetConfirmed). Only a request whose reply was really lost (or a caller's last one) waits
-  for its TTL, which keeps memory flat at any rate.
+  writes: see forgetConfirmed). Only a request whose reply was really lost, or a caller's last one on each
+  KEYS[1], waits for its TTL: memory grows with the number of distinct keys a caller touches in the window,
+  not with the rate of calls. (Locks, the busiest source of distinct keys, need no memory: their token
+  recognises a repeat.)
   A run that changed nothing remembers nothing: its repeat runs again, which is the same as the one call
   arriving later (the caller only ever reads the repeat's reply), and a refused call writes nothing.
   REQUEST_KEY_SUFFIX and REQUEST_TTL_MS are generated from src/keys.ts.

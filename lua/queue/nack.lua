@@ -7,7 +7,8 @@
                   attempts <= maxRetries, else to the dead-letter queue
     mode 'dead':  one failed attempt, straight to the dead-letter queue
     mode 'release': back to the front of its ready list, attempts unchanged (consumer shutdown)
-  Returns: one integer per message: 0 stale receipt (nothing changed), 1 retried, 2 dead-lettered, 3 released
+  Returns: one integer per message: STALE receipt (nothing changed; also for an in-flight entry whose record
+           was deleted by hand, which is dropped), RETRIED, DEAD_LETTERED, RELEASED
   Errors: none; released messages keep their order at the front of their ready list
   Repeat: recognised by the request id (includes/request.lua) and answered with the first run's outcomes;
   the attempt is counted once. (Without the id the receipt alone would refuse the repeat as stale.)

@@ -117,7 +117,8 @@ export class Locks {
   async release(lock: Pick<LockHandle, 'name' | 'token'>): Promise<void> {
     this.assertOpen();
     requireLock(lock);
-    const released = await runScript(this.client, 'lock/release', [lockKeys(this.prefix, lock.name).holder], [lock.token]);
+    const keys = lockKeys(this.prefix, lock.name);
+    const released = await runScript(this.client, 'lock/release', [keys.holder, keys.fence], [lock.token]);
     if (released !== REPLY.OK) throw new LockNotHeldError(lock.name, lock.token);
   }
 

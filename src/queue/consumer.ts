@@ -3,6 +3,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
 import { dropConnection } from '../connection.js';
+import { newRequestId } from '../scripts.js';
 import { ClosedError, HandlerTimeoutError, StaleReceiptError } from '../errors.js';
 import { CLOSE_OPTIONS, checkOptions, MAX_GRACE_MS, optionNames, reasonOf, requireDuration, requireInteger } from '../validate.js';
 import { MAX_BATCH, MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireVisibility } from './validate.js';
@@ -183,16 +184,23 @@ export class Consumer<T = unknown> extends EventEmitter {
     let errorDelay = 0;
     let lastWasFull = false;
     let reserved = 0;
-    const inFlight: { want: number; result: Promise<DequeueResult<T> | { error: unknown }> }[] = [];
+    const inFlight: { want: number; requestId: string; result: Promise<DequeueResult<T> | { error: unknown }> }[] = [];
     const unstarted: Delivery<T>[] = [];
+    // A dequeue whose call failed may have run and taken messages (its reply lost, not re-sent in time):
+    // the next fetch repeats it under the same request id, which hands those messages over instead of
+    // leaving them in flight for a whole visibility timeout (lua/queue/dequeue.lua).
+    let unanswered: { want: number; requestId: string } | null = null;
     while (this.fetching) {
       while (inFlight.length < MAX_FETCHES_IN_FLIGHT && (inFlight.length === 0 || lastWasFull)) {
         const free = this.concurrency - this.activeCount - reserved;
         if (free <= 0) break;
-        const want = Math.min(free, this.batchSize);
+        const repeat = unanswered !== null && unanswered.want <= free ? unanswered : null;
+        unanswered = null;
+        const want = repeat?.want ?? Math.min(free, this.batchSize);
+        const requestId = repeat?.requestId ?? newRequestId();
         reserved += want;
-        const result = this.queue.dequeueWithWait(want, this.visibilityMs).catch((error: unknown) => ({ error }));
-        inFlight.push({ want, result });
+        const result = this.queue.dequeueWithWait(want, this.visibilityMs, requestId).catch((error: unknown) => ({ error }));
+        inFlight.push({ want, requestId, result });
       }
       const next = inFlight.shift();
       if (!next) {
@@ -204,6 +212,7 @@ export class Consumer<T = unknown> extends EventEmitter {
       const outcome = await next.result;
       reserved -= next.want;
       if ('error' in outcome) {
+        unanswered = { want: next.want, requestId: next.requestId };
         lastWasFull = false;
         if (!this.fetching) break;
         this.reportError(outcome.error);

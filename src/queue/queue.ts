@@ -243,11 +243,11 @@ export class Queue<T = unknown> {
    * dequeue, also saying how long nothing can become deliverable: the consumer runtime's fetch.
    * @internal
    */
-  async dequeueWithWait(count: number, visibilityMs: number): Promise<DequeueResult<T>> {
+  async dequeueWithWait(count: number, visibilityMs: number, requestId?: string): Promise<DequeueResult<T>> {
     requireInteger('count', count, 1, MAX_BATCH);
     requireVisibility('visibilityMs', visibilityMs);
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const reply = await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed]);
+    const reply = await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed], requestId);
     const waitMs = Number(reply[0]);
     if (reply.length <= 2) return { deliveries: [], waitMs };
     const first = Number(reply[1]);

@@ -4,7 +4,7 @@ import { ClosedError, JobTimeoutError, LockLostError } from '../errors.js';
 import type { schedulerKeys } from '../keys.js';
 import { LeaseKeeper } from '../lease.js';
 import { REPLY } from '../replies.js';
-import { runScript, type RedisClient } from '../scripts.js';
+import { newRequestId, runScript, type RedisClient } from '../scripts.js';
 import type { Job, JobContext } from './job.js';
 import { encodeResult } from './status.js';
 import { reasonOf } from '../validate.js';
@@ -17,6 +17,15 @@ export interface RunnerHost {
   readonly pollMs: number;
   reportError(error: unknown, jobName: string): void;
   reportRun(outcome: RunOutcome): void;
+}
+
+/** One claim of a tick, kept across attempts until Redis has answered it. */
+interface ClaimAttempt {
+  tick: number;
+  next: number;
+  token: string;
+  requestId: string;
+  at: number;
 }
 
 export type RunOutcome =
@@ -70,18 +79,25 @@ export class JobRunner {
     const { job, host } = this;
     let known: number | null = null; // the next tick as last read from Redis
     let serverOffset = 0; // Redis clock minus ours, for computing "now" as the scripts see it
+    // A claim whose call failed may have run (its reply lost and not re-sent in time): the next attempt at
+    // the same tick repeats it with the same token and request id, so it is recognised (lua/scheduler/claim.lua).
+    let unanswered: ClaimAttempt | null = null;
     while (!this.stopping.signal.aborted) {
       try {
         if (known === null) {
           known = await this.register();
           continue;
         }
-        const next = job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp);
-        const token = randomUUID();
-        const claimedAt = Date.now();
-        const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
+        const attempt: ClaimAttempt =
+          unanswered?.tick === known
+            ? unanswered
+            : { tick: known, next: job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp), token: randomUUID(), requestId: newRequestId(), at: Date.now() };
+        unanswered = attempt;
+        const { next, token, at: claimedAt } = attempt;
+        const reply = await runScript(host.client, 'scheduler/claim', this.keys, [
           known, next, token, job.lockTtlMs, host.instanceId, 'shared',
-        ]));
+        ], attempt.requestId);
+        unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           known = null; // cleanup forgot the job while this process still runs it
           continue;
@@ -113,6 +129,7 @@ export class JobRunner {
     const { job, host } = this;
     let tick = job.schedule.firstTick(Date.now());
     let registered = false;
+    let unanswered: ClaimAttempt | null = null; // as in sharedLoop
     while (!this.stopping.signal.aborted) {
       try {
         if (!registered) {
@@ -124,11 +141,16 @@ export class JobRunner {
           await this.pause(Math.min(waitMs, 2 ** 31 - 1));
           continue;
         }
-        const next = job.schedule.nextTick(tick, Date.now(), job.catchUp);
-        const token = randomUUID();
-        const reply = (await runScript(host.client, 'scheduler/claim', this.keys, [
+        const attempt: ClaimAttempt =
+          unanswered?.tick === tick
+            ? unanswered
+            : { tick, next: job.schedule.nextTick(tick, Date.now(), job.catchUp), token: randomUUID(), requestId: newRequestId(), at: Date.now() };
+        unanswered = attempt;
+        const { next, token } = attempt;
+        const reply = await runScript(host.client, 'scheduler/claim', this.keys, [
           tick, next, token, job.lockTtlMs, host.instanceId, 'local',
-        ]));
+        ], attempt.requestId);
+        unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           registered = false;
           continue;
