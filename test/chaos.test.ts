@@ -39,7 +39,7 @@ describe('chaos suite', () => {
       visibilityMs: VIS,
     });
     expect(account).toMatchObject({
-      sent: 7, acked: 4, dlq: 1, lost: 2, retries: 0, doubleLeases: 1, extraCopies: 1,
+      sent: 7, acked: 4, dlq: 1, lost: 2, vanishedRetries: 1, retries: 0, doubleLeases: 1, extraCopies: 1,
       duplicatesUnexplained: 2, duplicatesExplained: 2,
       explainedBy: { 'handler timed out': 1, 'consumer process killed': 1 },
     });
@@ -81,6 +81,7 @@ describe('chaos suite', () => {
       expect(report.total.duplicatesUnexplained).toBe(0);
       expect(report.total.doubleLeases).toBe(0);
       expect(report.total.extraCopies).toBe(0);
+      expect(report.total.vanishedRetries).toBe(0);
       expect(report.publishMisreported).toBe(0);
       expect(report.total.acked + report.total.dlq).toBe(report.total.sent + report.queue.writtenThoughRejected + report.bus.reduce((s, b) => s + b.writtenThoughRejected, 0));
       expect(report.locks).toMatchObject({ overlaps: 0, fenceOrderViolations: 0, duplicateFences: 0 });

@@ -62,7 +62,10 @@ export interface QueueAccount {
   /** of `acked`: the last delivery's ack answer was lost or stale, but the message is gone from Redis */
   ackedUnconfirmed: number;
   dlq: number;
+  /** sent, and neither acked nor in the DLQ after the drain */
   lost: number;
+  /** keys whose last delivery failed (to be retried) and that were never delivered again nor dead-lettered */
+  vanishedRetries: number;
   /** redeliveries after the handler threw (retries: not duplicates) */
   retries: number;
   duplicatesExplained: number;
@@ -108,7 +111,7 @@ export interface ChaosReport {
   publishMisreported: number;
   locks: LockAccount;
   /** totals over the queue and the bus */
-  total: { sent: number; acked: number; dlq: number; lost: number; duplicatesExplained: number; duplicatesUnexplained: number; doubleLeases: number; extraCopies: number };
+  total: { sent: number; acked: number; dlq: number; lost: number; duplicatesExplained: number; duplicatesUnexplained: number; doubleLeases: number; extraCopies: number; vanishedRetries: number };
   table: string;
   /** the directory with the records and the AOF, kept when the run found a problem */
   dir: string | null;
@@ -554,7 +557,7 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     sent: sum((a) => a.sent), acked: sum((a) => a.acked), dlq: sum((a) => a.dlq), lost: sum((a) => a.lost),
     duplicatesExplained: sum((a) => a.duplicatesExplained),
     duplicatesUnexplained: sum((a) => a.duplicatesUnexplained) + publishMisreported,
-    doubleLeases: sum((a) => a.doubleLeases), extraCopies: sum((a) => a.extraCopies),
+    doubleLeases: sum((a) => a.doubleLeases), extraCopies: sum((a) => a.extraCopies), vanishedRetries: sum((a) => a.vanishedRetries),
   };
   const report: ChaosReport = {
     options, seconds: Math.round((Date.now() - began) / 100) / 10, faults, queue: queueAccount, bus: busAccounts,
@@ -562,6 +565,7 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   };
   report.table = formatTable(report);
   const clean = total.lost === 0 && total.duplicatesUnexplained === 0 && total.doubleLeases === 0 && total.extraCopies === 0
+    && total.vanishedRetries === 0 && publishMisreported === 0
     && locks.fencesUnreceived <= 2 * locks.contendersKilled && locks.overlaps === 0 && locks.fenceOrderViolations === 0 && locks.duplicateFences === 0;
   if (clean && !process.env.CHAOS_KEEP) {
     rmSync(dir, { recursive: true, force: true });
@@ -654,7 +658,7 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
   }
   const account: QueueAccount = {
     name, sent: ctx.expected.size, sendsRejected: ctx.rejected, writtenThoughRejected: 0, extraCopies: 0,
-    deliveries: deliveries.size, acked: 0, ackedUnconfirmed: 0, dlq: 0, lost: 0, retries: 0,
+    deliveries: deliveries.size, acked: 0, ackedUnconfirmed: 0, dlq: 0, lost: 0, vanishedRetries: 0, retries: 0,
     duplicatesExplained: 0, duplicatesUnexplained: 0, explainedBy: {}, doubleLeases: 0, doubleLeasesSampled: 0, examples: [],
   };
   // At most five examples of each kind (the text up to its first colon).
@@ -748,19 +752,24 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
   for (const key of new Set([...ctx.expected, ...seenKeys])) {
     const list = byKey.get(key) ?? [];
     const last = list[list.length - 1];
+    if (last && (last.outcome === 'threw' || last.outcome === 'timeout') && last.nack?.result !== 'dead-lettered' && !deadKeys.has(key) && !leftKeys.has(key)) {
+      // Its failure was to be retried, yet it was never delivered again: a copy of the message vanished.
+      account.vanishedRetries++;
+      example(`vanished retry: ${key} failed under receipt ${last.receipt} (outcome ${last.outcome}, nack ${JSON.stringify(last.nack)}), never delivered again, not in the DLQ`);
+    }
     if (deadKeys.has(key)) {
       account.dlq++;
       if (list.some((d) => d.ack?.ok)) {
         account.duplicatesUnexplained++;
         example(`unexplained: ${key} acked and also dead-lettered`);
       }
+    } else if (list.some((d) => d.ack?.ok)) {
+      account.acked++;
     } else if (leftKeys.has(key)) {
       account.lost++;
       example(`lost: ${key} still in the queue after the drain`);
-    } else if (last?.ack?.ok) {
-      account.acked++;
-    } else if (last?.outcome === 'ok') {
-      // Handler succeeded; its ack's answer was lost or stale, and the message is gone from Redis: acked.
+    } else if (list.some((d) => d.outcome === 'ok')) {
+      // A handler succeeded; its ack's answer was lost or stale, and the message is gone from Redis: acked.
       account.acked++;
       account.ackedUnconfirmed++;
     } else if (ctx.expected.has(key)) {
@@ -883,7 +892,7 @@ export function formatTable(r: ChaosReport): string {
   out.push(
     '',
     `explained duplicates by cause: ${Object.entries(explained).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
-    `acked with the ack's answer lost (message gone from Redis): ${[r.queue, ...r.bus].reduce((s, a) => s + a.ackedUnconfirmed, 0)}`,
+    `acked with the ack's answer lost (message gone from Redis): ${[r.queue, ...r.bus].reduce((s, a) => s + a.ackedUnconfirmed, 0)}; retries that vanished (failed, never delivered again, not in the DLQ): ${r.total.vanishedRetries}`,
     `double leases seen in Redis's in-flight set: ${[r.queue, ...r.bus].reduce((s, a) => s + a.doubleLeasesSampled, 0)}; publishes of a new event told "duplicate": ${r.publishMisreported}`,
     `locks: ${l.grants} grants (${l.fencesIssued} fences issued, ${l.fencesUnreceived} reached no caller; ${l.contendersKilled} contender processes killed), ${l.unavailable} gave up, ${l.writes} writes, overlapping holders ${l.overlaps}, fence order violations ${l.fenceOrderViolations}, duplicate fences ${l.duplicateFences}, stale writes refused by the fence ${l.staleWritesRefused}`,
     `faults: ${Object.entries(r.faults).map(([k, v]) => `${k} ×${v}`).join(', ')}`,
