@@ -11,7 +11,7 @@
  */
 import { spawn, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,8 +240,7 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
   const dataDir = join(dir, 'redis');
   const recordDir = join(dir, 'records');
-  rmSync(dataDir, { recursive: true, force: true });
-  for (const d of [dataDir, recordDir]) (await import('node:fs')).mkdirSync(d, { recursive: true });
+  for (const d of [dataDir, recordDir]) mkdirSync(d, { recursive: true });
   const redis = new RedisProcess(await freePort(), dataDir);
   started.redis = redis;
   await redis.start();
@@ -613,6 +612,13 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
         });
         continue;
       }
+      if (kind === 'T') {
+        for (const receipt of line.slice(2)) {
+          const d = deliveries.get(Number(receipt));
+          if (d) d.firstSettleAt = Math.min(d.firstSettleAt ?? Infinity, Number(line[1]));
+        }
+        continue;
+      }
       const d = deliveries.get(Number(line[1]));
       if (!d) continue; // a delivery whose handler never started (the process died first), or a release of one
       if (['A', 'N', 'R', 'AE', 'NE', 'RE'].includes(String(kind))) d.firstSettleAt = Math.min(d.firstSettleAt ?? Infinity, Number(line[String(kind).length > 1 ? 2 : 3]));
@@ -664,7 +670,7 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
   // At most five examples of each kind (the text up to its first colon).
   const example = (text: string) => {
     const kind = text.slice(0, text.indexOf(':'));
-    if (account.examples.filter((e) => e.startsWith(`${kind}:`)).length < 5) account.examples.push(text);
+    if (process.env.CHAOS_ALL_EXAMPLES || account.examples.filter((e) => e.startsWith(`${kind}:`)).length < 5) account.examples.push(text);
   };
   const explain = (cause: string) => {
     account.duplicatesExplained++;

@@ -14,6 +14,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
  * - ['X', receipt, extended 1|0, sentAt]                       an extend call's answer
  * - ['R', receipt, released 1|0, sentAt]                       a release call's answer
  * - ['AE'|'NE'|'XE'|'RE', receipt, sentAt, errorAt]            the call failed (connection trouble)
+ * - ['T', sentAt, receipt, receipt, ...]                       an ack, nack or release call is about to be sent
  * - ['G', lock, fence, mode, callStart, grantedAt]             a lock was granted (mode withLock | acquire)
  * - ['W', lock, fence, at]                                     a holder wrote to the fenced resource
  * - ['L', lock, fence, how, at]                                a holder stopped: released | lost | expired

@@ -47,6 +47,8 @@ function instrument<T>(queue: Queue<T>, dequeuedAt: Map<string, number>, rec: Re
     const original = q[method]!.bind(queue);
     q[method] = async (items: readonly any[], ...rest: unknown[]) => {
       const sentAt = Date.now();
+      // A settle call may end the lease as soon as it is sent, even if this process dies before the answer.
+      if (method !== 'extendMany') rec.write(['T', sentAt, ...items.map((item) => refOf(item).receipt)]);
       try {
         const results = (await original(items, ...rest)) as unknown[];
         const doneAt = Date.now();
