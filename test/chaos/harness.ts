@@ -455,8 +455,8 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     let left = 0;
     try {
       for (const q of [producer, ...subscriberQueues]) {
-        const s = await q.getQueueStats();
-        left += s.priority_1_count + s.priority_2_count + s.priority_3_count + s.priority_4_count + s.processing_count + s.delayed_count + s.partition_backlog_count;
+        const s = await q.getStats();
+        left += s.ready.low + s.ready.normal + s.ready.high + s.ready.critical + s.inflight + s.delayed + s.partitionBacklog;
       }
     } catch {
       left = -1;
@@ -488,9 +488,9 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     }
     for (const id of await control.zrange(queueKey(q.baseKey, 'delayed'), 0, -1)) left.add(id);
     for (const m of await control.zrange(queueKey(q.baseKey, 'inflight'), 0, -1)) left.add(m.slice(0, m.lastIndexOf('|')));
-    endState.set(q.name, { dead, left, sentCounter: (await q.getQueueStats()).counters.sent });
+    endState.set(q.name, { dead, left, sentCounter: (await q.getStats()).counters.sent });
   }
-  const fencesIssued = Number((await control.get(lockKeys(prefix, LOCK).fence)) ?? 0);
+  const fencesIssued = Number((await control.hget(lockKeys(prefix, LOCK).fence, 'n')) ?? 0);
   await producer.close();
   await bus.close();
   producerClient.disconnect();

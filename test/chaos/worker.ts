@@ -106,7 +106,7 @@ if (config.role === 'queue') {
     await work(m.payload.n, signal);
   }, consumerOptions());
   watch(consumer, rec);
-  stops.push(() => consumer.close({ graceMs: 2_000 }));
+  stops.push(() => consumer.close({ graceMs: 2_000 }).then(() => undefined));
 }
 
 if (config.role === 'bus') {
@@ -123,7 +123,7 @@ if (config.role === 'bus') {
       await work(event.data.n, signal);
     }, consumerOptions());
     watch(consumer, rec);
-    stops.push(() => consumer.close({ graceMs: 2_000 }));
+    stops.push(() => consumer.close({ graceMs: 2_000 }).then(() => undefined));
   }
 }
 
@@ -224,7 +224,7 @@ if (config.role === 'locks') {
         if (w === 1) {
           const sentAt = Date.now();
           try {
-            await locks.extend(lock, ttlMs);
+            await locks.extend(lock, { ttlMs });
             heldUntil = sentAt + ttlMs;
           } catch (error) {
             if (error instanceof LockNotHeldError) {
