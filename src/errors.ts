@@ -202,3 +202,49 @@ export class RedisCommandError extends SluiceError {
     this.operation = operation;
   }
 }
+
+/**
+ * The outbox needs `SELECT ... FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6, MySQL ≥ 8.0.1) and the server is
+ * older, or is not MySQL or MariaDB. Raised by outbox.migrate() and when a relay starts; nothing was written.
+ */
+export class OutboxUnsupportedServerError extends SluiceError {
+  readonly serverVersion: string;
+  constructor(serverVersion: string) {
+    super(
+      'OUTBOX_UNSUPPORTED_SERVER',
+      `the outbox needs SELECT ... FOR UPDATE SKIP LOCKED, which server version ${JSON.stringify(serverVersion)} ` +
+        `does not support: use MariaDB ≥ 10.6 or MySQL ≥ 8.0.1`,
+    );
+    this.serverVersion = serverVersion;
+  }
+}
+
+/**
+ * A statement of the outbox failed in MySQL/MariaDB. `table` is the outbox table, `operation` what the
+ * outbox was doing (`claim`, `insert`, `migrate` ...), `sqlCode` the server's error code (`ER_NO_SUCH_TABLE`,
+ * `ER_LOCK_DEADLOCK` ...) or the client's (`PROTOCOL_CONNECTION_LOST`); `cause` is mysql2's error. Inside
+ * publishInTransaction the transaction was rolled back.
+ */
+export class OutboxDatabaseError extends SluiceError {
+  readonly table: string;
+  readonly operation: string;
+  readonly sqlCode: string | undefined;
+  constructor(table: string, operation: string, options: { cause: unknown; hint?: string }) {
+    const cause = options.cause as { code?: unknown; message?: unknown } | undefined;
+    const sqlCode = typeof cause?.code === 'string' ? cause.code : undefined;
+    const detail = typeof cause?.message === 'string' ? cause.message : String(options.cause);
+    super('OUTBOX_DATABASE', `outbox ${table}: ${operation} failed: ${detail}${options.hint ? ` (${options.hint})` : ''}`, options);
+    this.table = table;
+    this.operation = operation;
+    this.sqlCode = sqlCode;
+  }
+}
+
+/** A package that an optional part of sluice needs is not installed (`mysql2` for the outbox given a URL). */
+export class MissingDependencyError extends SluiceError {
+  readonly packageName: string;
+  constructor(packageName: string, neededBy: string, options?: { cause?: unknown }) {
+    super('MISSING_DEPENDENCY', `${neededBy} needs the package ${packageName}: npm install ${packageName}`, options);
+    this.packageName = packageName;
+  }
+}

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisUrl, uniquePrefix } from './helpers.js';
+import { mysqlUrl, uniqueTable } from './outbox.helpers.js';
 
 /**
  * sluice as a user gets it: `npm pack` of a fresh checkout (no dist/: the pack scripts build it), the
@@ -41,7 +42,33 @@ await Promise.all([queue.close(), fromUrl.close()]);
 const keys = await redis.keys('{' + prefix + ':*');
 if (keys.length > 0) await redis.del(...keys);
 await redis.quit();
-console.log(JSON.stringify({ sent: id, received: received.id, payload: received.payload, acked: stats.counters.acked, scriptsVersion: SCRIPTS_VERSION }));
+// The main entry never loads mysql2, even when it is installed.
+const { createRequire } = await import('node:module');
+const mysql2Loaded = Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/mysql2/'));
+console.log(JSON.stringify({ sent: id, received: received.id, payload: received.payload, acked: stats.counters.acked, scriptsVersion: SCRIPTS_VERSION, mysql2Loaded }));
+`;
+
+/** sluice/outbox with the project's own mysql2: a table, one event committed and relayed into the bus. */
+const OUTBOX_APP = `
+import { EventBus } from 'sluice';
+import { Outbox, outboxJobs } from 'sluice/outbox';
+import { createPool } from 'mysql2/promise';
+
+const [redisUrl, mysqlUrl, prefix, table] = process.argv.slice(2);
+const bus = new EventBus('app', { connection: redisUrl, prefix });
+const pool = createPool(mysqlUrl);
+const outbox = new Outbox({ mysql: pool, bus, table });
+await outbox.migrate();
+await bus.subscribe('mailer', 'account.*');
+const { eventIds } = await outbox.publishInTransaction(async (tx) => { await tx.query('SELECT 1'); }, {
+  aggregateType: 'account', aggregateId: 7, type: 'account.created', data: { email: 'a@example.com' },
+});
+const relayed = await outbox.relayOnce();
+const [delivery] = await bus.subscriberQueue('mailer').dequeue();
+await pool.query('DROP TABLE ' + table);
+await Promise.all([outbox.close(), bus.close()]);
+await pool.end();
+console.log(JSON.stringify({ eventIds, relayed, received: delivery.payload.id, jobs: outboxJobs(outbox).map((job) => job.name) }));
 `;
 
 describe('the packed package', () => {
@@ -68,9 +95,10 @@ describe('the packed package', () => {
     mkdirSync(app);
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { sluice: `file:${join(work, pack.filename)}`, ioredis: '^6.0.0' } }),
+      JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { sluice: `file:${join(work, pack.filename)}`, ioredis: '^6.0.0', mysql2: '^3.0.0' } }),
     );
     writeFileSync(join(app, 'app.mjs'), APP);
+    writeFileSync(join(app, 'outbox.mjs'), OUTBOX_APP);
     await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], { cwd: app, env: npmEnv, maxBuffer: 16 << 20 });
     const installed = (path: string) => JSON.parse(readFileSync(join(app, 'node_modules', path, 'package.json'), 'utf8')) as { version: string };
     expect(installed('ioredis').version).toMatch(/^6\./);
@@ -87,5 +115,14 @@ describe('the packed package', () => {
     const result = JSON.parse(stdout.trim()) as Record<string, unknown>;
     expect(result).toMatchObject({ payload: { orderId: 42 }, acked: 1 });
     expect(result.received).toBe(result.sent);
+    expect(result.mysql2Loaded).toBe(false);
+    // The optional peer: sluice uses the project's mysql2, no copy of its own.
+    expect(existsSync(join(app, 'node_modules', 'sluice', 'node_modules', 'mysql2'))).toBe(false);
+
+    const outbox = await run(process.execPath, ['outbox.mjs', redisUrl(), mysqlUrl(), uniquePrefix('pack'), uniqueTable('pack')], { cwd: app, timeout: 30_000 });
+    const relayed = JSON.parse(outbox.stdout.trim()) as { eventIds: string[]; relayed: unknown; received: string; jobs: string[] };
+    expect(relayed.relayed).toEqual({ published: 1, refused: 0 });
+    expect(relayed.received).toBe(relayed.eventIds[0]);
+    expect(relayed.jobs).toEqual(expect.arrayContaining(['sluice.outbox-relay:' + relayed.jobs[0]!.split(':')[1]]));
   }, 120_000);
 });

@@ -41,7 +41,6 @@ const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetri
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
 const RANGE_OPTIONS = optionNames<HistoryRange>({ from: true, to: true, limit: true });
 const HISTORY_OPTIONS = optionNames<HistoryRange & { reverse?: boolean }>({ from: true, to: true, limit: true, reverse: true });
-const DUPLICATE = -1;
 const UNKNOWN = -1;
 
 /** A subscription as stored in Redis (includes/bus.lua reads it). */
@@ -115,6 +114,15 @@ export class EventBus {
     return this.publishEvents(items, true);
   }
 
+  /**
+   * Checks an event exactly as publish would (type, size, JSON, options) and returns it as it would be
+   * published, with its id, source and timestamp; throws ValidationError. Nothing is written. For layers
+   * that store events to publish later (the outbox) and want them refused up front.
+   */
+  checkEvent<T>(item: PublishItem<T>): Event<T> {
+    return publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, Date.now()).event;
+  }
+
   private async publishEvents<T>(items: readonly PublishItem<T>[], checkKeys: boolean): Promise<PublishResult[]> {
     if (!Array.isArray(items) || items.length > MAX_BATCH) {
       throw new ValidationError('items', `publishMany takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
@@ -136,8 +144,8 @@ export class EventBus {
     const counts = await this.run('bus/publish', args);
     return counts.map((count, n) => ({
       id: ids[n]!,
-      delivered: count === DUPLICATE ? 0 : count,
-      duplicate: count === DUPLICATE,
+      delivered: count === REPLY.DUPLICATE ? 0 : count,
+      duplicate: count === REPLY.DUPLICATE,
     }));
   }
 
