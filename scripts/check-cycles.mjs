@@ -80,6 +80,18 @@ function connect(file) {
 }
 for (const file of graph.keys()) if (!state.has(file)) connect(file);
 
+// Layers built on the domains (the outbox, and the service, CLI, dashboard and telemetry as they come) use
+// their public API only: src/index.ts and the shared modules at the top of src/, never a domain's own files.
+const BUILT_ON_PUBLIC_API = ['outbox', 'service', 'cli', 'dashboard', 'telemetry'];
+const DOMAINS = ['queue', 'events', 'locks', 'scheduler'];
+for (const [file, edges] of graph) {
+  if (!BUILT_ON_PUBLIC_API.some((layer) => file.startsWith(join(src, layer) + '/'))) continue;
+  for (const target of edges.all) {
+    const domain = DOMAINS.find((d) => target.startsWith(join(src, d) + '/'));
+    if (domain) problems.push(`${name(file)} imports ${name(target)}: build on the public API (src/index.ts), not on the ${domain} domain's files`);
+  }
+}
+
 for (const [file, edges] of graph) {
   if (!file.startsWith(join(src, 'scheduler') + '/')) continue;
   for (const target of edges.all) {

@@ -203,6 +203,15 @@ export class RedisCommandError extends SluiceError {
   }
 }
 
+/** outbox.migrate() waited `waitS` seconds for another process's migration of the same table; run it again. */
+export class OutboxMigrateBusyError extends SluiceError {
+  readonly table: string;
+  constructor(table: string, waitS: number) {
+    super('OUTBOX_MIGRATE_BUSY', `outbox ${table}: another process held the migration lock for ${waitS} s; run migrate() again`);
+    this.table = table;
+  }
+}
+
 /**
  * The outbox needs `SELECT ... FOR UPDATE SKIP LOCKED` (MariaDB ≥ 10.6, MySQL ≥ 8.0.1) and the server is
  * older, or is not MySQL or MariaDB. Raised by outbox.migrate() and when a relay starts; nothing was written.

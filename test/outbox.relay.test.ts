@@ -1,7 +1,7 @@
 import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
-import { Scheduler, ValidationError } from '../src/index.js';
-import { checkServerVersion, OUTBOX_JOB_NAMES, outboxJobs, OutboxUnsupportedServerError } from '../src/outbox/index.js';
+import { EventBus, Scheduler, ValidationError } from '../src/index.js';
+import { checkServerVersion, Outbox, OUTBOX_JOB_NAMES, outboxJobs, OutboxUnsupportedServerError } from '../src/outbox/index.js';
 import { redisUrl, uniquePrefix, waitFor } from './helpers.js';
 import { mysqlUrl, range, useOutbox } from './outbox.helpers.js';
 
@@ -35,7 +35,7 @@ describe('outbox relay', () => {
     expect(await ctx.statuses(table)).toEqual({ PUBLISHED: 4, FAILED: 1, PENDING: 1 });
 
     // Retrying fails again (still poison); discarding it releases the aggregate's later event.
-    expect(await outbox.retryFailed(['poison'])).toBe(1);
+    expect(await outbox.retryFailed({ eventIds: ['poison'] })).toBe(1);
     await waitFor(async () => (await outbox.stats()).failed === 1, 'the retried poison row to fail again');
     expect(await outbox.discardFailed(['poison'])).toBe(1);
     await waitFor(() => received.byAggregate().get('a')?.length === 2, 'aggregate a to go on');
@@ -138,5 +138,26 @@ describe('outbox relay', () => {
     expect(seen).toHaveLength(40);
     expect(received.byAggregate().get('k0')).toEqual(range(20, 2));
     expect(received.byAggregate().get('k1')).toEqual(range(20, 2, 1));
+  });
+});
+
+describe('outbox relay with Redis unreachable', () => {
+  it('starts, keeps the rows and closes within a bounded time when the bus cannot reach Redis', async () => {
+    const { freePort } = await import('./ports.js');
+    const port = await freePort(); // nothing listens there
+    const bus = new EventBus('app', { connection: `redis://127.0.0.1:${port}`, prefix: uniquePrefix('ob'), connectTimeoutMs: 300 });
+    const table = ctx.table();
+    const outbox = new Outbox({ mysql: ctx.pool, bus, table });
+    await outbox.migrate();
+    const errors: unknown[] = [];
+    outbox.on('error', (error) => errors.push(error));
+    await outbox.publishInTransaction(() => undefined, [event('a', 0)]);
+    // startRelay must not wait for Redis (it used to wait forever on the wake-up subscription).
+    const relay = await outbox.startRelay({ pollMs: 50 });
+    await waitFor(() => errors.length > 0, 'the relay to report that Redis is unreachable');
+    expect((await outbox.stats()).pending).toBe(1);
+    const closing = Promise.all([relay.stop(), outbox.close(), bus.close()]);
+    const closedInTime = await Promise.race([closing.then(() => true), new Promise((resolve) => setTimeout(resolve, 15_000, false))]);
+    expect(closedInTime).toBe(true);
   });
 });

@@ -153,4 +153,17 @@ describe('outbox write side', () => {
     }
     expect(received.events.map((e) => e.data.seq)).toEqual([0, 1, 2]);
   });
+
+  it('stores a batch of large events that together exceed max_allowed_packet, in one transaction', async () => {
+    const bus = ctx.bus(ctx.prefix());
+    const table = ctx.table();
+    const outbox = ctx.outbox(bus, table);
+    await outbox.migrate();
+    const [[packet]] = await ctx.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS bytes');
+    const big = 'x'.repeat(600_000); // each event well under the bus's 1 MiB limit
+    const count = Math.ceil(Number(packet!.bytes) / big.length) + 2;
+    await outbox.publishInTransaction(() => undefined, Array.from({ length: count }, (_, n) => ({ aggregateType: 'doc', aggregateId: String(n), type: 'doc.saved', data: { big } })));
+    const [[stored]] = await ctx.pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${table}\``);
+    expect(Number(stored!.n)).toBe(count);
+  });
 });

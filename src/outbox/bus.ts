@@ -32,18 +32,26 @@ export function sendWake(bus: EventBus, channel: string): void {
 }
 
 /**
- * Listens for wake-ups on a connection of its own (a subscribed connection can do nothing else). ioredis
- * reconnects and resubscribes by itself after Redis restarts; missed wake-ups are covered by polling.
+ * Listens for wake-ups on a connection of its own (a subscribed connection can do nothing else). Nothing
+ * waits for the subscription: with Redis unreachable the relay must still start, poll and close. ioredis
+ * sends the SUBSCRIBE once connected and subscribes again after a reconnect; a subscription that fails is
+ * reported and retried on the connection's next `ready`. Missed wake-ups are covered by polling.
  */
-export async function listenForWakes(bus: EventBus, channel: string, onWake: () => void): Promise<{ close(): Promise<void> }> {
+export function listenForWakes(bus: EventBus, channel: string, onWake: () => void, onError: (error: unknown) => void): { close(): void } {
   const subscriber = bus.client.duplicate();
+  let closed = false;
+  const subscribe = () => {
+    if (!closed) subscriber.subscribe(channel).catch((error: unknown) => !closed && onError(error));
+  };
   subscriber.on('error', () => undefined);
   subscriber.on('message', (received: string) => {
     if (received === channel) onWake();
   });
-  await subscriber.subscribe(channel).catch(() => undefined);
+  subscriber.on('ready', subscribe);
+  subscribe();
   return {
-    async close() {
+    close() {
+      closed = true;
       subscriber.disconnect();
     },
   };

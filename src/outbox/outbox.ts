@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise';
-import { ClosedError, SluiceError, ValidationError } from '../errors.js';
+import { ClosedError, OutboxMigrateBusyError, ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { MAX_BATCH, type EventBus, type PublishItem } from '../index.js';
 import { checkOptions, describeValue, optionNames, requireDuration, requireInteger } from '../validate.js';
@@ -28,13 +29,18 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export const DEDUP_MARGIN_MS = 3600 * 1000;
 const DEFAULT_BATCH_SIZE = 100;
 const DEFAULT_POLL_MS = 1000;
-/** rows per INSERT statement, well under a default max_allowed_packet even for large events */
+/**
+ * Rows and bytes per INSERT statement: under MySQL's default max_allowed_packet (64 MiB on MySQL 8, 16 MiB on
+ * MariaDB) with room to spare, however large each event is (at most maxEventBytes of the bus).
+ */
 const INSERT_CHUNK = 100;
+const INSERT_CHUNK_BYTES = 4 * 1024 * 1024;
 const MIGRATE_LOCK_WAIT_S = 60;
 
 const OUTBOX_OPTIONS = optionNames<OutboxOptions>({ mysql: true, bus: true, table: true, maxAttempts: true, retry: true });
 const RETRY_OPTIONS = optionNames<NonNullable<OutboxOptions['retry']>>({ baseMs: true, maxMs: true });
 const LIMIT_OPTIONS = optionNames<{ limit?: number }>({ limit: true });
+const RETRY_FAILED_OPTIONS = optionNames<{ eventIds?: readonly string[] }>({ eventIds: true });
 const RELAY_OPTIONS = optionNames<RelayOptions>({ batchSize: true, pollMs: true });
 const CLEANUP_OPTIONS = optionNames<CleanupOptions>({ retentionMs: true, batchSize: true, maxBatches: true });
 const EVENT_FIELDS = new Set(['aggregateType', 'aggregateId', 'type', 'data', 'id', 'source', 'correlationId', 'metadata', 'timestamp']);
@@ -60,6 +66,13 @@ interface AgeDbRow extends RowDataPacket {
   age_ms: number | string | null;
 }
 
+/** The bytes a row adds to an INSERT statement, near enough (each value is quoted and escaped). */
+function rowBytes(row: Row): number {
+  let bytes = 0;
+  for (const value of row) bytes += Buffer.byteLength(value) + 4;
+  return bytes;
+}
+
 /** One validated event, as the values of one INSERT row. */
 type Row = [eventId: string, aggregateType: string, aggregateId: string, eventType: string, payload: string, metadata: string, headers: string];
 
@@ -82,7 +95,7 @@ export class Outbox extends EventEmitter {
   private serverCheck: Promise<void> | null = null;
   private readonly channel: string;
   private readonly relays = new Set<RelayLoop>();
-  private listener: Promise<{ close(): Promise<void> }> | null = null;
+  private listener: { close(): void } | null = null;
   private relayed = 0;
   private closed = false;
   private readonly host: RelayHost;
@@ -172,12 +185,13 @@ export class Outbox extends EventEmitter {
     } catch (error) {
       throw databaseError(this.table, 'migrate', error);
     }
-    const lockName = `sluice.outbox.migrate.${this.table}`;
+    // GET_LOCK names are at most 64 characters on MySQL: a long table name is hashed.
+    const lockName = `sluice.outbox.migrate.${this.table.length <= 40 ? this.table : createHash('sha1').update(this.table).digest('hex')}`;
     let broken = false;
     try {
       const [locked] = await connection.query<RowDataPacket[]>(this.sql.lockMigration, [lockName, MIGRATE_LOCK_WAIT_S]);
       if (Number(locked[0]?.locked) !== 1) {
-        throw new SluiceError('OUTBOX_MIGRATE_BUSY', `outbox ${this.table}: another process held the migration lock for ${MIGRATE_LOCK_WAIT_S} s; try again`);
+        throw new OutboxMigrateBusyError(this.table, MIGRATE_LOCK_WAIT_S);
       }
       try {
         await connection.query(this.sql.createTable);
@@ -258,8 +272,16 @@ export class Outbox extends EventEmitter {
   }
 
   private async insert(connection: Queryable, rows: Row[]): Promise<void> {
-    for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
-      const chunk = rows.slice(at, at + INSERT_CHUNK);
+    for (let at = 0; at < rows.length; ) {
+      // At most INSERT_CHUNK rows and INSERT_CHUNK_BYTES of values per statement (events may be 1 MiB each).
+      let end = at;
+      let bytes = 0;
+      while (end < rows.length && end - at < INSERT_CHUNK && (end === at || bytes + rowBytes(rows[end]!) <= INSERT_CHUNK_BYTES)) {
+        bytes += rowBytes(rows[end]!);
+        end++;
+      }
+      const chunk = rows.slice(at, end);
+      at = end;
       try {
         await connection.query(this.sql.insert(chunk.length), chunk.flat());
       } catch (error) {
@@ -381,10 +403,16 @@ export class Outbox extends EventEmitter {
     const { batchSize, pollMs } = this.relayOptions(options);
     this.checkDedupWindow();
     await this.checkServer();
-    this.listener ??= listenForWakes(this.bus, this.channel, () => {
-      for (const relay of this.relays) relay.wake();
-    });
-    await this.listener;
+    // close() may have run while the server was checked.
+    if (this.closed) throw new ClosedError(`outbox ${this.table}`);
+    this.listener ??= listenForWakes(
+      this.bus,
+      this.channel,
+      () => {
+        for (const relay of this.relays) relay.wake();
+      },
+      (error) => this.reportError(error),
+    );
     const relay = new RelayLoop(this.host, batchSize, pollMs);
     this.relays.add(relay);
     return {
@@ -395,9 +423,14 @@ export class Outbox extends EventEmitter {
     };
   }
 
-  /** Puts FAILED rows (those of the given event ids, or all) back to PENDING with a fresh set of attempts. Returns how many. */
-  async retryFailed(eventIds?: readonly string[]): Promise<number> {
-    if (eventIds !== undefined) requireIds('retryFailed(eventIds)', eventIds);
+  /**
+   * Puts FAILED rows back to PENDING with a fresh set of attempts: those of `eventIds`, or all of them.
+   * Returns how many.
+   */
+  async retryFailed(options: { eventIds?: readonly string[] } = {}): Promise<number> {
+    checkOptions(options, RETRY_FAILED_OPTIONS, 'retryFailed(options)');
+    const { eventIds } = options;
+    if (eventIds !== undefined) requireIds('retryFailed(options)', eventIds);
     if (eventIds?.length === 0) return 0;
     const done = await this.run<ResultSetHeader>('retryFailed', eventIds ? this.sql.retryFailedIds : this.sql.retryFailed, eventIds ? [eventIds] : []);
     if (done.affectedRows > 0) this.wake();
@@ -479,10 +512,10 @@ export class Outbox extends EventEmitter {
   /** Stops this instance's relays (each finishes its cycle), stops listening for wake-ups and, if the outbox opened it, ends the pool. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closed = true;
     await Promise.all([...this.relays].map((relay) => relay.stop()));
     this.relays.clear();
-    this.closed = true;
-    if (this.listener) await (await this.listener).close();
+    this.listener?.close();
     if (this.poolPromise) {
       const { pool, owned } = await this.poolPromise.catch(() => ({ pool: null, owned: false }));
       if (owned && pool) await pool.end();

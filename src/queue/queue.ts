@@ -100,7 +100,7 @@ function flushSends(client: RedisClient, baseKey: string): void {
   const batch = perQueue?.get(baseKey);
   if (!batch) return;
   perQueue!.delete(baseKey);
-  let reply: Promise<unknown>;
+  let reply: Promise<string[]>;
   try {
     reply = runScript(client, 'queue/send', [baseKey], batch.args);
   } catch (error) {
@@ -108,8 +108,7 @@ function flushSends(client: RedisClient, baseKey: string): void {
   }
   reply.then(
     (ids) => {
-      const list = ids as string[];
-      for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(list[n]!);
+      for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(ids[n]!);
     },
     (error: unknown) => {
       for (const waiter of batch.waiters) waiter.reject(error);
@@ -254,7 +253,7 @@ export class Queue<T = unknown> {
     const deliveries: Delivery<T>[] = [];
     let corrupt: { ref: DeliveryRef; reason: string }[] | undefined;
     for (let n = 2; n < reply.length; n++) {
-      const rec = reply[n] as string;
+      const rec = String(reply[n]);
       // A repeated request answers '' for a delivery that left flight before the repeat arrived.
       if (rec === '') continue;
       const receipt = String(first + n - 2);
