@@ -137,7 +137,10 @@ export interface LatencyTrial {
  * Send-to-handler-start latency at a steady rate; the consumer runs in a child process. `ts` in the payload
  * is a sub-millisecond wall-clock time (performance.timeOrigin + now), comparable across processes.
  */
-export async function latencyCase(name: SystemName | 'raw', s: Settings): Promise<{ values: number[]; trials: LatencyTrial[] }> {
+export async function latencyCase(
+  name: SystemName | 'raw',
+  s: Settings,
+): Promise<{ values: number[]; trials: LatencyTrial[] }> {
   const trials: LatencyTrial[] = [];
   for (let trial = 0; trial < s.trials; trial++) {
     const system = createSystem(name, s.url);
@@ -166,7 +169,12 @@ export async function latencyCase(name: SystemName | 'raw', s: Settings): Promis
       child.send({ stop: total - warmup });
       const [reply] = (await once(child, 'message')) as [{ latencies: number[] }];
       const sorted = reply.latencies.sort((x, y) => x - y);
-      trials.push({ p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, count: sorted.length });
+      trials.push({
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        max: sorted[sorted.length - 1]!,
+        count: sorted.length,
+      });
     } finally {
       if (child.exitCode === null) await once(child, 'exit');
       await system.cleanup();

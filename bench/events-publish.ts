@@ -39,7 +39,14 @@ async function scriptMicros(): Promise<{ calls: number; usec: number }> {
   return { calls, usec };
 }
 
-const data = (n: number) => ({ n, symbol: 'AAPL', price: 189.25 + (n % 100) / 100, qty: n % 500, venue: 'XNAS', side: n % 2 ? 'buy' : 'sell' });
+const data = (n: number) => ({
+  n,
+  symbol: 'AAPL',
+  price: 189.25 + (n % 100) / 100,
+  qty: n % 500,
+  venue: 'XNAS',
+  side: n % 2 ? 'buy' : 'sell',
+});
 
 type Mode = 'sequential' | 'in-flight' | 'batch';
 
@@ -62,13 +69,16 @@ async function measure(subscribers: number, mode: Mode): Promise<{ rate: number;
       );
     } else {
       for (let n = 0; n < EVENTS; n += BATCH) {
-        await bus.publishMany(Array.from({ length: Math.min(BATCH, EVENTS - n) }, (_, i) => ({ type: 'market.trade', data: data(n + i) })));
+        await bus.publishMany(
+          Array.from({ length: Math.min(BATCH, EVENTS - n) }, (_, i) => ({ type: 'market.trade', data: data(n + i) })),
+        );
       }
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = await scriptMicros();
     const stats = await bus.getStats();
-    if (stats.events.delivered !== (EVENTS + 1) * subscribers) throw new Error(`expected ${(EVENTS + 1) * subscribers} deliveries, got ${stats.events.delivered}`);
+    if (stats.events.delivered !== (EVENTS + 1) * subscribers)
+      throw new Error(`expected ${(EVENTS + 1) * subscribers} deliveries, got ${stats.events.delivered}`);
     return { rate: EVENTS / seconds, serverUsPerEvent: (after.usec - before.usec) / EVENTS };
   } finally {
     await bus.close();
@@ -81,7 +91,9 @@ for (const subscribers of SUBSCRIBER_COUNTS) {
   const figures: string[] = [];
   for (const mode of ['sequential', 'in-flight', 'batch'] as Mode[]) {
     const { rate, serverUsPerEvent } = await measure(subscribers, mode);
-    figures.push(`${mode} ${Math.round(rate).toLocaleString('en-US')} events/s (${serverUsPerEvent.toFixed(1)} µs/event in Redis)`);
+    figures.push(
+      `${mode} ${Math.round(rate).toLocaleString('en-US')} events/s (${serverUsPerEvent.toFixed(1)} µs/event in Redis)`,
+    );
   }
   rows.push(`${String(subscribers).padStart(2)} matching subscribers: ${figures.join(' | ')}`);
   console.log(rows[rows.length - 1]);

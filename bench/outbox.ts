@@ -48,12 +48,20 @@ async function setUp(label: string) {
   return { prefix, table, bus, outbox };
 }
 
-const order = (n: number) => ({ aggregateType: 'order', aggregateId: `o${n % AGGREGATES}`, type: 'order.updated', data: { n, sku: 'ABC-123', qty: 2 } });
+const order = (n: number) => ({
+  aggregateType: 'order',
+  aggregateId: `o${n % AGGREGATES}`,
+  type: 'order.updated',
+  data: { n, sku: 'ABC-123', qty: 2 },
+});
 
 async function throughput(relays: number): Promise<number> {
   const { prefix, table, bus, outbox } = await setUp(`tp${relays}`);
   for (let at = 0; at < ROWS; at += 500) {
-    await outbox.publishInTransaction(() => undefined, Array.from({ length: Math.min(500, ROWS - at) }, (_, k) => order(at + k)));
+    await outbox.publishInTransaction(
+      () => undefined,
+      Array.from({ length: Math.min(500, ROWS - at) }, (_, k) => order(at + k)),
+    );
   }
   const started = performance.now();
   const running = await Promise.all(Array.from({ length: relays }, () => outbox.startRelay({ batchSize: 100 })));
@@ -74,9 +82,13 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; count
   const { prefix, table, bus, outbox } = await setUp('lat');
   const startedAt = new Map<string, number>();
   const handledAt = new Map<string, number>();
-  const consumer = bus.consume('all', (event) => {
-    handledAt.set(event.id, performance.now());
-  }, { concurrency: 16 });
+  const consumer = bus.consume(
+    'all',
+    (event) => {
+      handledAt.set(event.id, performance.now());
+    },
+    { concurrency: 16 },
+  );
   await consumer.ready;
   const relay = await outbox.startRelay();
   const total = RATE * SECONDS;
@@ -105,19 +117,33 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; count
   await outbox.close();
   await bus.close();
   await cleanUp(prefix, table);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1]!, count: samples.length, achievedRate };
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    max: samples[samples.length - 1]!,
+    count: samples.length,
+    achievedRate,
+  };
 }
 
 const [version] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
 const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))![1];
-console.log(`outbox bench ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ` +
-  `${version[0]!.v}, Redis ${redisVersion}, Node ${process.version}`);
+console.log(
+  `outbox bench ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}; ` + `${version[0]!.v}, Redis ${redisVersion}, Node ${process.version}`,
+);
 for (const relays of RELAYS) {
   const rate = await throughput(relays);
-  console.log(`relay throughput, ${relays} relay(s), ${ROWS} rows on ${AGGREGATES} aggregates, batches of 100: ${Math.round(rate).toLocaleString('en-US')} rows/s`);
+  console.log(
+    `relay throughput, ${relays} relay(s), ${ROWS} rows on ${AGGREGATES} aggregates, batches of 100: ${Math.round(rate).toLocaleString('en-US')} rows/s`,
+  );
 }
 const lat = await latency();
-console.log(`commit -> handler latency at ${RATE} commits/s for ${SECONDS} s (achieved ${Math.round(lat.achievedRate)}/s), ${lat.count} samples: ` +
-  `p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`);
+console.log(
+  `commit -> handler latency at ${RATE} commits/s for ${SECONDS} s (achieved ${Math.round(lat.achievedRate)}/s), ${lat.count} samples: ` +
+    `p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`,
+);
 await pool.end();
 redis.disconnect();

@@ -52,7 +52,10 @@ export class SluiceSystem implements System {
   private readonly redis: Redis;
   private readonly queue: Queue<Payload>;
 
-  constructor(readonly url: string, readonly prefix = newPrefix('sluice')) {
+  constructor(
+    readonly url: string,
+    readonly prefix = newPrefix('sluice'),
+  ) {
     this.redis = new Redis(url);
     this.queue = new Queue<Payload>(QUEUE_NAME, { connection: this.redis, prefix });
   }
@@ -104,7 +107,10 @@ export class BullSystem implements System {
   private readonly queue: BullQueue<Payload>;
   private completedCount = 0;
 
-  constructor(readonly url: string, readonly prefix = newPrefix('bullmq')) {
+  constructor(
+    readonly url: string,
+    readonly prefix = newPrefix('bullmq'),
+  ) {
     this.redis = new Redis(url, { maxRetriesPerRequest: null });
     this.queue = new BullQueue<Payload>(QUEUE_NAME, {
       connection: this.redis,
@@ -168,7 +174,10 @@ export class RawSystem implements System {
   private readonly redis: Redis;
   private readonly key: string;
 
-  constructor(readonly url: string, readonly prefix = newPrefix('raw')) {
+  constructor(
+    readonly url: string,
+    readonly prefix = newPrefix('raw'),
+  ) {
     this.redis = new Redis(url);
     this.key = `${prefix}:list`;
   }

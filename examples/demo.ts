@@ -32,9 +32,13 @@ async function throwawayRedis(): Promise<{ url: string; server: ChildProcess }> 
   await once(listener, 'listening');
   const port = (listener.address() as { port: number }).port;
   listener.close();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   server.on('error', () => undefined);
   const url = `redis://127.0.0.1:${port}`;
   for (let tries = 0; tries < 100 && !(await answers(url)); tries++) await new Promise((r) => setTimeout(r, 50));
@@ -78,11 +82,15 @@ async function main(): Promise<void> {
       },
       { concurrency: 1 },
     );
-    consumer.on('failed', (m, error) => say(`  failed "${m.payload.task}": ${error instanceof Error ? error.message : String(error)}`));
+    consumer.on('failed', (m, error) =>
+      say(`  failed "${m.payload.task}": ${error instanceof Error ? error.message : String(error)}`),
+    );
 
     while ((await queue.getStats()).deadLetters === 0) await new Promise((r) => setTimeout(r, 50));
     const [letter] = await queue.deadLetters();
-    say(`dead-letter queue holds "${letter!.message!.payload.task}" after ${letter!.message!.attempts} attempts: ${letter!.reason}`);
+    say(
+      `dead-letter queue holds "${letter!.message!.payload.task}" after ${letter!.message!.attempts} attempts: ${letter!.reason}`,
+    );
     replayed = true;
     say(`replaying it: ${JSON.stringify(await queue.replayDeadLetters({ ids: [poisonId] }))}`);
 

@@ -20,20 +20,26 @@ function files(dir) {
 }
 
 // `import ... from '...'`, `export ... from '...'` and side-effect `import '...'`, across lines.
-const STATEMENT = /(?:^|\n)\s*(import|export)\s+([^'";]*?)\s*from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g;
+const STATEMENT =
+  /(?:^|\n)\s*(import|export)\s+([^'";]*?)\s*from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g;
 
 /** Whether the compiler erases this import or export clause. */
 function typeOnly(clause) {
   if (/^type\s/.test(clause)) return true;
   const named = /^\{([\s\S]*)\}$/.exec(clause.trim());
   if (!named) return false;
-  const names = named[1].split(',').map((n) => n.trim()).filter(Boolean);
+  const names = named[1]
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
   return names.length > 0 && names.every((n) => n.startsWith('type '));
 }
 
 const graph = new Map(); // file -> { runtime: Set<file>, all: Set<file> }
 for (const file of files(src)) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/[^\n]*/g, '');
   const edges = { runtime: new Set(), all: new Set() };
   for (const match of text.matchAll(STATEMENT)) {
     const specifier = match[3] ?? match[4];
@@ -88,7 +94,10 @@ for (const [file, edges] of graph) {
   if (!BUILT_ON_PUBLIC_API.some((layer) => file.startsWith(join(src, layer) + '/'))) continue;
   for (const target of edges.all) {
     const domain = DOMAINS.find((d) => target.startsWith(join(src, d) + '/'));
-    if (domain) problems.push(`${name(file)} imports ${name(target)}: build on the public API (src/index.ts), not on the ${domain} domain's files`);
+    if (domain)
+      problems.push(
+        `${name(file)} imports ${name(target)}: build on the public API (src/index.ts), not on the ${domain} domain's files`,
+      );
   }
 }
 

@@ -8,9 +8,31 @@ import { join } from 'node:path';
 import { SCRIPTS } from '../dist/src/scripts.js';
 
 const ALLOWED = new Set([
-  'redis', 'cjson', 'cmsgpack', 'struct', 'bit', 'KEYS', 'ARGV',
-  'table', 'string', 'math', 'unpack', 'ipairs', 'pairs', 'tonumber', 'tostring', 'type', 'select',
-  'error', 'pcall', 'next', 'assert', 'setmetatable', 'getmetatable', 'rawget', 'rawset',
+  'redis',
+  'cjson',
+  'cmsgpack',
+  'struct',
+  'bit',
+  'KEYS',
+  'ARGV',
+  'table',
+  'string',
+  'math',
+  'unpack',
+  'ipairs',
+  'pairs',
+  'tonumber',
+  'tostring',
+  'type',
+  'select',
+  'error',
+  'pcall',
+  'next',
+  'assert',
+  'setmetatable',
+  'getmetatable',
+  'rawget',
+  'rawset',
 ]);
 
 const luac = ['luac5.1', 'luac'].find((bin) => spawnSync(bin, ['-v'], { stdio: 'ignore' }).status === 0);
@@ -27,7 +49,7 @@ if (!luac) {
 const dir = mkdtempSync(join(tmpdir(), 'sluice-lua-'));
 const problems = [];
 for (const script of SCRIPTS.values()) {
-  const file = join(dir, `${script.name.replace("/", "_")}.lua`);
+  const file = join(dir, `${script.name.replace('/', '_')}.lua`);
   writeFileSync(file, script.lua);
   let listing;
   try {
@@ -39,7 +61,9 @@ for (const script of SCRIPTS.values()) {
   for (const match of listing.matchAll(/\[(\d+)\]\s+(GETGLOBAL|SETGLOBAL)\s+.*;\s+(\S+)/g)) {
     const [, line, op, name] = match;
     if (op === 'SETGLOBAL' || !ALLOWED.has(name)) {
-      problems.push(`${script.name}.lua (assembled) line ${line}: ${op === 'SETGLOBAL' ? 'assigns' : 'reads'} global ${name}`);
+      problems.push(
+        `${script.name}.lua (assembled) line ${line}: ${op === 'SETGLOBAL' ? 'assigns' : 'reads'} global ${name}`,
+      );
     }
   }
 }

@@ -1,6 +1,13 @@
 import { Redis, type Cluster } from 'ioredis';
 import { describeNonClient, isIoredisClient } from './client-shape.js';
-import { ClosedError, ConnectionError, RedisCommandError, SluiceError, ValidationError, type ConnectionFailure } from './errors.js';
+import {
+  ClosedError,
+  ConnectionError,
+  RedisCommandError,
+  SluiceError,
+  ValidationError,
+  type ConnectionFailure,
+} from './errors.js';
 import type { RedisClient } from './scripts.js';
 
 /** What every sluice component accepts as its connection. */
@@ -51,8 +58,16 @@ export function resolveConnection(
 ): { client: RedisClient; owned: boolean } {
   if (typeof connection === 'string') {
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    if (typeof connectTimeoutMs !== 'number' || !Number.isFinite(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > 2 ** 31 - 1) {
-      throw new ValidationError('connectTimeoutMs', `connectTimeoutMs must be a number of ms from 1 to ${2 ** 31 - 1}, got ${String(connectTimeoutMs)}`);
+    if (
+      typeof connectTimeoutMs !== 'number' ||
+      !Number.isFinite(connectTimeoutMs) ||
+      connectTimeoutMs < 1 ||
+      connectTimeoutMs > 2 ** 31 - 1
+    ) {
+      throw new ValidationError(
+        'connectTimeoutMs',
+        `connectTimeoutMs must be a number of ms from 1 to ${2 ** 31 - 1}, got ${String(connectTimeoutMs)}`,
+      );
     }
     return { client: openOwned(connection, Math.ceil(connectTimeoutMs)), owned: true };
   }
@@ -88,7 +103,16 @@ function openOwned(url: string, connectTimeoutMs: number): Redis {
     client = new Redis(url, clientOptions);
     address = `${parsed.hostname || 'localhost'}:${parsed.port || 6379}`;
   }
-  const state: OwnedClient = { address, connectTimeoutMs, lastError: undefined, downSince: Date.now(), everReady: false, closing: false, tls: /^rediss:/i.test(url), watchdog: null };
+  const state: OwnedClient = {
+    address,
+    connectTimeoutMs,
+    lastError: undefined,
+    downSince: Date.now(),
+    everReady: false,
+    closing: false,
+    tls: /^rediss:/i.test(url),
+    watchdog: null,
+  };
   owned.set(client, state);
   // Connection failures reach callers as ConnectionErrors (see the watchdog); the client reconnects by itself.
   client.on('error', (error: Error) => (state.lastError = error));
@@ -118,7 +142,8 @@ function startWatchdog(client: Redis, state: OwnedClient): void {
     if (state.downSince === null) return;
     // A first connection that failed for a reason waiting will not fix (a wrong port, host or password) fails
     // at once; a lost one is given the connect timeout to come back (a restart, a failover).
-    const definite = !state.everReady && state.lastError !== undefined && DEFINITE.has(classify(state.lastError) ?? 'lost');
+    const definite =
+      !state.everReady && state.lastError !== undefined && DEFINITE.has(classify(state.lastError) ?? 'lost');
     if (!definite && Date.now() - state.downSince < state.connectTimeoutMs) return;
     // A socket connected but never answering (the ready check pending) is dropped and tried again.
     if (client.status === 'connect') client.disconnect(true);
@@ -144,7 +169,10 @@ function failWaiting(client: Redis, error: Error): void {
 function describeFailure(state: OwnedClient, failure?: ConnectionFailure): ConnectionError {
   const cause = state.lastError;
   const kind = failure ?? (cause ? classify(cause) : undefined) ?? (state.everReady ? 'lost' : 'timeout');
-  const detail = kind === 'timeout' && state.tls ? `${cause ? `${cause.message}; ` : ''}with rediss://, is that port a TLS port?` : undefined;
+  const detail =
+    kind === 'timeout' && state.tls
+      ? `${cause ? `${cause.message}; ` : ''}with rediss://, is that port a TLS port?`
+      : undefined;
   return new ConnectionError(state.address, kind, { ...(cause ? { cause } : {}), ...(detail ? { detail } : {}) });
 }
 
@@ -157,7 +185,12 @@ function classify(error: Error): ConnectionFailure | undefined {
   if (/ETIMEDOUT|timed out/i.test(text)) return 'timeout';
   if (/NOAUTH|WRONGPASS|invalid password|AUTH.*(failed|without any password)|NOPERM/i.test(text)) return 'auth';
   if (/ERR_SSL|EPROTO|SSL|TLS|certificate|self.signed|ERR_TLS/i.test(text)) return 'tls';
-  if (/ECONNRESET|EPIPE|EHOSTUNREACH|ENETUNREACH|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i.test(text)) return 'lost';
+  if (
+    /ECONNRESET|EPIPE|EHOSTUNREACH|ENETUNREACH|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable/i.test(
+      text,
+    )
+  )
+    return 'lost';
   return undefined;
 }
 
@@ -171,7 +204,9 @@ function addressOf(client: RedisClient): string {
   }
   const nodes = (client as unknown as { startupNodes?: unknown[] }).startupNodes ?? [];
   const names = nodes.map((node: unknown) =>
-    typeof node === 'object' && node !== null ? `${(node as { host?: string }).host ?? 'localhost'}:${(node as { port?: number }).port ?? 6379}` : String(node),
+    typeof node === 'object' && node !== null
+      ? `${(node as { host?: string }).host ?? 'localhost'}:${(node as { port?: number }).port ?? 6379}`
+      : String(node),
   );
   return `cluster ${names.join(',')}`;
 }
@@ -233,7 +268,10 @@ export async function closeOwned(client: RedisClient, what = 'connection'): Prom
   }
   // Commands never written fail first, with the reason the connection is not there (or because of close()).
   if (client instanceof Redis) {
-    failWaiting(client, state && client.status !== 'ready' && !state.everReady ? describeFailure(state) : new ClosedError(what));
+    failWaiting(
+      client,
+      state && client.status !== 'ready' && !state.everReady ? describeFailure(state) : new ClosedError(what),
+    );
   }
   if (client.status !== 'end') client.disconnect();
   if (state) stopWatchdog(state);

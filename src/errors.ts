@@ -147,7 +147,10 @@ export class UnknownSubscriberError extends SluiceError {
   readonly bus: string;
   readonly subscriberId: string;
   constructor(bus: string, subscriberId: string, hint?: string) {
-    super('UNKNOWN_SUBSCRIBER', `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first${hint ? ` (${hint})` : ''}`);
+    super(
+      'UNKNOWN_SUBSCRIBER',
+      `event bus ${bus} has no subscriber ${subscriberId}; subscribe it first${hint ? ` (${hint})` : ''}`,
+    );
     this.bus = bus;
     this.subscriberId = subscriberId;
   }
@@ -161,7 +164,8 @@ const FAILURE_TEXT: Record<ConnectionFailure, string> = {
   dns: 'the host name does not resolve (check the host in the URL)',
   tls: 'the TLS handshake failed (rediss:// needs a TLS port; redis:// a plain one)',
   auth: 'Redis refused the credentials (give the password in the URL: redis://:password@host:port, or user:password)',
-  timeout: 'no answer from Redis within the connect timeout (check the address and firewalls, or raise connectTimeoutMs)',
+  timeout:
+    'no answer from Redis within the connect timeout (check the address and firewalls, or raise connectTimeoutMs)',
   lost: 'the connection was lost and not restored within the connect timeout',
   closed: 'the connection was closed by close() before the command was answered; it may or may not have run',
 };
@@ -207,7 +211,10 @@ export class RedisCommandError extends SluiceError {
 export class OutboxMigrateBusyError extends SluiceError {
   readonly table: string;
   constructor(table: string, waitS: number) {
-    super('OUTBOX_MIGRATE_BUSY', `outbox ${table}: another process held the migration lock for ${waitS} s; run migrate() again`);
+    super(
+      'OUTBOX_MIGRATE_BUSY',
+      `outbox ${table}: another process held the migration lock for ${waitS} s; run migrate() again`,
+    );
     this.table = table;
   }
 }
@@ -242,7 +249,11 @@ export class OutboxDatabaseError extends SluiceError {
     const cause = options.cause as { code?: unknown; message?: unknown } | undefined;
     const sqlCode = typeof cause?.code === 'string' ? cause.code : undefined;
     const detail = typeof cause?.message === 'string' ? cause.message : String(options.cause);
-    super('OUTBOX_DATABASE', `outbox ${table}: ${operation} failed: ${detail}${options.hint ? ` (${options.hint})` : ''}`, options);
+    super(
+      'OUTBOX_DATABASE',
+      `outbox ${table}: ${operation} failed: ${detail}${options.hint ? ` (${options.hint})` : ''}`,
+      options,
+    );
     this.table = table;
     this.operation = operation;
     this.sqlCode = sqlCode;

@@ -45,12 +45,7 @@ export type {
   SubscribeOptions,
   Subscription,
 } from './events/types.js';
-export {
-  toSeedQueueStats,
-  toSeedEventStats,
-  type SeedQueueStats,
-  type SeedEventStats,
-} from './seed-stats.js';
+export { toSeedQueueStats, toSeedEventStats, type SeedQueueStats, type SeedEventStats } from './seed-stats.js';
 export {
   SluiceError,
   ValidationError,

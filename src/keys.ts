@@ -113,7 +113,10 @@ export function validateName(field: string, value: unknown): string {
 export function validatePrefix(value: unknown): string {
   validateName('prefix', value);
   if ((value as string).includes(':')) {
-    throw new ValidationError('prefix', `prefix may not contain ':' (got ${JSON.stringify(value)}); use - or . instead`);
+    throw new ValidationError(
+      'prefix',
+      `prefix may not contain ':' (got ${JSON.stringify(value)}); use - or . instead`,
+    );
   }
   return value as string;
 }
@@ -158,7 +161,10 @@ export function subscriberQueueBaseKey(busBase: string, subscriberId: string): s
 /** A base key given by the caller must start with a hash tag, so that every derived key shares its slot. */
 export function requireTaggedKey(baseKey: string): string {
   if (typeof baseKey !== 'string' || !/^\{[^{}]+\}[^{}]*$/.test(baseKey) || baseKey.includes('|')) {
-    throw new ValidationError('baseKey', `baseKey must start with a hash tag such as {app:bus}, got ${describe(baseKey)}`);
+    throw new ValidationError(
+      'baseKey',
+      `baseKey must start with a hash tag such as {app:bus}, got ${describe(baseKey)}`,
+    );
   }
   return baseKey;
 }
@@ -191,7 +197,11 @@ export function lockKeys(prefix: string, name: string): { holder: string; fence:
  * Every key of the scheduler shares the tag `{prefix:scheduler/}`, so one script can compare-and-set a
  * job's next run and take its run lock atomically, on Redis Cluster too.
  */
-export function schedulerKeys(prefix: string): { jobs: string; status(job: string): string; runLock(job: string): string } {
+export function schedulerKeys(prefix: string): {
+  jobs: string;
+  status(job: string): string;
+  runLock(job: string): string;
+} {
   const base = `{${validatePrefix(prefix)}:scheduler/}`;
   return {
     /** set of the names of every job some process has registered */

@@ -58,10 +58,15 @@ export class LeaseKeeper {
    */
   private armExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(() => {
-      if (this.stopped || this.isLost) return;
-      this.controller.abort(this.lost(this.lastError ?? new Error('no renewal reached Redis before the TTL ran out')));
-    }, Math.max(0, this.expiresAt - Date.now()));
+    this.expiryTimer = setTimeout(
+      () => {
+        if (this.stopped || this.isLost) return;
+        this.controller.abort(
+          this.lost(this.lastError ?? new Error('no renewal reached Redis before the TTL ran out')),
+        );
+      },
+      Math.max(0, this.expiresAt - Date.now()),
+    );
   }
 
   private schedule(delayMs = this.beatMs): void {

@@ -69,7 +69,8 @@ function resolveIncludes(source: string, seen: Set<string>): string {
 function withReplyCodes(name: string, lua: string): string {
   return lua.replace(/\bREPLY\.([A-Z_]+)\b/g, (_match, code: string) => {
     const value = (REPLY as Record<string, number>)[code];
-    if (value === undefined) throw new Error(`sluice: lua/${name}.lua uses REPLY.${code}, which src/replies.ts does not define`);
+    if (value === undefined)
+      throw new Error(`sluice: lua/${name}.lua uses REPLY.${code}, which src/replies.ts does not define`);
     return `${value} --[[${code}]]`;
   });
 }
@@ -200,7 +201,8 @@ export function runScript<N extends ScriptName>(
   const failed = (error: unknown) => {
     throw commandError(client, name, base, error);
   };
-  if (!script.takesRequestId) return command.call(client, ...keys, ...args).then((reply) => reply as ScriptReplies[N], failed);
+  if (!script.takesRequestId)
+    return command.call(client, ...keys, ...args).then((reply) => reply as ScriptReplies[N], failed);
   const id = requestId ?? newRequestId();
   const confirmed = takeConfirmed(client, base);
   return command.call(client, ...keys, id, confirmed, ...args).then(

@@ -147,7 +147,12 @@ export function requireDuration(field: string, value: unknown, min = 0, max = Nu
 }
 
 function humanMs(ms: number): string {
-  const units: [number, string][] = [[365 * 24 * 3600 * 1000, 'years'], [3600 * 1000, 'hours'], [60 * 1000, 'minutes'], [1000, 's']];
+  const units: [number, string][] = [
+    [365 * 24 * 3600 * 1000, 'years'],
+    [3600 * 1000, 'hours'],
+    [60 * 1000, 'minutes'],
+    [1000, 's'],
+  ];
   for (const [size, name] of units) {
     if (ms >= size && ms % size === 0) {
       const n = ms / size;

@@ -36,7 +36,13 @@ afterEach(async () => {
   }
 });
 
-async function ownRedis(): Promise<{ port: number; url: string; server: ChildProcess; admin: Redis; kill(): Promise<void> }> {
+async function ownRedis(): Promise<{
+  port: number;
+  url: string;
+  server: ChildProcess;
+  admin: Redis;
+  kill(): Promise<void>;
+}> {
   const port = await freePort();
   const server = await startRedis(port);
   servers.push(server);
@@ -69,10 +75,17 @@ describe('close() is bounded whatever Redis does', () => {
       consumer.on('error', () => undefined);
       return consumer;
     });
-    await waitFor(async () => (await consumerIsBlocked(redis.admin, fromUrl.baseKey)) && consumerIsBlocked(redis.admin, fromClient.baseKey), 'both consumers to block');
+    await waitFor(
+      async () =>
+        (await consumerIsBlocked(redis.admin, fromUrl.baseKey)) && consumerIsBlocked(redis.admin, fromClient.baseKey),
+      'both consumers to block',
+    );
     await redis.kill();
 
-    const reports = await settlesWithin(Promise.all(consumers.map((c) => c.close({ graceMs: 1_000 }))), 'consumer.close');
+    const reports = await settlesWithin(
+      Promise.all(consumers.map((c) => c.close({ graceMs: 1_000 }))),
+      'consumer.close',
+    );
     expect(reports).toEqual([
       { handedBack: [], notHandedBack: [], notSettled: [] },
       { handedBack: [], notHandedBack: [], notSettled: [] },
@@ -102,14 +115,21 @@ describe('close() is bounded whatever Redis does', () => {
     finishFirst(); // its ack cannot be written now
     const closed = new Promise<ConsumerCloseReport>((resolve) => consumer.once('closed', resolve));
     const report = await settlesWithin(consumer.close({ graceMs: 500 }), 'consumer.close');
-    expect(report).toEqual({ handedBack: [], notHandedBack: [started.get('hangs')], notSettled: [started.get('finishes')] });
+    expect(report).toEqual({
+      handedBack: [],
+      notHandedBack: [started.get('hangs')],
+      notSettled: [started.get('finishes')],
+    });
     expect(await closed).toEqual(report);
     await settlesWithin(queue.close(), 'queue.close');
   });
 
   it('a consumer and its queue close when Redis was never reachable', async () => {
     const port = await freePort();
-    const queue = new Queue<string>('nowhere', { connection: `redis://127.0.0.1:${port}`, prefix: uniquePrefix('close') });
+    const queue = new Queue<string>('nowhere', {
+      connection: `redis://127.0.0.1:${port}`,
+      prefix: uniquePrefix('close'),
+    });
     const consumer = queue.consume(() => undefined);
     const errors: unknown[] = [];
     consumer.on('error', (error) => errors.push(error));
@@ -143,8 +163,16 @@ describe('close() is bounded whatever Redis does', () => {
 
   it('sends made in the same tick as close() fail with a ConnectionError when the connection never comes', async () => {
     const port = await freePort();
-    const queue = new Queue<number>('never', { connection: `redis://127.0.0.1:${port}`, prefix: uniquePrefix('close') });
-    const sends = Array.from({ length: 10 }, (_, n) => queue.send(n).then(() => 'written', (error: unknown) => error));
+    const queue = new Queue<number>('never', {
+      connection: `redis://127.0.0.1:${port}`,
+      prefix: uniquePrefix('close'),
+    });
+    const sends = Array.from({ length: 10 }, (_, n) =>
+      queue.send(n).then(
+        () => 'written',
+        (error: unknown) => error,
+      ),
+    );
     await settlesWithin(queue.close(), 'queue.close');
     for (const outcome of await Promise.all(sends)) {
       expect(outcome).toBeInstanceOf(ConnectionError);
@@ -155,19 +183,28 @@ describe('close() is bounded whatever Redis does', () => {
   it.each([
     ['with Redis up', false],
     ['with Redis killed first', true],
-  ])('a process that opened a queue, a bus, locks and a scheduler exits on its own after closing them (%s)', async (_label, killFirst) => {
-    const redis = await ownRedis();
-    const child = startChild('close-all', { REDIS_URL: redis.url, PREFIX: uniquePrefix('close') });
-    try {
-      const ready = await child.message((m): m is { ready: true; held: boolean } => (m as { ready?: boolean }).ready === true, 'ready');
-      expect(ready.held).toBe(true);
-      if (killFirst) await redis.kill();
-      child.process.send('stop');
-      await child.message((m): m is { closed: number } => typeof (m as { closed?: number }).closed === 'number', 'closed');
-      const code = await settlesWithin(child.exited, 'the child process to exit on its own');
-      expect(code).toBe(0);
-    } finally {
-      child.process.kill('SIGKILL');
-    }
-  });
+  ])(
+    'a process that opened a queue, a bus, locks and a scheduler exits on its own after closing them (%s)',
+    async (_label, killFirst) => {
+      const redis = await ownRedis();
+      const child = startChild('close-all', { REDIS_URL: redis.url, PREFIX: uniquePrefix('close') });
+      try {
+        const ready = await child.message(
+          (m): m is { ready: true; held: boolean } => (m as { ready?: boolean }).ready === true,
+          'ready',
+        );
+        expect(ready.held).toBe(true);
+        if (killFirst) await redis.kill();
+        child.process.send('stop');
+        await child.message(
+          (m): m is { closed: number } => typeof (m as { closed?: number }).closed === 'number',
+          'closed',
+        );
+        const code = await settlesWithin(child.exited, 'the child process to exit on its own');
+        expect(code).toBe(0);
+      } finally {
+        child.process.kill('SIGKILL');
+      }
+    },
+  );
 });

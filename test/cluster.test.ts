@@ -28,9 +28,27 @@ afterAll(async () => {
 
 describe('Redis Cluster', () => {
   it('queues spread over the nodes, and every transition runs unchanged', async () => {
-    const queues = Array.from({ length: 6 }, (_, n) =>
-      new Queue<{ n: number }>(`orders-${n}`, { connection: cluster, prefix: 'cluster', retry: { baseMs: 0, capMs: 0 } }));
-    const owners = new Set(queues.map((q) => cluster.slots[Number(execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', q.baseKey], { encoding: 'utf8' }).trim())]?.[0]));
+    const queues = Array.from(
+      { length: 6 },
+      (_, n) =>
+        new Queue<{ n: number }>(`orders-${n}`, {
+          connection: cluster,
+          prefix: 'cluster',
+          retry: { baseMs: 0, capMs: 0 },
+        }),
+    );
+    const owners = new Set(
+      queues.map(
+        (q) =>
+          cluster.slots[
+            Number(
+              execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', q.baseKey], {
+                encoding: 'utf8',
+              }).trim(),
+            )
+          ]?.[0],
+      ),
+    );
     expect(owners.size).toBeGreaterThan(1);
 
     for (const queue of queues) {
@@ -51,7 +69,10 @@ describe('Redis Cluster', () => {
         return rest.length >= 3;
       }, 'the retried, released and delayed messages');
       expect(rest.map((d) => d.payload.n).sort()).toEqual([1, 3, 4]);
-      await queue.nack(rest.find((d) => d.payload.n === 4)!, { error: 'to the DLQ' });
+      await queue.nack(
+        rest.find((d) => d.payload.n === 4)!,
+        { error: 'to the DLQ' },
+      );
       expect(await queue.replayDeadLetters()).toHaveLength(1);
       await queue.pause();
       await queue.resume();
@@ -76,9 +97,22 @@ describe('Redis Cluster', () => {
   });
 
   it('event buses spread over the nodes, and every bus script runs unchanged (one slot per bus)', async () => {
-    const buses = Array.from({ length: 4 }, (_, n) =>
-      new EventBus(`events-${n}`, { connection: cluster, prefix: 'cluster', retry: { baseMs: 0, capMs: 0 } }));
-    const owners = new Set(buses.map((b) => cluster.slots[Number(execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', b.baseKey], { encoding: 'utf8' }).trim())]?.[0]));
+    const buses = Array.from(
+      { length: 4 },
+      (_, n) => new EventBus(`events-${n}`, { connection: cluster, prefix: 'cluster', retry: { baseMs: 0, capMs: 0 } }),
+    );
+    const owners = new Set(
+      buses.map(
+        (b) =>
+          cluster.slots[
+            Number(
+              execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', b.baseKey], {
+                encoding: 'utf8',
+              }).trim(),
+            )
+          ]?.[0],
+      ),
+    );
     expect(owners.size).toBeGreaterThan(1);
     for (const bus of buses) {
       await bus.subscribe('exact', 'account.created');

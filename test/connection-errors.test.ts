@@ -3,7 +3,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionError, EventBus, Locks, Queue, RedisCommandError, Scheduler, ValidationError } from '../src/index.js';
+import {
+  ConnectionError,
+  EventBus,
+  Locks,
+  Queue,
+  RedisCommandError,
+  Scheduler,
+  ValidationError,
+} from '../src/index.js';
 import { queueKey } from '../src/keys.js';
 import { uniquePrefix, useRedis } from './helpers.js';
 import { freePort, startRedis } from './servers.js';
@@ -26,7 +34,10 @@ function queueAt(url: string, options: { connectTimeoutMs?: number } = {}): Queu
 }
 
 async function failure(call: Promise<unknown>): Promise<ConnectionError> {
-  const error = await call.then(() => new Error('the call succeeded'), (e: unknown) => e);
+  const error = await call.then(
+    () => new Error('the call succeeded'),
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ConnectionError);
   expect((error as ConnectionError).code).toBe('CONNECTION');
   return error as ConnectionError;
@@ -118,7 +129,10 @@ describe('script replies a user can act on', () => {
   it('WRONGTYPE names the key and the operation', async () => {
     const queue = env.queue<string>();
     await env.redis.set(queueKey(queue.baseKey, 'ready2'), 'not a list');
-    const error = await queue.send('x').then(() => null, (e: unknown) => e);
+    const error = await queue.send('x').then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(RedisCommandError);
     expect((error as RedisCommandError).code).toBe('WRONGTYPE');
     expect((error as RedisCommandError).key).toBe(queue.baseKey);
@@ -127,16 +141,19 @@ describe('script replies a user can act on', () => {
 });
 
 describe('connection URLs', () => {
-  it.each(['http://127.0.0.1:6379', 'localhost:6379', 'redis:/nohost', 'valkey://127.0.0.1', ''])('refuses %j at construction', (url) => {
-    for (const make of [
-      () => new Queue('q', { connection: url }),
-      () => new EventBus('b', { connection: url }),
-      () => new Locks({ connection: url }),
-      () => new Scheduler({ connection: url }),
-    ]) {
-      expect(make).toThrow(ValidationError);
-    }
-  });
+  it.each(['http://127.0.0.1:6379', 'localhost:6379', 'redis:/nohost', 'valkey://127.0.0.1', ''])(
+    'refuses %j at construction',
+    (url) => {
+      for (const make of [
+        () => new Queue('q', { connection: url }),
+        () => new EventBus('b', { connection: url }),
+        () => new Locks({ connection: url }),
+        () => new Scheduler({ connection: url }),
+      ]) {
+        expect(make).toThrow(ValidationError);
+      }
+    },
+  );
 
   it('never repeats a password in the refusal', () => {
     expect(() => new Queue('q', { connection: 'http://user:sekrit@127.0.0.1' })).toThrow(/user:\*\*\*@/);

@@ -22,7 +22,9 @@ describe('consumer resilience', () => {
     const clients = (await env.redis.client('LIST')) as string;
     const ids = clients
       .split('\n')
-      .filter((line) => line.includes('name=reconnect-test-main') || line.includes(`name=sluice:consumer:${queue.baseKey}`))
+      .filter(
+        (line) => line.includes('name=reconnect-test-main') || line.includes(`name=sluice:consumer:${queue.baseKey}`),
+      )
       .map((line) => /id=(\d+)/.exec(line)![1]!);
     expect(ids.length).toBe(2);
     for (const id of ids) await env.redis.client('KILL', 'ID', id);
@@ -53,14 +55,18 @@ describe('consumer resilience', () => {
       server = await startRedis(port);
 
       // The restarted server has no data and no scripts; sending and consuming must both recover.
-      await waitFor(async () => {
-        try {
-          await queue.send('after');
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'a send to succeed after the restart', 30_000);
+      await waitFor(
+        async () => {
+          try {
+            await queue.send('after');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        'a send to succeed after the restart',
+        30_000,
+      );
       await waitFor(() => handled.includes('after'), 'the message sent after the restart', 30_000);
       expect(handled).toEqual(['before', 'after']);
     } finally {

@@ -41,9 +41,12 @@ describe('consumer runtime', () => {
     const queue = env.queue<number>('idle');
     const dequeues = vi.spyOn(queue, 'dequeueWithWait');
     const startedAt = new Map<number, number>();
-    const consumer = queue.consume((m) => {
-      startedAt.set(m.payload, Date.now());
-    }, { blockMs: 5_000 });
+    const consumer = queue.consume(
+      (m) => {
+        startedAt.set(m.payload, Date.now());
+      },
+      { blockMs: 5_000 },
+    );
     await waitFor(() => dequeues.mock.calls.length >= 1, 'the first fetch');
     // Idle for a while: with a 5 s block there is no reason to fetch again.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -80,7 +83,10 @@ describe('consumer runtime', () => {
     await waitFor(async () => (await queue.getMessage(id))?.status === 'RETRY', 'the timed-out message to be nacked');
     await consumer.close();
     expect(signalReason).toBeInstanceOf(HandlerTimeoutError);
-    expect(await queue.getMessage(id)).toMatchObject({ attempts: 1, lastError: 'handler timed out after 150 ms (consumer option handlerTimeoutMs)' });
+    expect(await queue.getMessage(id)).toMatchObject({
+      attempts: 1,
+      lastError: 'handler timed out after 150 ms (consumer option handlerTimeoutMs)',
+    });
   });
 
   it('a timed-out handler keeps its slot until it returns, and its signal reads as aborted even when read late', async () => {
@@ -174,7 +180,10 @@ describe('consumer runtime', () => {
     expect(await queue.getMessage(quick)).toBeNull();
     expect(await queue.getMessage(stuck)).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect(abortedWith).toBeInstanceOf(ClosedError);
-    expect(abortedWith).toMatchObject({ code: 'CLOSED', message: expect.stringMatching(/consumer of queue .* is closed \(the handler had not finished within graceMs\)/) });
+    expect(abortedWith).toMatchObject({
+      code: 'CLOSED',
+      message: expect.stringMatching(/consumer of queue .* is closed \(the handler had not finished within graceMs\)/),
+    });
     expect(started.sort()).toEqual(['quick', 'stuck']);
     expect((await queue.getStats()).ready.normal).toBe(2);
   });

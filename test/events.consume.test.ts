@@ -63,7 +63,10 @@ describe('consuming a subscriber queue', () => {
     await bus.publish('price.alert', { symbol: 'FAIL' });
     await bus.publish('price.alert', { symbol: 'OK' });
     const queue = bus.subscriberQueue('flaky');
-    await waitFor(async () => (await queue.getStats()).deadLetters === 1 && (await queue.getStats()).counters.acked === 1, 'one dead letter and one ack');
+    await waitFor(
+      async () => (await queue.getStats()).deadLetters === 1 && (await queue.getStats()).counters.acked === 1,
+      'one dead letter and one ack',
+    );
     await consumer.close();
     const [dead] = await queue.deadLetters();
     expect(dead!.reason).toBe('handler returned false');

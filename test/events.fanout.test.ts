@@ -5,14 +5,38 @@ import { drain, useBus } from './events.helpers.js';
 const t = useBus();
 
 const TYPES = [
-  'account.created', 'account.updated', 'account.deleted', 'portfolio.created', 'portfolio.updated',
-  'trade.executed', 'trade.cancelled', 'market.data.updated', 'market.data.snapshot', 'market.news',
-  'price.alert', 'system.maintenance', 'system.error', 'system.error.fatal',
+  'account.created',
+  'account.updated',
+  'account.deleted',
+  'portfolio.created',
+  'portfolio.updated',
+  'trade.executed',
+  'trade.cancelled',
+  'market.data.updated',
+  'market.data.snapshot',
+  'market.news',
+  'price.alert',
+  'system.maintenance',
+  'system.error',
+  'system.error.fatal',
 ];
 const PATTERNS = [
-  'account.created', 'trade.executed', 'market.data.updated', 'price.alert', 'system.error',
-  '*.created', 'account.*', 'market.*.updated', '*.*', '*.data.*',
-  '#', 'market.#', '#.updated', 'system.#', '#.error.#', 'trade.#.cancelled',
+  'account.created',
+  'trade.executed',
+  'market.data.updated',
+  'price.alert',
+  'system.error',
+  '*.created',
+  'account.*',
+  'market.*.updated',
+  '*.*',
+  '*.data.*',
+  '#',
+  'market.#',
+  '#.updated',
+  'system.#',
+  '#.error.#',
+  'trade.#.cancelled',
 ];
 const SYMBOLS = ['AAPL', 'MSFT', 'GOOG', 'TSLA'];
 
@@ -41,10 +65,23 @@ function subscribers(): Subscriber[] {
     const symbol = SYMBOLS[s % SYMBOLS.length]!;
     const variant = s % 5;
     const subscriber: Subscriber =
-      variant === 1 ? { id: `s${s}`, patterns, filter: { 'data.symbol': symbol }, accepts: (d) => d.symbol === symbol }
-      : variant === 2 ? { id: `s${s}`, patterns, filter: { 'data.qty': { in: [1, 3, 5] } }, accepts: (d) => [1, 3, 5].includes(d.qty) }
-      : variant === 3 ? { id: `s${s}`, patterns, filter: { 'data.urgent': { exists: true }, 'data.symbol': { in: ['AAPL', 'TSLA'] } }, accepts: (d) => d.urgent !== undefined && ['AAPL', 'TSLA'].includes(d.symbol) }
-      : { id: `s${s}`, patterns, accepts: () => true };
+      variant === 1
+        ? { id: `s${s}`, patterns, filter: { 'data.symbol': symbol }, accepts: (d) => d.symbol === symbol }
+        : variant === 2
+          ? {
+              id: `s${s}`,
+              patterns,
+              filter: { 'data.qty': { in: [1, 3, 5] } },
+              accepts: (d) => [1, 3, 5].includes(d.qty),
+            }
+          : variant === 3
+            ? {
+                id: `s${s}`,
+                patterns,
+                filter: { 'data.urgent': { exists: true }, 'data.symbol': { in: ['AAPL', 'TSLA'] } },
+                accepts: (d) => d.urgent !== undefined && ['AAPL', 'TSLA'].includes(d.symbol),
+              }
+            : { id: `s${s}`, patterns, accepts: () => true };
     list.push(subscriber);
   }
   return list;

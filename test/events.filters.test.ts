@@ -15,7 +15,9 @@ const TRADES = [
 async function received(filter: EventFilter, metadata?: Record<string, unknown>): Promise<number[]> {
   const bus = t.bus();
   await bus.subscribe('s', 'trade.executed', { filter });
-  await bus.publishMany(TRADES.map((data, n) => ({ type: 'trade.executed', data: { n, ...data }, ...(metadata ? { metadata } : {}) })));
+  await bus.publishMany(
+    TRADES.map((data, n) => ({ type: 'trade.executed', data: { n, ...data }, ...(metadata ? { metadata } : {}) })),
+  );
   return (await drain<{ n: number }>(bus.subscriberQueue('s'))).map((event) => event.data.n);
 }
 
@@ -37,7 +39,11 @@ describe('filters (evaluated in the publish script, as data)', () => {
     ['absent includes null', { 'data.note': { exists: false } }, [0, 1, 2, 3]],
     ['an array step counts from 0', { 'data.legs.0.venue': 'XNYS' }, [2]],
     ['a path through a scalar finds nothing', { 'data.symbol.length': { exists: true } }, []],
-    ['all conditions must hold', { 'data.symbol': 'AAPL', 'data.side': 'sell', 'data.account.tier': { in: ['gold'] } }, [2]],
+    [
+      'all conditions must hold',
+      { 'data.symbol': 'AAPL', 'data.side': 'sell', 'data.account.tier': { in: ['gold'] } },
+      [2],
+    ],
     ['top-level event fields', { type: 'trade.executed', version: '1.0' }, [0, 1, 2, 3]],
   ])('%s', async (_name, filter, expected) => {
     expect(await received(filter)).toEqual(expected);
@@ -74,7 +80,9 @@ describe('filters (evaluated in the publish script, as data)', () => {
 
   it('lists a subscription with its filter as conditions', async () => {
     const bus = t.bus();
-    await bus.subscribe('s', 'a.*', { filter: { 'data.symbol': 'AAPL', 'data.side': { in: ['buy'] }, 'metadata.x': { exists: true } } });
+    await bus.subscribe('s', 'a.*', {
+      filter: { 'data.symbol': 'AAPL', 'data.side': { in: ['buy'] }, 'metadata.x': { exists: true } },
+    });
     const [subscription] = await bus.listSubscriptions();
     expect(subscription!.filter).toEqual({
       'data.symbol': { eq: 'AAPL' },
@@ -84,7 +92,11 @@ describe('filters (evaluated in the publish script, as data)', () => {
   });
 
   it.each<[string, unknown, RegExp]>([
-    ['a field outside the event', { symbol: 'AAPL' }, /must be a dotted path starting with one of id, type, source, data/],
+    [
+      'a field outside the event',
+      { symbol: 'AAPL' },
+      /must be a dotted path starting with one of id, type, source, data/,
+    ],
     ['an empty path step', { 'data..symbol': 'AAPL' }, /must be a dotted path/],
     ['an object as value', { 'data.symbol': { name: 'AAPL' } }, /a condition is a value, \{ eq: value \}/],
     ['an empty membership list', { 'data.symbol': { in: [] } }, /"in" must be a non-empty list/],

@@ -66,8 +66,16 @@ describe('publish', () => {
   it('delivers an event id once within the window: a second publish writes nothing', async () => {
     const bus = t.bus();
     await bus.subscribe('s', '#');
-    expect(await bus.publish('outbox.row', { v: 1 }, { id: 'outbox-17' })).toEqual({ id: 'outbox-17', delivered: 1, duplicate: false });
-    expect(await bus.publish('outbox.row', { v: 2 }, { id: 'outbox-17' })).toEqual({ id: 'outbox-17', delivered: 0, duplicate: true });
+    expect(await bus.publish('outbox.row', { v: 1 }, { id: 'outbox-17' })).toEqual({
+      id: 'outbox-17',
+      delivered: 1,
+      duplicate: false,
+    });
+    expect(await bus.publish('outbox.row', { v: 2 }, { id: 'outbox-17' })).toEqual({
+      id: 'outbox-17',
+      delivered: 0,
+      duplicate: true,
+    });
     const events = await drain<{ v: number }>(bus.subscriberQueue('s'));
     expect(events.map((e) => e.data.v)).toEqual([1]);
     expect(await bus.history('outbox.row')).toHaveLength(1);
@@ -156,7 +164,12 @@ describe('publish', () => {
     await expect(bus.publish('a', { n: 1n })).rejects.toThrow(/event must be JSON-serialisable/);
     await expect(bus.publish('a', cycle)).rejects.toThrow(/event must be JSON-serialisable/);
     await expect(bus.publish('a', 'x'.repeat(2000))).rejects.toThrow(/the limit is 1000 \(option maxEventBytes\)/);
-    await expect(bus.publishMany([{ type: 'a', data: 1 }, { type: 'a..b', data: 2 }])).rejects.toThrow(ValidationError);
+    await expect(
+      bus.publishMany([
+        { type: 'a', data: 1 },
+        { type: 'a..b', data: 2 },
+      ]),
+    ).rejects.toThrow(ValidationError);
     expect(await drain(bus.subscriberQueue('s'))).toEqual([]);
   });
 });

@@ -13,11 +13,25 @@ describe('subscriptions in Redis', () => {
   it('lists subscriptions with patterns, filter, maxRetries and state', async () => {
     const bus = t.bus();
     expect(await bus.subscribe('notifications', ['account.created', 'account.updated'])).toBe(true);
-    expect(await bus.subscribe('risk', 'trade.#', { filter: { 'data.qty': { exists: true } }, maxRetries: 5 })).toBe(true);
+    expect(await bus.subscribe('risk', 'trade.#', { filter: { 'data.qty': { exists: true } }, maxRetries: 5 })).toBe(
+      true,
+    );
     await bus.pause('risk');
     expect(await bus.listSubscriptions()).toEqual([
-      { subscriberId: 'notifications', patterns: ['account.created', 'account.updated'], filter: null, maxRetries: 3, active: true },
-      { subscriberId: 'risk', patterns: ['trade.#'], filter: { 'data.qty': { exists: true } }, maxRetries: 5, active: false },
+      {
+        subscriberId: 'notifications',
+        patterns: ['account.created', 'account.updated'],
+        filter: null,
+        maxRetries: 3,
+        active: true,
+      },
+      {
+        subscriberId: 'risk',
+        patterns: ['trade.#'],
+        filter: { 'data.qty': { exists: true } },
+        maxRetries: 5,
+        active: false,
+      },
     ]);
   });
 
@@ -33,7 +47,10 @@ describe('subscriptions in Redis', () => {
       { type: 'b.x', data: 1 },
       { type: 'b.x', data: 2 },
     ]);
-    expect((await drain<number>(bus.subscriberQueue('s'))).map((e) => `${e.type}=${e.data}`)).toEqual(['a.x=1', 'b.x=2']);
+    expect((await drain<number>(bus.subscriberQueue('s'))).map((e) => `${e.type}=${e.data}`)).toEqual([
+      'a.x=1',
+      'b.x=2',
+    ]);
   });
 
   it('pause stops deliveries to one subscriber until resume; events meanwhile are not delivered to it', async () => {
@@ -82,7 +99,9 @@ describe('subscriptions in Redis', () => {
     const stats = await queue.getStats();
     expect(stats).toMatchObject({ ready: { normal: 0 }, inflight: 0, deadLetters: 0, delayed: 0, partitionBacklog: 0 });
     // Only the remembered replies of the calls above remain; they expire on their own (REQUEST_TTL_MS).
-    const subscriberKeys = (await scanAll(t.redis, `${queue.baseKey}*`)).filter((key) => !key.includes(REQUEST_KEY_SUFFIX));
+    const subscriberKeys = (await scanAll(t.redis, `${queue.baseKey}*`)).filter(
+      (key) => !key.includes(REQUEST_KEY_SUFFIX),
+    );
     expect(subscriberKeys).toEqual([]);
     expect(await drain(bus.subscriberQueue('keep'))).toHaveLength(4);
   });

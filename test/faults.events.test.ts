@@ -46,7 +46,10 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     fired();
     expect(result).toEqual({ id: expect.any(String), delivered: 2, duplicate: false });
     for (const subscriber of ['orders', 'audit']) {
-      expect((await drain(direct.subscriberQueue(subscriber))).map((e) => e.id), subscriber).toEqual([result.id]);
+      expect(
+        (await drain(direct.subscriberQueue(subscriber))).map((e) => e.id),
+        subscriber,
+      ).toEqual([result.id]);
     }
     expect((await direct.history('order.created')).map((h) => h.event.id)).toEqual([result.id]);
     expect((await direct.getStats()).events).toMatchObject({ published: 1, delivered: 2, duplicates: 0 });
@@ -61,7 +64,10 @@ describe('event bus: a lost reply re-sent by ioredis has the effect of one call'
     fired();
     expect(result).toEqual({ id: expect.any(String), delivered: 2, duplicate: false });
     for (const subscriber of ['orders', 'audit']) {
-      expect((await drain(direct.subscriberQueue(subscriber))).map((e) => e.id), subscriber).toEqual([result.id]);
+      expect(
+        (await drain(direct.subscriberQueue(subscriber))).map((e) => e.id),
+        subscriber,
+      ).toEqual([result.id]);
     }
     expect((await direct.history('order.created')).map((h) => h.event.id)).toEqual([result.id]);
     expect((await direct.getStats()).events).toMatchObject({ published: 1, delivered: 2 });

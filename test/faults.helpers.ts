@@ -37,9 +37,11 @@ export async function expectOnePlaceEach(redis: Redis, queue: Queue<any>, live: 
   const ids = [...live];
   const snap = await snapshot(redis, queue.baseKey);
   const problems = misplaced(snap, ids);
-  for (const id of snap.places.keys()) if (!ids.includes(id)) problems.push(`${id} in ${snap.places.get(id)!.join(', ')} but not expected`);
+  for (const id of snap.places.keys())
+    if (!ids.includes(id)) problems.push(`${id} in ${snap.places.get(id)!.join(', ')} but not expected`);
   for (const [id, receipts] of snap.inflightReceipts) {
-    if (receipts.length > 1) problems.push(`${id} in flight under ${receipts.length} receipts (${receipts.join(', ')})`);
+    if (receipts.length > 1)
+      problems.push(`${id} in flight under ${receipts.length} receipts (${receipts.join(', ')})`);
   }
   expect(problems, 'guarantees 1 and 2: each id in exactly one place, at most one receipt').toEqual([]);
 }
@@ -56,8 +58,14 @@ export async function drain(queue: Queue<any>): Promise<{ delivered: Map<string,
     await queue.ackMany(batch);
     const stats = await queue.getStats();
     return (
-      stats.inflight + stats.delayed + stats.partitionBacklog +
-        stats.ready.low + stats.ready.normal + stats.ready.high + stats.ready.critical === 0
+      stats.inflight +
+        stats.delayed +
+        stats.partitionBacklog +
+        stats.ready.low +
+        stats.ready.normal +
+        stats.ready.high +
+        stats.ready.critical ===
+      0
     );
   }, `queue ${queue.name} to drain`);
   const dead = (await queue.deadLetters({ limit: 1000 })).map((letter) => letter.id);

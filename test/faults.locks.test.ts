@@ -84,7 +84,12 @@ describe('locks: a lost reply re-sent by ioredis has the effect of one call', ()
     const result = await mine.withLock(
       'res',
       async (signal, lock) => {
-        seen.push({ token: lock.token, fence: lock.fence, holder: await holder('res'), othersGot: await other.acquire('res') });
+        seen.push({
+          token: lock.token,
+          fence: lock.fence,
+          holder: await holder('res'),
+          othersGot: await other.acquire('res'),
+        });
         expect(signal.aborted).toBe(false);
         return 'done';
       },

@@ -25,7 +25,9 @@ describe('fault proxy', () => {
     const c = client();
     const key = (n: number) => `{${uniquePrefix('proxy')}}:${n}`;
     const keys = [key(1), key(2), key(3)];
-    const lost = faults.proxy.loseReply({ command: (args) => args[0]?.toString() === 'incr' && args[1]?.toString() === keys[1] });
+    const lost = faults.proxy.loseReply({
+      command: (args) => args[0]?.toString() === 'incr' && args[1]?.toString() === keys[1],
+    });
     // Written in one go: the first is answered, the second's reply is lost, the third is held back and re-sent.
     const replies = await Promise.all(keys.map((k) => c.incr(k)));
     expect(await lost.fired).toBe('incr');

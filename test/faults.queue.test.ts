@@ -22,7 +22,12 @@ afterEach(async () => {
 });
 
 function queue<T = { n: number }>(options: Partial<QueueOptions> = {}): Queue<T> {
-  const q = new Queue<T>('q', { connection: faults.proxy.url, prefix: env.prefix(), retry: { baseMs: 10, capMs: 50 }, ...options });
+  const q = new Queue<T>('q', {
+    connection: faults.proxy.url,
+    prefix: env.prefix(),
+    retry: { baseMs: 10, capMs: 50 },
+    ...options,
+  });
   opened.push(q);
   return q;
 }
@@ -67,7 +72,11 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
   it('sendMany with generated ids writes each message once', async () => {
     const q = queue();
     const fired = loseReplyOf('queue/send');
-    const ids = await q.sendMany([{ payload: { n: 1 } }, { payload: { n: 2 }, priority: 'HIGH' }, { payload: { n: 3 }, partitionKey: 'p' }]);
+    const ids = await q.sendMany([
+      { payload: { n: 1 } },
+      { payload: { n: 2 }, priority: 'HIGH' },
+      { payload: { n: 3 }, partitionKey: 'p' },
+    ]);
     fired();
     expect(new Set(ids).size).toBe(3);
     await expectOnePlaceEach(env.redis, q, ids);
@@ -84,7 +93,9 @@ describe('queue: a lost reply re-sent by ioredis has the effect of one call', ()
     await expectOnePlaceEach(env.redis, q, ids);
     const inflight = (await snapshot(env.redis, q.baseKey)).inflightReceipts;
     const held = new Map(deliveries.map((d) => [d.id, [d.receipt]]));
-    expect(Object.fromEntries(inflight), 'in flight = what the caller holds, under its receipts').toEqual(Object.fromEntries(held));
+    expect(Object.fromEntries(inflight), 'in flight = what the caller holds, under its receipts').toEqual(
+      Object.fromEntries(held),
+    );
     // The first call's result: the two oldest messages.
     expect(deliveries.map((d) => d.id)).toEqual(ids.slice(0, 2));
     expect(await q.ackMany(deliveries)).toEqual([true, true]);

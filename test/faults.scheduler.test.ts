@@ -115,7 +115,12 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
     await waitFor(() => failed.length > 0, 'the first run to fail');
     fired();
     expect(errors).toEqual([]);
-    expect(await status(s, 'job')).toMatchObject({ state: 'failed', runCount: 1, failureCount: 1, lastError: 'Error: first run fails' });
+    expect(await status(s, 'job')).toMatchObject({
+      state: 'failed',
+      runCount: 1,
+      failureCount: 1,
+      lastError: 'Error: first run fails',
+    });
     await waitFor(() => completed.length > 0, 'the next tick to run');
     await s.close();
     expect(errors).toEqual([]);
@@ -181,7 +186,12 @@ describe('scheduler: a lost reply re-sent by ioredis has the effect of one call'
     expect(started.map((run) => run.fence)).toEqual([1, 2]);
     const keys = schedulerKeys(prefix);
     expect(await env.redis.exists(keys.runLock('job')), 'the run the restart started still holds the run lock').toBe(1);
-    expect(await status(control, 'job')).toMatchObject({ state: 'running', runCount: 2, lastTick: started[1]!.tick, paused: false });
+    expect(await status(control, 'job')).toMatchObject({
+      state: 'running',
+      runCount: 2,
+      lastTick: started[1]!.tick,
+      paused: false,
+    });
 
     for (const resolve of finish) resolve();
     const completed = () => runners.flatMap((r) => r.completed);

@@ -26,7 +26,11 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
  * Polls `check` until it returns a truthy value or the deadline passes; for waiting on an outcome that
  * has no event to await. The deadline is generous: it only bounds a failing test.
  */
-export async function waitFor<R>(check: () => R | Promise<R>, what: string, timeoutMs = 20_000): Promise<NonNullable<R>> {
+export async function waitFor<R>(
+  check: () => R | Promise<R>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<NonNullable<R>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -39,7 +43,9 @@ export async function waitFor<R>(check: () => R | Promise<R>, what: string, time
 /** Whether a consumer of this queue is blocked in Redis waiting for work (its connection is named after the queue). */
 export async function consumerIsBlocked(redis: Redis, baseKey: string): Promise<boolean> {
   const clients = (await redis.client('LIST')) as string;
-  return clients.split('\n').some((line) => line.includes(`name=sluice:consumer:${baseKey} `) && line.includes('cmd=blpop'));
+  return clients
+    .split('\n')
+    .some((line) => line.includes(`name=sluice:consumer:${baseKey} `) && line.includes('cmd=blpop'));
 }
 
 /**
@@ -102,4 +108,3 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-

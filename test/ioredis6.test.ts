@@ -64,7 +64,10 @@ describe.each([
     // duplicate of the caller's client (named after the queue, so duplicate() took our options).
     await queue.send({ n: 1 });
     await waitFor(() => seen.length === 1, 'the first message handled');
-    await waitFor(() => consumerIsBlocked(admin as unknown as Parameters<typeof consumerIsBlocked>[0], queue.baseKey), 'the consumer to block');
+    await waitFor(
+      () => consumerIsBlocked(admin as unknown as Parameters<typeof consumerIsBlocked>[0], queue.baseKey),
+      'the consumer to block',
+    );
     await queue.send({ n: 2 }, { priority: 'HIGH' });
     await waitFor(() => seen.length === 2, 'the second message handled');
     expect(seen).toEqual([1, 2]);

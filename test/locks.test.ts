@@ -201,9 +201,13 @@ describe('locks', () => {
     await l.acquire('job', { ttlMs: 30_000 });
     let ran = false;
     await expect(
-      l.withLock('job', () => {
-        ran = true;
-      }, { waitMs: 50, retryDelayMs: 10 }),
+      l.withLock(
+        'job',
+        () => {
+          ran = true;
+        },
+        { waitMs: 50, retryDelayMs: 10 },
+      ),
     ).rejects.toBeInstanceOf(LockUnavailableError);
     expect(ran).toBe(false);
   });
@@ -216,7 +220,9 @@ describe('locks', () => {
     await expect(l.acquire('job', { ttlMs: -1 })).rejects.toThrow(/ttlMs must be a number of ms from 1 to \d+, got -1/);
     await expect(l.acquire('job', { ttlMs: 0 })).rejects.toThrow(/ttlMs must be a number of ms from 1 to \d+, got 0/);
     await expect(l.acquire('job', { ttlMs: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
-    await expect(l.release({ name: 'job', token: undefined as unknown as string })).rejects.toThrow(/lock must be the \{ name, token \}/);
+    await expect(l.release({ name: 'job', token: undefined as unknown as string })).rejects.toThrow(
+      /lock must be the \{ name, token \}/,
+    );
     await expect(l.extend({ name: 'bad name', token: 't' })).rejects.toThrow(/lock name may contain only/);
     expect(() => new Locks({ connection: env.redis, prefix: 'a:b' })).toThrow(/prefix may not contain ':'/);
     expect(await env.redis.keys(`{${prefix}:*`)).toEqual([]);

@@ -21,7 +21,15 @@ describe('outbox relays in several processes', () => {
     const children: Child[] = [];
     ctx.onCleanup(() => Promise.all(children.map((child) => child.stop())));
     for (let n = 0; n < 2; n++) {
-      children.push(startChild('outbox-relay', { REDIS_URL: redisUrl(), MYSQL_URL: mysqlUrl(), PREFIX: prefix, TABLE: table, BATCH: '50' }));
+      children.push(
+        startChild('outbox-relay', {
+          REDIS_URL: redisUrl(),
+          MYSQL_URL: mysqlUrl(),
+          PREFIX: prefix,
+          TABLE: table,
+          BATCH: '50',
+        }),
+      );
     }
     await Promise.all(children.map((child) => child.message((m): m is 'ready' => m === 'ready', 'ready')));
     const relay = await outbox.startRelay({ batchSize: 50 });
@@ -29,15 +37,25 @@ describe('outbox relays in several processes', () => {
 
     // Round r writes event r of every aggregate, in 5 concurrent transactions of 10 aggregates each.
     for (let round = 0; round < ROUNDS; round++) {
-      await Promise.all(range(5).map((part) =>
-        outbox.publishInTransaction(() => undefined, range(10).map((n) => ({
-          aggregateType: 'order',
-          aggregateId: `o${part * 10 + n}`,
-          type: round % 2 === 1 ? 'order.paid' : 'order.updated',
-          data: { seq: round },
-        })))));
+      await Promise.all(
+        range(5).map((part) =>
+          outbox.publishInTransaction(
+            () => undefined,
+            range(10).map((n) => ({
+              aggregateType: 'order',
+              aggregateId: `o${part * 10 + n}`,
+              type: round % 2 === 1 ? 'order.paid' : 'order.updated',
+              data: { seq: round },
+            })),
+          ),
+        ),
+      );
     }
-    await waitFor(() => all.events.length >= AGGREGATES * ROUNDS && paid.events.length >= (AGGREGATES * ROUNDS) / 2, 'every delivery', 90_000);
+    await waitFor(
+      () => all.events.length >= AGGREGATES * ROUNDS && paid.events.length >= (AGGREGATES * ROUNDS) / 2,
+      'every delivery',
+      90_000,
+    );
     await waitFor(async () => (await ctx.statuses(table)).PUBLISHED === AGGREGATES * ROUNDS, 'every row marked');
 
     expect(new Set(all.events.map((e) => e.id)).size).toBe(AGGREGATES * ROUNDS);
@@ -49,6 +67,9 @@ describe('outbox relays in several processes', () => {
       expect(allOrder.get(`o${n}`), `all o${n}`).toEqual(range(ROUNDS));
       expect(paidOrder.get(`o${n}`), `paid o${n}`).toEqual(range(ROUNDS / 2, 2, 1));
     }
-    expect((await bus.getStats()).events).toMatchObject({ published: AGGREGATES * ROUNDS, delivered: (AGGREGATES * ROUNDS * 3) / 2 });
+    expect((await bus.getStats()).events).toMatchObject({
+      published: AGGREGATES * ROUNDS,
+      delivered: (AGGREGATES * ROUNDS * 3) / 2,
+    });
   }, 120_000);
 });

@@ -35,7 +35,9 @@ export function useOutbox() {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     closers = [];
     if (context.task.result?.state === 'fail') {
-      console.error(`keeping tables ${tables.join(', ')} and prefixes ${prefixes.join(', ')} of failed test "${context.task.name}"`);
+      console.error(
+        `keeping tables ${tables.join(', ')} and prefixes ${prefixes.join(', ')} of failed test "${context.task.name}"`,
+      );
     } else {
       for (const table of tables) await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
       for (const prefix of prefixes) await deletePrefix(redis, prefix);
@@ -77,12 +79,21 @@ export function useOutbox() {
       return outbox;
     },
     /** Subscribes and consumes with `concurrency` handlers, recording every event handled. */
-    async receive(bus: EventBus, subscriberId: string, patterns: string | string[], concurrency = 4): Promise<Received> {
+    async receive(
+      bus: EventBus,
+      subscriberId: string,
+      patterns: string | string[],
+      concurrency = 4,
+    ): Promise<Received> {
       await bus.subscribe(subscriberId, patterns);
       const events: Event<{ seq: number }>[] = [];
-      const consumer = bus.consume<{ seq: number }>(subscriberId, (event) => {
-        events.push(event);
-      }, { concurrency });
+      const consumer = bus.consume<{ seq: number }>(
+        subscriberId,
+        (event) => {
+          events.push(event);
+        },
+        { concurrency },
+      );
       closers.push(() => consumer.close());
       await consumer.ready;
       return {
@@ -98,11 +109,14 @@ export function useOutbox() {
       };
     },
     async statuses(table: string): Promise<Record<string, number>> {
-      const [rows] = await pool.query<RowDataPacket[]>(`SELECT status, COUNT(*) AS n FROM \`${table}\` GROUP BY status`);
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT status, COUNT(*) AS n FROM \`${table}\` GROUP BY status`,
+      );
       return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
     },
   };
 }
 
 /** seqs 0..count-1 */
-export const range = (count: number, step = 1, from = 0): number[] => Array.from({ length: count }, (_, n) => from + n * step);
+export const range = (count: number, step = 1, from = 0): number[] =>
+  Array.from({ length: count }, (_, n) => from + n * step);

@@ -16,12 +16,15 @@ describe('outbox relay killed and restarted', () => {
     const received = await ctx.receive(bus, 'all', 'order.#', 4);
     const seqs = new Map<string, number>();
     const write = async (count: number) => {
-      await outbox.publishInTransaction(() => undefined, range(count).map((n) => {
-        const aggregateId = `o${n % AGGREGATES}`;
-        const seq = seqs.get(aggregateId) ?? 0;
-        seqs.set(aggregateId, seq + 1);
-        return { aggregateType: 'order', aggregateId, type: 'order.updated', data: { seq } };
-      }));
+      await outbox.publishInTransaction(
+        () => undefined,
+        range(count).map((n) => {
+          const aggregateId = `o${n % AGGREGATES}`;
+          const seq = seqs.get(aggregateId) ?? 0;
+          seqs.set(aggregateId, seq + 1);
+          return { aggregateType: 'order', aggregateId, type: 'order.updated', data: { seq } };
+        }),
+      );
     };
     await write(400);
 
@@ -33,7 +36,12 @@ describe('outbox relay killed and restarted', () => {
       const stats = await ctx.statuses(table);
       if (!stats.PENDING && life >= 12) break;
       const child = startChild('outbox-relay', {
-        REDIS_URL: redisUrl(), MYSQL_URL: mysqlUrl(), PREFIX: prefix, TABLE: table, BATCH: '20', DIE_AFTER_PUBLISH: '0.25',
+        REDIS_URL: redisUrl(),
+        MYSQL_URL: mysqlUrl(),
+        PREFIX: prefix,
+        TABLE: table,
+        BATCH: '20',
+        DIE_AFTER_PUBLISH: '0.25',
       });
       await child.message((m): m is 'ready' => m === 'ready', 'ready').catch(() => undefined);
       if (life < 12) await write(40);
@@ -54,7 +62,8 @@ describe('outbox relay killed and restarted', () => {
 
     expect(received.events).toHaveLength(total);
     expect(new Set(received.events.map((e) => e.id)).size).toBe(total);
-    for (const [aggregateId, count] of seqs) expect(received.byAggregate().get(aggregateId), aggregateId).toEqual(range(count));
+    for (const [aggregateId, count] of seqs)
+      expect(received.byAggregate().get(aggregateId), aggregateId).toEqual(range(count));
     // Relays died after publishing and before marking, and the republished rows were recognised.
     expect(selfKills).toBeGreaterThan(0);
     expect(kills).toBeGreaterThan(0);

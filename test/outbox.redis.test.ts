@@ -37,7 +37,15 @@ describe('outbox relay through a Redis outage', () => {
     const relay = await outbox.startRelay({ pollMs: 50 });
     ctx.onCleanup(() => relay.stop());
     const write = (from: number) =>
-      outbox.publishInTransaction(() => undefined, range(20).map((n) => ({ aggregateType: 'order', aggregateId: `o${n % 4}`, type: 'order.updated', data: { seq: from + n } })));
+      outbox.publishInTransaction(
+        () => undefined,
+        range(20).map((n) => ({
+          aggregateType: 'order',
+          aggregateId: `o${n % 4}`,
+          type: 'order.updated',
+          data: { seq: from + n },
+        })),
+      );
 
     await write(0);
     await waitFor(async () => (await ctx.statuses(table)).PUBLISHED === 20, 'the first rows before the outage');
@@ -47,12 +55,19 @@ describe('outbox relay through a Redis outage', () => {
     await write(20);
     await write(40);
     // The relay tries, fails on Redis, and backs off; the rows stay pending with no attempt counted.
-    await waitFor(() => errors.filter((e) => e instanceof ConnectionError).length >= 5, "the relay to meet the outage five times (about 1.5 s of backoff)");
+    await waitFor(
+      () => errors.filter((e) => e instanceof ConnectionError).length >= 5,
+      'the relay to meet the outage five times (about 1.5 s of backoff)',
+    );
     expect(await ctx.statuses(table)).toEqual({ PUBLISHED: 20, PENDING: 40 });
     expect((await outbox.listFailed()).length).toBe(0);
 
     redis = await startRedis(port, args);
-    await waitFor(async () => (await ctx.statuses(table)).PUBLISHED === 60, 'the waiting rows after Redis is back', 30_000);
+    await waitFor(
+      async () => (await ctx.statuses(table)).PUBLISHED === 60,
+      'the waiting rows after Redis is back',
+      30_000,
+    );
 
     const seen: { id: string; aggregate: string; seq: number }[] = [];
     const consumer = bus.consume<{ seq: number }>('all', (event) => {

@@ -1,12 +1,23 @@
 import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { EventBus, Scheduler, ValidationError } from '../src/index.js';
-import { checkServerVersion, Outbox, OUTBOX_JOB_NAMES, outboxJobs, OutboxUnsupportedServerError } from '../src/outbox/index.js';
+import {
+  checkServerVersion,
+  Outbox,
+  OUTBOX_JOB_NAMES,
+  outboxJobs,
+  OutboxUnsupportedServerError,
+} from '../src/outbox/index.js';
 import { redisUrl, uniquePrefix, waitFor } from './helpers.js';
 import { mysqlUrl, range, useOutbox } from './outbox.helpers.js';
 
 const ctx = useOutbox();
-const event = (aggregateId: string, seq: number, type = 'order.updated') => ({ aggregateType: 'order', aggregateId, type, data: { seq } });
+const event = (aggregateId: string, seq: number, type = 'order.updated') => ({
+  aggregateType: 'order',
+  aggregateId,
+  type,
+  data: { seq },
+});
 
 describe('outbox relay', () => {
   it('a poison event is FAILED after maxAttempts and holds back only its own aggregate', async () => {
@@ -28,7 +39,12 @@ describe('outbox relay', () => {
     await waitFor(async () => (await outbox.stats()).failed === 1, 'the poison row to fail');
     await outbox.publishInTransaction(() => undefined, [event('b', 2)]);
     await waitFor(() => received.byAggregate().get('b')?.length === 3, 'aggregate b to flow on');
-    expect(received.byAggregate()).toEqual(new Map([['a', [0]], ['b', [0, 1, 2]]]));
+    expect(received.byAggregate()).toEqual(
+      new Map([
+        ['a', [0]],
+        ['b', [0, 1, 2]],
+      ]),
+    );
     const [failed] = await outbox.listFailed();
     expect(failed).toMatchObject({ eventId: 'poison', aggregateId: 'a', attempts: 3 });
     expect(failed!.lastError).toMatch(/event type/);
@@ -47,11 +63,16 @@ describe('outbox relay', () => {
     const table = ctx.table();
     const outbox = ctx.outbox(bus, table);
     await outbox.migrate();
-    await outbox.publishInTransaction(() => undefined, range(30).map((seq) => event(`o${seq % 3}`, seq)));
+    await outbox.publishInTransaction(
+      () => undefined,
+      range(30).map((seq) => event(`o${seq % 3}`, seq)),
+    );
     expect(await outbox.relayOnce({ batchSize: 20 })).toEqual({ published: 20, refused: 0 });
     // 20 published: 15 of them 8 days ago; 10 pending, 5 of those failed, all created 8 days ago.
     await ctx.pool.query(`UPDATE \`${table}\` SET created_at = NOW(3) - INTERVAL 8 DAY`);
-    await ctx.pool.query(`UPDATE \`${table}\` SET published_at = NOW(3) - INTERVAL 8 DAY WHERE status = 'PUBLISHED' ORDER BY id LIMIT 15`);
+    await ctx.pool.query(
+      `UPDATE \`${table}\` SET published_at = NOW(3) - INTERVAL 8 DAY WHERE status = 'PUBLISHED' ORDER BY id LIMIT 15`,
+    );
     await ctx.pool.query(`UPDATE \`${table}\` SET status = 'FAILED' WHERE status = 'PENDING' ORDER BY id LIMIT 5`);
     expect(await outbox.cleanup({ batchSize: 4 })).toBe(15);
     expect(await ctx.statuses(table)).toEqual({ PUBLISHED: 5, PENDING: 5, FAILED: 5 });
@@ -65,7 +86,9 @@ describe('outbox relay', () => {
     const bus = ctx.bus(ctx.prefix(), { dedupWindowMs: 60_000 });
     const outbox = ctx.outbox(bus, ctx.table());
     await expect(outbox.startRelay()).rejects.toThrow(ValidationError);
-    await expect(outbox.relayOnce()).rejects.toThrow(/dedupWindowMs \(60000 ms\) must be at least the outbox's retry horizon/);
+    await expect(outbox.relayOnce()).rejects.toThrow(
+      /dedupWindowMs \(60000 ms\) must be at least the outbox's retry horizon/,
+    );
     expect(outbox.retryHorizonMs).toBe(1000 + 2000 + 4000 + 8000 + 16000 + 32000 + 64000 + 128000 + 256000);
   });
 
@@ -76,7 +99,13 @@ describe('outbox relay', () => {
     expect(checkServerVersion('8.0.36')).toEqual({ server: 'MySQL', version: [8, 0, 36] });
     expect(checkServerVersion('9.1.0-commercial')).toMatchObject({ server: 'MySQL' });
     for (const old of ['10.5.23-MariaDB', '10.3.39-MariaDB-0+deb10u1', '5.7.44-log', '8.0.0-dmr', 'PostgreSQL 16']) {
-      const error = (() => { try { checkServerVersion(old); } catch (e) { return e; } })();
+      const error = (() => {
+        try {
+          checkServerVersion(old);
+        } catch (e) {
+          return e;
+        }
+      })();
       expect(error, old).toBeInstanceOf(OutboxUnsupportedServerError);
       expect((error as OutboxUnsupportedServerError).code).toBe('OUTBOX_UNSUPPORTED_SERVER');
       expect((error as Error).message).toContain('MariaDB ≥ 10.6 or MySQL ≥ 8.0.1');
@@ -90,7 +119,10 @@ describe('outbox relay', () => {
     const outbox = ctx.outbox(bus, table);
     await outbox.migrate();
     const received = await ctx.receive(bus, 'billing', 'order.#');
-    await outbox.publishInTransaction(() => undefined, range(5).map((seq) => event('x', seq)));
+    await outbox.publishInTransaction(
+      () => undefined,
+      range(5).map((seq) => event('x', seq)),
+    );
     const jobs = outboxJobs(outbox, { relayEveryMs: 100, cleanupEveryMs: 100, retentionMs: 0 });
     expect(jobs.map((job) => [job.name, job.every])).toEqual([
       [`${OUTBOX_JOB_NAMES.relay}:${table}`, 100],
@@ -124,7 +156,10 @@ describe('outbox relay', () => {
     ctx.onCleanup(() => relay.stop());
     const killed = new Set<number>();
     for (let round = 0; round < 4; round++) {
-      await writer.publishInTransaction(() => undefined, range(10).map((n) => event(`k${n % 2}`, round * 10 + n)));
+      await writer.publishInTransaction(
+        () => undefined,
+        range(10).map((n) => event(`k${n % 2}`, round * 10 + n)),
+      );
       const [rows] = await relayPool.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
       const id = Number(rows[0]!.id);
       killed.add(id);
@@ -145,7 +180,11 @@ describe('outbox relay with Redis unreachable', () => {
   it('starts, keeps the rows and closes within a bounded time when the bus cannot reach Redis', async () => {
     const { freePort } = await import('./ports.js');
     const port = await freePort(); // nothing listens there
-    const bus = new EventBus('app', { connection: `redis://127.0.0.1:${port}`, prefix: uniquePrefix('ob'), connectTimeoutMs: 300 });
+    const bus = new EventBus('app', {
+      connection: `redis://127.0.0.1:${port}`,
+      prefix: uniquePrefix('ob'),
+      connectTimeoutMs: 300,
+    });
     const table = ctx.table();
     const outbox = new Outbox({ mysql: ctx.pool, bus, table });
     await outbox.migrate();
@@ -157,7 +196,30 @@ describe('outbox relay with Redis unreachable', () => {
     await waitFor(() => errors.length > 0, 'the relay to report that Redis is unreachable');
     expect((await outbox.stats()).pending).toBe(1);
     const closing = Promise.all([relay.stop(), outbox.close(), bus.close()]);
-    const closedInTime = await Promise.race([closing.then(() => true), new Promise((resolve) => setTimeout(resolve, 15_000, false))]);
+    const closedInTime = await Promise.race([
+      closing.then(() => true),
+      new Promise((resolve) => setTimeout(resolve, 15_000, false)),
+    ]);
     expect(closedInTime).toBe(true);
+  });
+});
+
+describe('outbox options', () => {
+  it('refuses a mysql URL that is not mysql:// when it is made, naming the option, with the password masked', () => {
+    const bus = new EventBus('app', { connection: ctx.redis, prefix: uniquePrefix('ob') });
+    for (const url of ['127.0.0.1:3306', 'postgres://root:secret@127.0.0.1:3306/test']) {
+      let refused: unknown;
+      try {
+        new Outbox({ mysql: url, bus });
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toBeInstanceOf(ValidationError);
+      expect(refused).toMatchObject({
+        field: 'mysql',
+        message: expect.stringContaining('mysql://user:password@host:port/database'),
+      });
+      expect((refused as Error).message).not.toContain('secret');
+    }
   });
 });

@@ -18,7 +18,12 @@ async function count(table: string): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-const accountCreated = (aggregateId: number | string, seq = 0) => ({ aggregateType: 'account', aggregateId, type: 'account.created', data: { seq } });
+const accountCreated = (aggregateId: number | string, seq = 0) => ({
+  aggregateType: 'account',
+  aggregateId,
+  type: 'account.created',
+  data: { seq },
+});
 
 describe('outbox write side', () => {
   it('migrate creates the table once, safely from several processes at once', async () => {
@@ -34,8 +39,20 @@ describe('outbox write side', () => {
     await outboxes[0]!.migrate(); // and again later: nothing to do
     const [columns] = await ctx.pool.query<RowDataPacket[]>(`SHOW COLUMNS FROM \`${table}\``);
     expect(columns.map((c) => c.Field)).toEqual([
-      'id', 'event_id', 'aggregate_type', 'aggregate_id', 'event_type', 'payload', 'metadata', 'headers',
-      'status', 'attempts', 'next_attempt_at', 'last_error', 'created_at', 'published_at',
+      'id',
+      'event_id',
+      'aggregate_type',
+      'aggregate_id',
+      'event_type',
+      'payload',
+      'metadata',
+      'headers',
+      'status',
+      'attempts',
+      'next_attempt_at',
+      'last_error',
+      'created_at',
+      'published_at',
     ]);
   });
 
@@ -47,15 +64,22 @@ describe('outbox write side', () => {
     const accounts = await businessTable('acct');
     const received = await ctx.receive(bus, 'mailer', 'account.#');
 
-    await expect(outbox.publishInTransaction(async (tx) => {
-      await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('ann')`);
-      throw new Error('business rule broken');
-    }, accountCreated(1))).rejects.toThrow('business rule broken');
+    await expect(
+      outbox.publishInTransaction(async (tx) => {
+        await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('ann')`);
+        throw new Error('business rule broken');
+      }, accountCreated(1)),
+    ).rejects.toThrow('business rule broken');
     // An insert of the outbox row that fails (a duplicate event id) rolls the business write back too.
     await outbox.publishInTransaction(() => undefined, { ...accountCreated(2), id: 'evt-taken' });
-    const duplicate = await outbox.publishInTransaction(async (tx) => {
-      await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('bob')`);
-    }, { ...accountCreated(3), id: 'evt-taken' }).catch((error: unknown) => error);
+    const duplicate = await outbox
+      .publishInTransaction(
+        async (tx) => {
+          await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('bob')`);
+        },
+        { ...accountCreated(3), id: 'evt-taken' },
+      )
+      .catch((error: unknown) => error);
     expect(duplicate).toBeInstanceOf(OutboxDatabaseError);
     expect((duplicate as OutboxDatabaseError).sqlCode).toBe('ER_DUP_ENTRY');
 
@@ -76,10 +100,16 @@ describe('outbox write side', () => {
     const received = await ctx.receive(bus, 'mailer', 'account.#');
 
     // Events may depend on the write: here the generated account id.
-    const { result, eventIds } = await outbox.publishInTransaction(async (tx) => {
-      const [done] = await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('ann')`);
-      return (done as { insertId: number }).insertId;
-    }, (accountId) => [accountCreated(accountId, 0), { ...accountCreated(accountId, 1), type: 'account.verified', correlationId: 'req-1' }]);
+    const { result, eventIds } = await outbox.publishInTransaction(
+      async (tx) => {
+        const [done] = await tx.query(`INSERT INTO \`${accounts}\` (name) VALUES ('ann')`);
+        return (done as { insertId: number }).insertId;
+      },
+      (accountId) => [
+        accountCreated(accountId, 0),
+        { ...accountCreated(accountId, 1), type: 'account.verified', correlationId: 'req-1' },
+      ],
+    );
     expect(await count(accounts)).toBe(1);
     expect(eventIds).toHaveLength(2);
 
@@ -102,16 +132,26 @@ describe('outbox write side', () => {
     const outbox = ctx.outbox(bus, ctx.table());
     await outbox.migrate();
     let ran = false;
-    const write = () => { ran = true; };
-    await expect(outbox.publishInTransaction(write, { ...accountCreated(1), type: 'account..created' })).rejects.toThrow(ValidationError);
-    await expect(outbox.publishInTransaction(write, { ...accountCreated(1), data: 'x'.repeat(2000) })).rejects.toThrow(/maxEventBytes/);
-    await expect(outbox.publishInTransaction(write, [accountCreated(1), { ...accountCreated(2), aggregateType: '' }])).rejects.toThrow(/events\[1\]: aggregateType/);
-    await expect(outbox.publishInTransaction(write, { ...accountCreated(1), id: 'has space' })).rejects.toThrow(/event id/);
+    const write = () => {
+      ran = true;
+    };
+    await expect(
+      outbox.publishInTransaction(write, { ...accountCreated(1), type: 'account..created' }),
+    ).rejects.toThrow(ValidationError);
+    await expect(outbox.publishInTransaction(write, { ...accountCreated(1), data: 'x'.repeat(2000) })).rejects.toThrow(
+      /maxEventBytes/,
+    );
+    await expect(
+      outbox.publishInTransaction(write, [accountCreated(1), { ...accountCreated(2), aggregateType: '' }]),
+    ).rejects.toThrow(/events\[1\]: aggregateType/);
+    await expect(outbox.publishInTransaction(write, { ...accountCreated(1), id: 'has space' })).rejects.toThrow(
+      /event id/,
+    );
     expect(ran).toBe(false);
     expect(await ctx.statuses(outbox.table)).toEqual({});
   });
 
-  it('add() writes through the caller\'s own transaction: rolled back nothing, committed once', async () => {
+  it("add() writes through the caller's own transaction: rolled back nothing, committed once", async () => {
     const prefix = ctx.prefix();
     const bus = ctx.bus(prefix);
     const outbox = ctx.outbox(bus, ctx.table());
@@ -162,7 +202,15 @@ describe('outbox write side', () => {
     const [[packet]] = await ctx.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS bytes');
     const big = 'x'.repeat(600_000); // each event well under the bus's 1 MiB limit
     const count = Math.ceil(Number(packet!.bytes) / big.length) + 2;
-    await outbox.publishInTransaction(() => undefined, Array.from({ length: count }, (_, n) => ({ aggregateType: 'doc', aggregateId: String(n), type: 'doc.saved', data: { big } })));
+    await outbox.publishInTransaction(
+      () => undefined,
+      Array.from({ length: count }, (_, n) => ({
+        aggregateType: 'doc',
+        aggregateId: String(n),
+        type: 'doc.saved',
+        data: { big },
+      })),
+    );
     const [[stored]] = await ctx.pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${table}\``);
     expect(Number(stored!.n)).toBe(count);
   });

@@ -76,16 +76,38 @@ describe('the packed package', () => {
     // A fresh checkout: the sources without dist/ (node_modules linked, so that the build needs no install).
     const checkout = join(work, 'checkout');
     const skip = new Set(['node_modules', 'dist', '.git']);
-    cpSync(repo, checkout, { recursive: true, filter: (source) => !skip.has(source.slice(repo.length).split('/')[0] ?? '') });
+    cpSync(repo, checkout, {
+      recursive: true,
+      filter: (source) => !skip.has(source.slice(repo.length).split('/')[0] ?? ''),
+    });
     expect(existsSync(join(checkout, 'dist'))).toBe(false);
     symlinkSync(join(repo, 'node_modules'), join(checkout, 'node_modules'), 'dir');
 
-    const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: checkout, env: npmEnv, maxBuffer: 16 << 20 });
+    const npmEnv = {
+      ...process.env,
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+    };
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], {
+      cwd: checkout,
+      env: npmEnv,
+      maxBuffer: 16 << 20,
+    });
     // npm prints the JSON after the output of the pack scripts.
-    const [pack] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1)) as [{ filename: string; files: { path: string }[] }];
+    const [pack] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('\n[') + 1)) as [
+      { filename: string; files: { path: string }[] },
+    ];
     const files = pack.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'lua/queue/send.lua']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'dist/src/index.js',
+        'dist/src/index.d.ts',
+        'lua/queue/send.lua',
+      ]),
+    );
     expect(files.filter((f) => f.startsWith('lua/includes/')).length).toBeGreaterThan(0);
     // Nothing but the build and the scripts: no sources, tests, benchmarks or compiled fixtures.
     expect(files.filter((f) => !/^(dist\/src\/|lua\/|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
@@ -95,23 +117,37 @@ describe('the packed package', () => {
     mkdirSync(app);
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { sluice: `file:${join(work, pack.filename)}`, ioredis: '^6.0.0', mysql2: '^3.0.0' } }),
+      JSON.stringify({
+        name: 'app',
+        private: true,
+        type: 'module',
+        dependencies: { sluice: `file:${join(work, pack.filename)}`, ioredis: '^6.0.0', mysql2: '^3.0.0' },
+      }),
     );
     writeFileSync(join(app, 'app.mjs'), APP);
     writeFileSync(join(app, 'outbox.mjs'), OUTBOX_APP);
-    await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], { cwd: app, env: npmEnv, maxBuffer: 16 << 20 });
-    const installed = (path: string) => JSON.parse(readFileSync(join(app, 'node_modules', path, 'package.json'), 'utf8')) as { version: string };
+    await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], {
+      cwd: app,
+      env: npmEnv,
+      maxBuffer: 16 << 20,
+    });
+    const installed = (path: string) =>
+      JSON.parse(readFileSync(join(app, 'node_modules', path, 'package.json'), 'utf8')) as { version: string };
     expect(installed('ioredis').version).toMatch(/^6\./);
     // The peer dependency: sluice uses the project's ioredis, no second copy of its own.
     expect(existsSync(join(app, 'node_modules', 'sluice', 'node_modules', 'ioredis'))).toBe(false);
     // The declarations hold the public API only: the consumer runtime's plumbing (@internal) is stripped.
-    const declarations = (path: string) => readFileSync(join(app, 'node_modules', 'sluice', 'dist', 'src', path), 'utf8');
+    const declarations = (path: string) =>
+      readFileSync(join(app, 'node_modules', 'sluice', 'dist', 'src', path), 'utf8');
     const queueTypes = declarations('queue/queue.d.ts');
     expect(queueTypes).toMatch(/sendMany\(/);
     expect(queueTypes).not.toMatch(/dequeueWithWait|wake\(|wakeKey|DequeueResult/);
     expect(declarations('index.d.ts')).not.toMatch(/DequeueResult/);
 
-    const { stdout } = await run(process.execPath, ['app.mjs', redisUrl(), uniquePrefix('pack')], { cwd: app, timeout: 30_000 });
+    const { stdout } = await run(process.execPath, ['app.mjs', redisUrl(), uniquePrefix('pack')], {
+      cwd: app,
+      timeout: 30_000,
+    });
     const result = JSON.parse(stdout.trim()) as Record<string, unknown>;
     expect(result).toMatchObject({ payload: { orderId: 42 }, acked: 1 });
     expect(result.received).toBe(result.sent);
@@ -119,8 +155,17 @@ describe('the packed package', () => {
     // The optional peer: sluice uses the project's mysql2, no copy of its own.
     expect(existsSync(join(app, 'node_modules', 'sluice', 'node_modules', 'mysql2'))).toBe(false);
 
-    const outbox = await run(process.execPath, ['outbox.mjs', redisUrl(), mysqlUrl(), uniquePrefix('pack'), uniqueTable('pack')], { cwd: app, timeout: 30_000 });
-    const relayed = JSON.parse(outbox.stdout.trim()) as { eventIds: string[]; relayed: unknown; received: string; jobs: string[] };
+    const outbox = await run(
+      process.execPath,
+      ['outbox.mjs', redisUrl(), mysqlUrl(), uniquePrefix('pack'), uniqueTable('pack')],
+      { cwd: app, timeout: 30_000 },
+    );
+    const relayed = JSON.parse(outbox.stdout.trim()) as {
+      eventIds: string[];
+      relayed: unknown;
+      received: string;
+      jobs: string[];
+    };
     expect(relayed.relayed).toEqual({ published: 1, refused: 0 });
     expect(relayed.received).toBe(relayed.eventIds[0]);
     expect(relayed.jobs).toEqual(expect.arrayContaining(['sluice.outbox-relay:' + relayed.jobs[0]!.split(':')[1]]));

@@ -169,7 +169,7 @@ class Pipe {
       if (this.waiting?.index !== index) continue;
       const reply = this.replyBytes.subarray(at, end);
       const { armed } = this.waiting;
-      const pick = armed.options.reply ?? ((bytes: Buffer) => bytes[0] !== 0x2d /* '-': an error, nothing ran */);
+      const pick = armed.options.reply ?? ((bytes: Buffer) => bytes[0] !== 0x2d); /* '-': an error, nothing ran */
       // Still armed with the same fault (it was not cancelled, nor fired on another connection)?
       if (this.proxy.armed === armed && pick(reply)) {
         // The command ran: pass on the replies before it, lose this one and cut the connection.
@@ -214,7 +214,10 @@ export class FaultProxy {
 
   /** Starts a proxy on a free port of 127.0.0.1 forwarding to `target` (a redis:// URL or host and port). */
   static async start(target: string | { host: string; port: number }): Promise<FaultProxy> {
-    const to = typeof target === 'string' ? { host: new URL(target).hostname, port: Number(new URL(target).port || 6379) } : target;
+    const to =
+      typeof target === 'string'
+        ? { host: new URL(target).hostname, port: Number(new URL(target).port || 6379) }
+        : target;
     const server = createServer({ noDelay: true }, (client) => proxy.onConnection(client));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');

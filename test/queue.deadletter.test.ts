@@ -34,7 +34,7 @@ describe('dead-letter queue', () => {
     const id = await queue.send('x', { maxRetries: 10 });
     const [d] = await queue.dequeue();
     expect(await queue.nack(d!, { retry: false, error: 'unrecoverable' })).toBe('dead-lettered');
-    expect((await queue.getMessage(id))).toMatchObject({ status: 'FAILED', lastError: 'unrecoverable' });
+    expect(await queue.getMessage(id)).toMatchObject({ status: 'FAILED', lastError: 'unrecoverable' });
   });
 
   it('a replayed partitioned message re-enters its partition at the back', async () => {
@@ -73,10 +73,12 @@ describe('dead-letter queue', () => {
     expect(handled).toEqual(['three', 'four']);
     const letters = await queue.deadLetters();
     expect(letters).toHaveLength(2);
-    expect(letters.map((l) => l.reason).sort()).toEqual([
-      'corrupt message record: payload is not JSON (Unterminated string in JSON at position 8)',
-      'corrupt record: its header does not parse',
-    ].sort());
+    expect(letters.map((l) => l.reason).sort()).toEqual(
+      [
+        'corrupt message record: payload is not JSON (Unterminated string in JSON at position 8)',
+        'corrupt record: its header does not parse',
+      ].sort(),
+    );
     expect(letters.find((l) => l.reason?.includes('header'))!.raw).toBe('garbage without any header');
   });
 });

@@ -22,7 +22,12 @@ describe('edges found in review', () => {
     const queue = env.queue<string>('chosen-ids');
     expect(await queue.send('first', { id: 'order-1', delayMs: 60_000 })).toBe('order-1');
     expect(await queue.send('second', { id: 'order-1' })).toBe('order-1');
-    expect(await queue.sendMany([{ payload: 'third', id: 'order-2' }, { payload: 'fourth', id: 'order-2' }])).toEqual(['order-2', 'order-2']);
+    expect(
+      await queue.sendMany([
+        { payload: 'third', id: 'order-2' },
+        { payload: 'fourth', id: 'order-2' },
+      ]),
+    ).toEqual(['order-2', 'order-2']);
     const stats = await queue.getStats();
     expect(stats.counters.sent).toBe(2);
     expect(stats.delayed + stats.ready.normal).toBe(2);
@@ -55,7 +60,12 @@ describe('edges found in review', () => {
     await queue.sendMany(['a', 'b', 'c', 'd'].map((payload) => ({ payload })));
     const taken = await queue.dequeue({ count: 3 });
     expect(await queue.releaseMany(taken)).toEqual([true, true, true]);
-    expect((await queue.dequeue({ count: 10 })).map((d) => `${d.payload}:${d.attempts}`)).toEqual(['a:0', 'b:0', 'c:0', 'd:0']);
+    expect((await queue.dequeue({ count: 10 })).map((d) => `${d.payload}:${d.attempts}`)).toEqual([
+      'a:0',
+      'b:0',
+      'c:0',
+      'd:0',
+    ]);
   });
 
   it('a malformed in-flight entry does not make reclaim lose the messages expiring with it', async () => {
@@ -101,7 +111,9 @@ describe('edges found in review', () => {
     const queue = env.queue('refs');
     expect(() => queue.consume('not a function' as never)).toThrow(/needs a function/);
     expect(() => queue.consume(() => undefined, { blockMs: 0 })).toThrow(ValidationError);
-    expect(() => queue.consume(() => undefined, { visibilityMs: 0 })).toThrow(/visibilityMs must be a finite number of ms >= 1/);
+    expect(() => queue.consume(() => undefined, { visibilityMs: 0 })).toThrow(
+      /visibilityMs must be a finite number of ms >= 1/,
+    );
     await expect(queue.ack(undefined as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'delivery' });
     await expect(queue.ack({ id: 'x' } as never)).rejects.toThrow(/string id and receipt/);
     await expect(queue.dequeue({ visibilityMs: 0 })).rejects.toBeInstanceOf(ValidationError);

@@ -27,7 +27,9 @@ describe('one place', () => {
         for (const id of await queue.sendMany(items)) live.add(id);
       },
       dequeue: async () => {
-        held.push(...(await queue.dequeue({ count: 1 + Math.floor(random() * 5), visibilityMs: pick([10, 50, 2_000]) })));
+        held.push(
+          ...(await queue.dequeue({ count: 1 + Math.floor(random() * 5), visibilityMs: pick([10, 50, 2_000]) })),
+        );
       },
       ack: async () => {
         const chosen = held.filter(() => random() < 0.5);
@@ -44,7 +46,10 @@ describe('one place', () => {
         await queue.nackMany(chosen.map((ref) => ({ ref, retry: random() < 0.8, error: 'random failure' })));
       },
       extend: async () => {
-        await queue.extendMany(held.filter(() => random() < 0.5), { visibilityMs: 2_000 });
+        await queue.extendMany(
+          held.filter(() => random() < 0.5),
+          { visibilityMs: 2_000 },
+        );
       },
       release: async () => {
         await queue.releaseMany(held.filter(() => random() < 0.3));
@@ -61,7 +66,20 @@ describe('one place', () => {
         await queue.promote();
       },
     };
-    const names = ['send', 'send', 'send', 'dequeue', 'dequeue', 'ack', 'nack', 'extend', 'release', 'replay', 'purge', 'reclaim'];
+    const names = [
+      'send',
+      'send',
+      'send',
+      'dequeue',
+      'dequeue',
+      'ack',
+      'nack',
+      'extend',
+      'release',
+      'replay',
+      'purge',
+      'reclaim',
+    ];
 
     for (let step = 0; step < 400; step++) {
       const name = pick(names);
@@ -70,8 +88,10 @@ describe('one place', () => {
       if (held.length > 40) held = held.slice(-20);
       const snap = await snapshot(env.redis, queue.baseKey);
       const problems = misplaced(snap, live);
-      for (const id of acked) if (snap.places.has(id)) problems.push(`${id} acked but still in ${snap.places.get(id)!.join(', ')}`);
-      for (const [id, receipts] of snap.inflightReceipts) if (receipts.length > 1) problems.push(`${id} in flight twice`);
+      for (const id of acked)
+        if (snap.places.has(id)) problems.push(`${id} acked but still in ${snap.places.get(id)!.join(', ')}`);
+      for (const [id, receipts] of snap.inflightReceipts)
+        if (receipts.length > 1) problems.push(`${id} in flight twice`);
       expect(problems, `after step ${step} (${name})`).toEqual([]);
       expect(snap.places.size, `after step ${step} (${name})`).toBe(live.size);
     }
@@ -81,8 +101,16 @@ describe('one place', () => {
       const batch = await queue.dequeue({ count: 100, visibilityMs: 5_000 });
       for (const [i, ok] of (await queue.ackMany(batch)).entries()) if (ok) live.delete(batch[i]!.id);
       const stats = await queue.getStats();
-      return stats.inflight + stats.delayed + stats.partitionBacklog +
-        stats.ready.low + stats.ready.normal + stats.ready.high + stats.ready.critical === 0;
+      return (
+        stats.inflight +
+          stats.delayed +
+          stats.partitionBacklog +
+          stats.ready.low +
+          stats.ready.normal +
+          stats.ready.high +
+          stats.ready.critical ===
+        0
+      );
     }, 'the queue to drain');
     const dead = new Set((await queue.deadLetters({ limit: 1000 })).map((l) => l.id));
     expect([...live].filter((id) => !dead.has(id))).toEqual([]);

@@ -7,7 +7,10 @@ const env = useRedis();
 describe('priority', () => {
   it('drains a mixed backlog highest priority first, FIFO within each priority, in any batch size', async () => {
     const random = prng(42);
-    const sent = Array.from({ length: 400 }, (_, n) => ({ n, priority: (1 + Math.floor(random() * 4)) as PriorityValue }));
+    const sent = Array.from({ length: 400 }, (_, n) => ({
+      n,
+      priority: (1 + Math.floor(random() * 4)) as PriorityValue,
+    }));
     const queue = env.queue<{ n: number }>('mixed');
     await queue.sendMany(sent.slice(0, 200).map((m) => ({ payload: { n: m.n }, priority: m.priority })));
     for (const m of sent.slice(200)) await queue.send({ n: m.n }, { priority: m.priority });

@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Queue, type Consumer } from '../src/index.js';
 import {
-  RACE_HANDLER_TIMEOUT_MS, RACE_MAX_RETRIES, RACE_QUEUE, RACE_RETRY, RACE_VISIBILITY_MS, raceHandler,
-  type RaceEvent, type RaceMode,
+  RACE_HANDLER_TIMEOUT_MS,
+  RACE_MAX_RETRIES,
+  RACE_QUEUE,
+  RACE_RETRY,
+  RACE_VISIBILITY_MS,
+  raceHandler,
+  type RaceEvent,
+  type RaceMode,
 } from './fixtures/race-handler.js';
 import { misplaced, snapshot } from './inspect.js';
 import { redisUrl, useRedis, waitFor } from './helpers.js';
@@ -27,13 +33,23 @@ async function startRace(prefix: string, modes: { inProcess: RaceMode; children:
   const record = (event: RaceEvent) => events.push(event);
   const children = modes.children.map((mode, c) => {
     const child = fork(CHILD, [], {
-      env: { ...process.env, REDIS_URL: redisUrl(), PREFIX: prefix, MODE: mode, CONSUMER_NAME: `child-${c}`, CONCURRENCY: '8' },
+      env: {
+        ...process.env,
+        REDIS_URL: redisUrl(),
+        PREFIX: prefix,
+        MODE: mode,
+        CONSUMER_NAME: `child-${c}`,
+        CONCURRENCY: '8',
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child.on('message', (event: RaceEvent) => record(event));
     return child;
   });
-  await waitFor(() => events.filter((e) => e.id === 'ready').length === children.length, 'the child consumers to start');
+  await waitFor(
+    () => events.filter((e) => e.id === 'ready').length === children.length,
+    'the child consumers to start',
+  );
 
   const consumers = Array.from({ length: 6 }, (_, c) => {
     const queue = env.queue<{ n: number }>(RACE_QUEUE, { prefix, connection: env.connection(), retry: RACE_RETRY });
@@ -43,7 +59,8 @@ async function startRace(prefix: string, modes: { inProcess: RaceMode; children:
       visibilityMs: RACE_VISIBILITY_MS,
       handlerTimeoutMs: RACE_HANDLER_TIMEOUT_MS,
     });
-    const end = (m: { id: string; receipt: string }) => record({ kind: 'end', id: m.id, receipt: m.receipt, at: Date.now(), consumer: name });
+    const end = (m: { id: string; receipt: string }) =>
+      record({ kind: 'end', id: m.id, receipt: m.receipt, at: Date.now(), consumer: name });
     consumer.on('completed', end);
     consumer.on('failed', end);
     consumer.on('error', () => undefined);
@@ -73,7 +90,10 @@ async function startRace(prefix: string, modes: { inProcess: RaceMode; children:
     );
   }
   return {
-    events, children, consumers, producer,
+    events,
+    children,
+    consumers,
+    producer,
     stopInflightSampler: async () => {
       sampling = false;
       await sampled;
@@ -85,10 +105,12 @@ async function startRace(prefix: string, modes: { inProcess: RaceMode; children:
 async function stopRace(run: Run): Promise<void> {
   await Promise.all(run.consumers.map((c) => c.close()));
   await Promise.all(
-    run.children.filter((c) => c.exitCode === null && c.signalCode === null).map(async (child) => {
-      child.send('stop');
-      await once(child, 'exit');
-    }),
+    run.children
+      .filter((c) => c.exitCode === null && c.signalCode === null)
+      .map(async (child) => {
+        child.send('stop');
+        await once(child, 'exit');
+      }),
   );
 }
 
@@ -114,8 +136,12 @@ function overlaps(events: RaceEvent[], killed: Set<string>): string[] {
       // A killed consumer never reports an end: its lease ran until its visibility deadline, counted from
       // the dequeue in Redis, which precedes the recorded handler start by the reply's latency (large under
       // load). Half the visibility timeout still catches a real second delivery, which would be immediate.
-      const ended = before.end ?? (killed.has(before.consumer) ? before.start + RACE_VISIBILITY_MS / 2 : Number.POSITIVE_INFINITY);
-      if (after.start < ended) problems.push(`${id}: receipt ${after.receipt} started at ${after.start} before ${before.receipt} ended at ${ended}`);
+      const ended =
+        before.end ?? (killed.has(before.consumer) ? before.start + RACE_VISIBILITY_MS / 2 : Number.POSITIVE_INFINITY);
+      if (after.start < ended)
+        problems.push(
+          `${id}: receipt ${after.receipt} started at ${after.start} before ${before.receipt} ended at ${ended}`,
+        );
     }
   }
   return problems;
@@ -160,16 +186,22 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
     await once(victim, 'exit');
 
     const poison = Array.from({ length: TOTAL }, (_, n) => n).filter((n) => n % 97 === 0).length;
-    await waitFor(async () => {
-      const stats = await run.producer.getStats();
-      return stats.counters.acked + stats.deadLetters === TOTAL;
-    }, 'every message to end acked or dead-lettered', 180_000);
+    await waitFor(
+      async () => {
+        const stats = await run.producer.getStats();
+        return stats.counters.acked + stats.deadLetters === TOTAL;
+      },
+      'every message to end acked or dead-lettered',
+      180_000,
+    );
     const doubled = await run.stopInflightSampler();
     await stopRace(run);
 
     const stats = await run.producer.getStats();
     expect(stats).toMatchObject({
-      inflight: 0, delayed: 0, deadLetters: poison,
+      inflight: 0,
+      delayed: 0,
+      deadLetters: poison,
       ready: { low: 0, normal: 0, high: 0, critical: 0 },
     });
     expect(stats.counters.acked).toBe(TOTAL - poison);
@@ -177,9 +209,16 @@ describe('race: 8 consumers on separate connections, 2 in other processes, 20,00
     const letters = await run.producer.deadLetters({ limit: 1_000 });
     expect(letters.map((l) => l.message!.payload.n % 97)).toEqual(new Array(poison).fill(0));
     // A poison message whose last attempt the killed consumer held fails by its visibility timeout.
-    const reasons = letters.map((l) => l.reason!).filter((r) => !/^(poison message \d+|visibility timeout expired \(receipt \d+\))$/.test(r));
+    const reasons = letters
+      .map((l) => l.reason!)
+      .filter((r) => !/^(poison message \d+|visibility timeout expired \(receipt \d+\))$/.test(r));
     expect(reasons).toEqual([]);
-    expect(misplaced(await snapshot(env.redis, run.producer.baseKey), letters.map((l) => l.id))).toEqual([]);
+    expect(
+      misplaced(
+        await snapshot(env.redis, run.producer.baseKey),
+        letters.map((l) => l.id),
+      ),
+    ).toEqual([]);
     expect(doubled).toEqual([]);
     expect(overlaps(run.events, new Set(['child-1']))).toEqual([]);
     // The faults really happened: timeouts and transient throws were retried.

@@ -18,7 +18,12 @@ describe('sends made in the same tick', () => {
 
   it('refuse an invalid one alone and write nothing for it', async () => {
     const queue = redis.queue<unknown>();
-    const results = await Promise.allSettled([queue.send(1), queue.send(10n), queue.send(3, { priority: 9 } as never), queue.send(4)]);
+    const results = await Promise.allSettled([
+      queue.send(1),
+      queue.send(10n),
+      queue.send(3, { priority: 9 } as never),
+      queue.send(4),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
     const deliveries = await queue.dequeue({ count: 10 });
@@ -27,7 +32,12 @@ describe('sends made in the same tick', () => {
 
   it('keep FIFO with a sendMany made after them', async () => {
     const queue = redis.queue<string>();
-    const sends = [queue.send('a'), queue.send('b'), queue.sendMany([{ payload: 'c' }, { payload: 'd' }]), queue.send('e')];
+    const sends = [
+      queue.send('a'),
+      queue.send('b'),
+      queue.sendMany([{ payload: 'c' }, { payload: 'd' }]),
+      queue.send('e'),
+    ];
     await Promise.all(sends);
     const deliveries = await queue.dequeue({ count: 10 });
     expect(deliveries.map((d) => d.payload)).toEqual(['a', 'b', 'c', 'd', 'e']);
@@ -64,7 +74,12 @@ describe('coalesced sends across Queue objects', () => {
     const prefix = env2.prefix();
     const a = env2.queue<string>('shared', { prefix });
     const b = env2.queue<string>('shared', { prefix });
-    const sends = [a.send('first'), b.send('second'), a.send('third', { partitionKey: 'k' }), b.send('fourth', { partitionKey: 'k' })];
+    const sends = [
+      a.send('first'),
+      b.send('second'),
+      a.send('third', { partitionKey: 'k' }),
+      b.send('fourth', { partitionKey: 'k' }),
+    ];
     await Promise.all(sends);
     const order: string[] = [];
     for (;;) {

@@ -100,7 +100,12 @@ describe('send refuses bad input before writing anything', () => {
     ['cyclic payload', { payload: cycle }, 'payload', /JSON-serialisable.*circular/i],
     ['undefined payload', { payload: undefined }, 'payload', /JSON-serialisable/],
     ['oversized payload', { payload: 'x'.repeat(1024 * 1024) }, 'payload', /bytes as JSON; the limit is 1048576/],
-    ['unknown priority name', { payload: 1, priority: 'URGENT' }, 'priority', /one of LOW, NORMAL, HIGH, CRITICAL or 1\.\.4, got "URGENT"/],
+    [
+      'unknown priority name',
+      { payload: 1, priority: 'URGENT' },
+      'priority',
+      /one of LOW, NORMAL, HIGH, CRITICAL or 1\.\.4, got "URGENT"/,
+    ],
     ['priority out of range', { payload: 1, priority: 7 }, 'priority', /got 7$/],
     ['negative delay', { payload: 1, delayMs: -5 }, 'delayMs', /finite number of ms >= 0, got -5/],
     ['NaN delay', { payload: 1, delayMs: Number.NaN }, 'delayMs', /got NaN/],

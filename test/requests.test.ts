@@ -21,7 +21,14 @@ async function requestKeys(base: string): Promise<string[]> {
 describe('request ids: a repeated request has the effect of one', () => {
   it('every state-changing script takes a request id, and every script says how a repeat is recognised', () => {
     const readOnly = new Set(['queue/stats', 'queue/inspect', 'queue/deadLetterList', 'bus/stats']);
-    const natural = new Set(['queue/wake', 'scheduler/register', 'scheduler/forget', 'lock/acquire', 'lock/extend', 'lock/release']);
+    const natural = new Set([
+      'queue/wake',
+      'scheduler/register',
+      'scheduler/forget',
+      'lock/acquire',
+      'lock/extend',
+      'lock/release',
+    ]);
     for (const script of SCRIPTS.values()) {
       expect(script.lua, script.name).toMatch(/\n {2}Repeat: /);
       expect(script.takesRequestId, script.name).toBe(!readOnly.has(script.name) && !natural.has(script.name));
@@ -32,7 +39,11 @@ describe('request ids: a repeated request has the effect of one', () => {
     const queue = t.queue('rq');
     const args = [
       ...sendArguments({ payload: { n: 1 } }, { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 }, Date.now()),
-      ...sendArguments({ payload: { n: 2 }, delayMs: 60_000 }, { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 }, Date.now()),
+      ...sendArguments(
+        { payload: { n: 2 }, delayMs: 60_000 },
+        { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 },
+        Date.now(),
+      ),
     ];
     const id = newRequestId();
     const first = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
@@ -73,7 +84,8 @@ describe('request ids: a repeated request has the effect of one', () => {
   it('locks recognise a repeat by the token: the same lock and fence while it holds, never a lock it lost', async () => {
     const prefix = t.prefix();
     const keys = lockKeys(prefix, 'l');
-    const acquire = (token: string, ttlMs: number) => runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs]);
+    const acquire = (token: string, ttlMs: number) =>
+      runScript(t.redis, 'lock/acquire', [keys.holder, keys.fence], [token, ttlMs]);
     const release = (token: string) => runScript(t.redis, 'lock/release', [keys.holder, keys.fence], [token]);
     expect(await acquire('mine', 10_000)).toEqual([REPLY.ACQUIRED, 1]);
     expect(await acquire('mine', 10_000)).toEqual([REPLY.ACQUIRED, 1]);

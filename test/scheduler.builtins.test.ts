@@ -96,7 +96,10 @@ describe('scheduler jobs of the queue and scheduler domains (the seed system’s
     await queues[0]!.send({ n: 1 });
     const logged: { message: string; details: unknown }[] = [];
     const s = scheduler(prefix, 'a');
-    addAll(s, queueMaintenanceJobs(queues, { logger: { info: (message, details) => logged.push({ message, details }) } }));
+    addAll(
+      s,
+      queueMaintenanceJobs(queues, { logger: { info: (message, details) => logged.push({ message, details }) } }),
+    );
     s.start();
     await runNow(s, BUILTIN_JOB_NAMES.monitoring);
     expect(logged.map((l) => l.message)).toEqual(['[sluice] queue orders stats', '[sluice] queue mails stats']);

@@ -18,8 +18,12 @@ describe('schedules: tick identities every process agrees on', () => {
     const at = (iso: string) => Date.parse(iso);
     const hourly = cronSchedule('0 * * * *', undefined, 'job');
     expect(hourly.firstTick(at('2026-03-01T10:20:00Z'))).toBe(at('2026-03-01T11:00:00Z'));
-    expect(hourly.nextTick(at('2026-03-01T11:00:00Z'), at('2026-03-01T13:30:00Z'), true)).toBe(at('2026-03-01T12:00:00Z'));
-    expect(hourly.nextTick(at('2026-03-01T11:00:00Z'), at('2026-03-01T13:30:00Z'), false)).toBe(at('2026-03-01T14:00:00Z'));
+    expect(hourly.nextTick(at('2026-03-01T11:00:00Z'), at('2026-03-01T13:30:00Z'), true)).toBe(
+      at('2026-03-01T12:00:00Z'),
+    );
+    expect(hourly.nextTick(at('2026-03-01T11:00:00Z'), at('2026-03-01T13:30:00Z'), false)).toBe(
+      at('2026-03-01T14:00:00Z'),
+    );
     const berlin = cronSchedule('0 9 * * *', 'Europe/Berlin', 'job');
     expect(berlin.firstTick(at('2026-01-10T00:00:00Z'))).toBe(at('2026-01-10T08:00:00Z'));
     expect(berlin.text).toBe('cron 0 9 * * * (Europe/Berlin)');
@@ -27,11 +31,16 @@ describe('schedules: tick identities every process agrees on', () => {
 
   it('H fields are seeded with the job name, so every process picks the same minute', () => {
     const now = Date.parse('2026-03-01T10:20:00Z');
-    expect(cronSchedule('H * * * *', undefined, 'a').firstTick(now)).toBe(cronSchedule('H * * * *', undefined, 'a').firstTick(now));
+    expect(cronSchedule('H * * * *', undefined, 'a').firstTick(now)).toBe(
+      cronSchedule('H * * * *', undefined, 'a').firstTick(now),
+    );
   });
   it('a misspelt time zone is refused naming the timezone field, not the cron expression', () => {
     expect(() => cronSchedule('0 3 * * *', 'Europe/Berln', 'job')).toThrow(
-      expect.objectContaining({ field: 'timezone', message: expect.stringMatching(/"Europe\/Berln" is not an IANA time zone/) }),
+      expect.objectContaining({
+        field: 'timezone',
+        message: expect.stringMatching(/"Europe\/Berln" is not an IANA time zone/),
+      }),
     );
   });
 });

@@ -44,7 +44,12 @@ describe('scheduler: once per tick across processes', () => {
     await waitFor(async () => (await env.redis.hlen(keys.runs)) >= 2, 'the child to run two ticks');
     for (const id of ['a', 'b']) {
       scheduler(prefix, id)
-        .addJob({ name: 'tick', every: everyMs, catchUp: true, handler: (context) => recordRun(env.redis, prefix, context) })
+        .addJob({
+          name: 'tick',
+          every: everyMs,
+          catchUp: true,
+          handler: (context) => recordRun(env.redis, prefix, context),
+        })
         .start();
     }
     await waitFor(async () => (await env.redis.hlen(keys.runs)) >= 20, 'twenty ticks to run', 40_000);
@@ -52,7 +57,9 @@ describe('scheduler: once per tick across processes', () => {
     await Promise.all(open.map((s) => s.close()));
 
     const runs = await env.redis.hgetall(keys.runs);
-    const ticks = Object.keys(runs).map(Number).sort((x, y) => x - y);
+    const ticks = Object.keys(runs)
+      .map(Number)
+      .sort((x, y) => x - y);
     for (const tick of ticks) expect({ tick, runs: runs[tick] }).toEqual({ tick, runs: '1' });
     // Ticks are the schedule's, not a process's: multiples of the interval, none skipped (catchUp).
     for (const tick of ticks) expect(tick % everyMs).toBe(0);
@@ -71,13 +78,20 @@ describe('scheduler: once per tick across processes', () => {
     const keys = recorderKeys(prefix);
     for (let n = 0; n < 6; n++) {
       scheduler(prefix, `i${n}`)
-        .addJob({ name: 'fast', every: everyMs, catchUp: true, handler: (context) => recordRun(env.redis, prefix, context) })
+        .addJob({
+          name: 'fast',
+          every: everyMs,
+          catchUp: true,
+          handler: (context) => recordRun(env.redis, prefix, context),
+        })
         .start();
     }
     await waitFor(async () => (await env.redis.hlen(keys.runs)) >= 150, '150 ticks to run', 40_000);
     await Promise.all(open.map((s) => s.close()));
     const runs = await env.redis.hgetall(keys.runs);
-    const ticks = Object.keys(runs).map(Number).sort((x, y) => x - y);
+    const ticks = Object.keys(runs)
+      .map(Number)
+      .sort((x, y) => x - y);
     expect(Object.entries(runs).filter(([, count]) => count !== '1')).toEqual([]);
     for (let n = 1; n < ticks.length; n++) expect(ticks[n]! - ticks[n - 1]!).toBe(everyMs);
   });
@@ -88,7 +102,12 @@ describe('scheduler: once per tick across processes', () => {
     const prefix = env.prefix();
     const keys = schedulerKeys(prefix);
     const jobKeys = [keys.status('job'), keys.runLock('job')];
-    await runScript(env.redis, 'scheduler/register', [keys.jobs, keys.status('job')], ['job', 1000, 'every 1000 ms', 'shared']);
+    await runScript(
+      env.redis,
+      'scheduler/register',
+      [keys.jobs, keys.status('job')],
+      ['job', 1000, 'every 1000 ms', 'shared'],
+    );
     const claim = (tick: number, next: number, token: string) =>
       runScript(env.redis, 'scheduler/claim', jobKeys, [tick, next, token, 30_000, token, 'shared']);
 
@@ -136,7 +155,10 @@ describe('scheduler: once per tick across processes', () => {
 
     stuck.process.kill('SIGKILL');
     await stuck.exited;
-    await waitFor(async () => (await env.redis.hget(keys.started, String(childFence + 1))) === 'local', 'the next run, in this process');
+    await waitFor(
+      async () => (await env.redis.hget(keys.started, String(childFence + 1))) === 'local',
+      'the next run, in this process',
+    );
     status = (await waitFor(async () => {
       const s = await local.getJobStatus('stuck');
       return s?.state === 'succeeded' ? s : null;
@@ -150,7 +172,11 @@ describe('scheduler: once per tick across processes', () => {
     const keys = recorderKeys(prefix);
     for (const id of ['a', 'b', 'c']) {
       scheduler(prefix, id)
-        .addJob({ name: 'every-second', cron: '* * * * * *', handler: (context) => recordRun(env.redis, prefix, context) })
+        .addJob({
+          name: 'every-second',
+          cron: '* * * * * *',
+          handler: (context) => recordRun(env.redis, prefix, context),
+        })
         .start();
     }
     await waitFor(async () => (await env.redis.hlen(keys.runs)) >= 3, 'three ticks');
@@ -324,8 +350,12 @@ describe('scheduler: status in Redis and control from any process', () => {
     const handler = () => undefined;
     expect(() => s.addJob({ name: 'x', handler })).toThrow(/exactly one of every \(ms\) or cron/);
     expect(() => s.addJob({ name: 'x', every: 0, handler })).toThrow(/every must be a whole number of ms >= 1, got 0/);
-    expect(() => s.addJob({ name: 'x', cron: 'not a cron', handler })).toThrow(/cron expression "not a cron".*is not valid/);
-    expect(() => s.addJob({ name: 'x', cron: '* * * * *', timezone: 'Mars/Olympus', handler })).toThrow(/timezone "Mars\/Olympus" is not an IANA time zone/);
+    expect(() => s.addJob({ name: 'x', cron: 'not a cron', handler })).toThrow(
+      /cron expression "not a cron".*is not valid/,
+    );
+    expect(() => s.addJob({ name: 'x', cron: '* * * * *', timezone: 'Mars/Olympus', handler })).toThrow(
+      /timezone "Mars\/Olympus" is not an IANA time zone/,
+    );
     expect(() => s.addJob({ name: 'bad name', every: 10, handler })).toThrow(/job name may contain only/);
     s.addJob({ name: 'x', every: 10, handler });
     expect(() => s.addJob({ name: 'x', every: 10, handler })).toThrow(/already added/);

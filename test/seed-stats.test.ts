@@ -44,7 +44,11 @@ describe('toSeedQueueStats', () => {
 
   it('converts what a real queue reports', async () => {
     const queue = t.queue<string>('seed_view');
-    await queue.sendMany([{ payload: 'c', priority: 'CRITICAL' }, { payload: 'l', priority: 'LOW' }, { payload: 'd', delayMs: 60_000 }]);
+    await queue.sendMany([
+      { payload: 'c', priority: 'CRITICAL' },
+      { payload: 'l', priority: 'LOW' },
+      { payload: 'd', delayMs: 60_000 },
+    ]);
     await queue.dequeue();
     expect(toSeedQueueStats(await queue.getStats())).toMatchObject({
       queue_name: 'seed_view',

@@ -42,19 +42,35 @@ export async function startCluster(): Promise<{ ports: number[]; stop(): Promise
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
-  const nodes = await Promise.all(ports.map((port) =>
-    startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir])));
+  const nodes = await Promise.all(
+    ports.map((port) =>
+      startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir]),
+    ),
+  );
   const stop = async () => {
     for (const node of nodes) node.kill('SIGKILL');
-    await Promise.all(nodes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')));
+    await Promise.all(
+      nodes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
+    );
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-      stdio: 'ignore',
-    });
-    await waitFor(() => ports.every((port) =>
-      execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), 'the cluster to form');
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    await waitFor(
+      () =>
+        ports.every((port) =>
+          execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
+            'cluster_state:ok',
+          ),
+        ),
+      'the cluster to form',
+    );
   } catch (error) {
     await stop();
     throw error;

@@ -5,8 +5,23 @@ import { REPLY, type ScriptReplies } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { Queue } from '../queue/queue.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, MAX_BATCH, MAX_RETRIES_LIMIT, requireVisibility, retryPolicy } from '../queue/validate.js';
-import { atIndex, CLOSE_OPTIONS, checkOptions, optionalBoolean, optionNames, requireInteger, requireItem } from '../validate.js';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RETRIES,
+  MAX_BATCH,
+  MAX_RETRIES_LIMIT,
+  requireVisibility,
+  retryPolicy,
+} from '../queue/validate.js';
+import {
+  atIndex,
+  CLOSE_OPTIONS,
+  checkOptions,
+  optionalBoolean,
+  optionNames,
+  requireInteger,
+  requireItem,
+} from '../validate.js';
 import type { RetryPolicy } from '../queue/types.js';
 import type {
   Event,
@@ -35,12 +50,25 @@ import {
 export const DEFAULT_HISTORY_LIMIT = 1000;
 export const DEFAULT_DEDUP_WINDOW_MS = 24 * 60 * 60 * 1000;
 const BUS_OPTIONS = optionNames<EventBusOptions>({
-  connection: true, connectTimeoutMs: true, prefix: true, historyLimit: true, dedupWindowMs: true, source: true, maxEventBytes: true, retry: true, visibilityMs: true,
+  connection: true,
+  connectTimeoutMs: true,
+  prefix: true,
+  historyLimit: true,
+  dedupWindowMs: true,
+  source: true,
+  maxEventBytes: true,
+  retry: true,
+  visibilityMs: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
 const RANGE_OPTIONS = optionNames<HistoryRange>({ from: true, to: true, limit: true });
-const HISTORY_OPTIONS = optionNames<HistoryRange & { reverse?: boolean }>({ from: true, to: true, limit: true, reverse: true });
+const HISTORY_OPTIONS = optionNames<HistoryRange & { reverse?: boolean }>({
+  from: true,
+  to: true,
+  limit: true,
+  reverse: true,
+});
 const UNKNOWN = -1;
 
 /** A subscription as stored in Redis (includes/bus.lua reads it). */
@@ -74,26 +102,46 @@ export class EventBus {
 
   constructor(name: string, options: EventBusOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('options', 'new EventBus(name, options) needs options with a connection (an ioredis client or a redis:// URL)');
+      throw new ValidationError(
+        'options',
+        'new EventBus(name, options) needs options with a connection (an ioredis client or a redis:// URL)',
+      );
     }
     checkOptions(options, BUS_OPTIONS, 'new EventBus(name, options)');
     this.name = validateName('bus name', name);
     this.prefix = validateName('prefix', options.prefix ?? 'sluice');
     this.baseKey = busBaseKey(this.prefix, this.name);
     this.historyLimit = requireInteger('historyLimit', options.historyLimit ?? DEFAULT_HISTORY_LIMIT, 0, 10_000_000);
-    this.dedupWindowMs = requireInteger('dedupWindowMs', options.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS, 0, 365 * 24 * 3600 * 1000);
+    this.dedupWindowMs = requireInteger(
+      'dedupWindowMs',
+      options.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS,
+      0,
+      365 * 24 * 3600 * 1000,
+    );
     if (options.source !== undefined && typeof options.source !== 'string') {
       throw new ValidationError('source', `source must be a string, got ${describe(options.source)}`);
     }
     this.source = options.source ?? '';
-    this.maxEventBytes = requireInteger('maxEventBytes', options.maxEventBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024);
+    this.maxEventBytes = requireInteger(
+      'maxEventBytes',
+      options.maxEventBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      1,
+      512 * 1024 * 1024,
+    );
     this.retry = retryPolicy(options.retry);
-    this.visibilityMs = options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
+    this.visibilityMs =
+      options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
+      connectTimeoutMs: options.connectTimeoutMs,
+    }));
   }
 
-  private run<N extends ScriptName>(script: N, args: (string | number)[], requestId?: string): Promise<ScriptReplies[N]> {
+  private run<N extends ScriptName>(
+    script: N,
+    args: (string | number)[],
+    requestId?: string,
+  ): Promise<ScriptReplies[N]> {
     if (this.closed) return Promise.reject(new ClosedError(`event bus ${this.name}`));
     return runScript(this.client, script, [this.baseKey], args, requestId);
   }
@@ -125,7 +173,10 @@ export class EventBus {
 
   private async publishEvents<T>(items: readonly PublishItem<T>[], checkKeys: boolean): Promise<PublishResult[]> {
     if (!Array.isArray(items) || items.length > MAX_BATCH) {
-      throw new ValidationError('items', `publishMany takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`);
+      throw new ValidationError(
+        'items',
+        `publishMany takes a list of at most ${MAX_BATCH} events, got ${Array.isArray(items) ? items.length : describe(items)}`,
+      );
     }
     if (items.length === 0) return [];
     const now = Date.now();
@@ -134,7 +185,12 @@ export class EventBus {
     items.forEach((item: PublishItem<T>, n) => {
       try {
         requireItem('items', n, item, 'an event { type, data, ...publish options }');
-        const { event, args: eventArgs } = publishArguments(item, { source: this.source, maxEventBytes: this.maxEventBytes }, now, checkKeys);
+        const { event, args: eventArgs } = publishArguments(
+          item,
+          { source: this.source, maxEventBytes: this.maxEventBytes },
+          now,
+          checkKeys,
+        );
         ids.push(event.id);
         args.push(...eventArgs);
       } catch (error) {
@@ -154,7 +210,11 @@ export class EventBus {
    * kept). Events published from now on whose type matches one of the patterns (`*` one word, `#` zero or
    * more) and that pass the filter are copied into its queue. Returns true when the subscriber is new.
    */
-  async subscribe(subscriberId: string, patterns: string | readonly string[], options: SubscribeOptions = {}): Promise<boolean> {
+  async subscribe(
+    subscriberId: string,
+    patterns: string | readonly string[],
+    options: SubscribeOptions = {},
+  ): Promise<boolean> {
     validateSubscriberId(subscriberId);
     checkOptions(options, SUBSCRIBE_OPTIONS, 'subscribe(subscriberId, patterns, options)');
     const stored: StoredSubscription = {
@@ -245,7 +305,11 @@ export class EventBus {
    * them). A handler that returns false or throws has its event retried after the backoff, then
    * dead-lettered (see Consumer for timeouts, visibility and shutdown).
    */
-  consume<T = unknown>(subscriberId: string, handler: EventHandler<T>, options: ConsumerOptions = {}): EventConsumer<T> {
+  consume<T = unknown>(
+    subscriberId: string,
+    handler: EventHandler<T>,
+    options: ConsumerOptions = {},
+  ): EventConsumer<T> {
     validateSubscriberId(subscriberId);
     if (typeof handler !== 'function') throw new ValidationError('handler', 'handler must be a function');
     const consumer = this.subscriberQueue<T>(subscriberId).consume(
@@ -287,7 +351,10 @@ export class EventBus {
   }
 
   /** A range of one type's history, oldest first (newest first with `reverse`). */
-  async history<T = unknown>(type: string, range: HistoryRange & { reverse?: boolean } = {}): Promise<HistoryEntry<T>[]> {
+  async history<T = unknown>(
+    type: string,
+    range: HistoryRange & { reverse?: boolean } = {},
+  ): Promise<HistoryEntry<T>[]> {
     if (this.closed) throw new ClosedError(`event bus ${this.name}`);
     const key = busKey(this.baseKey, 'historyPrefix') + validateEventType(type);
     checkOptions(range, HISTORY_OPTIONS, 'history(type, range)', 'range');
@@ -390,7 +457,10 @@ function historyBounds(range: HistoryRange): { from: string; to: string; limit: 
     if (value instanceof Date) value = value.getTime();
     if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return String(value);
     if (typeof value === 'string' && /^\d+(-\d+)?$/.test(value)) return value;
-    throw new ValidationError(field, `${field} must be a history position like "1700000000000-0", a Date or ms since the epoch, got ${describe(value)}`);
+    throw new ValidationError(
+      field,
+      `${field} must be a history position like "1700000000000-0", a Date or ms since the epoch, got ${describe(value)}`,
+    );
   };
   return {
     from: bound('from', range.from, '-'),

@@ -92,13 +92,19 @@ function compileCondition(field: string, condition: FilterCondition): CompiledCo
   if (keys.length === 1 && 'eq' in condition) return { field, path, op: 'eq', value: filterValue(field, condition.eq) };
   if (keys.length === 1 && 'in' in condition) {
     if (!Array.isArray(condition.in) || condition.in.length === 0) {
-      throw new ValidationError('filter', `filter ${field}: "in" must be a non-empty list, got ${describe(condition.in)}`);
+      throw new ValidationError(
+        'filter',
+        `filter ${field}: "in" must be a non-empty list, got ${describe(condition.in)}`,
+      );
     }
     return { field, path, op: 'in', values: condition.in.map((v) => filterValue(field, v)) };
   }
   if (keys.length === 1 && 'exists' in condition) {
     if (typeof condition.exists !== 'boolean') {
-      throw new ValidationError('filter', `filter ${field}: "exists" must be true or false, got ${describe(condition.exists)}`);
+      throw new ValidationError(
+        'filter',
+        `filter ${field}: "exists" must be true or false, got ${describe(condition.exists)}`,
+      );
     }
     return { field, path, op: 'exists', exists: condition.exists };
   }
@@ -116,7 +122,10 @@ export function compileFilter(filter: unknown): CompiledCondition[] | null {
   }
   const entries = Object.entries(filter as EventFilter);
   if (entries.length > MAX_FILTER_CONDITIONS) {
-    throw new ValidationError('filter', `filter may have at most ${MAX_FILTER_CONDITIONS} conditions, got ${entries.length}`);
+    throw new ValidationError(
+      'filter',
+      `filter may have at most ${MAX_FILTER_CONDITIONS} conditions, got ${entries.length}`,
+    );
   }
   if (entries.length === 0) return null;
   return entries.map(([field, condition]) => compileCondition(field, condition));
@@ -128,16 +137,24 @@ export function describeFilter(conditions: CompiledCondition[] | undefined): Eve
   const filter: EventFilter = {};
   for (const c of conditions) {
     filter[c.field] =
-      c.op === 'in' ? { in: c.values ?? [] } : c.op === 'exists' ? { exists: c.exists === true } : { eq: c.value ?? null };
+      c.op === 'in'
+        ? { in: c.values ?? [] }
+        : c.op === 'exists'
+          ? { exists: c.exists === true }
+          : { eq: c.value ?? null };
   }
   return filter;
 }
 
 function timestampOf(value: unknown, now: number): string {
   if (value === undefined) return new Date(now).toISOString();
-  const date = value instanceof Date ? value : typeof value === 'number' || typeof value === 'string' ? new Date(value) : null;
+  const date =
+    value instanceof Date ? value : typeof value === 'number' || typeof value === 'string' ? new Date(value) : null;
   if (!date || Number.isNaN(date.getTime())) {
-    throw new ValidationError('timestamp', `timestamp must be a Date, ms since the epoch or an ISO 8601 string, got ${describe(value)}`);
+    throw new ValidationError(
+      'timestamp',
+      `timestamp must be a Date, ms since the epoch or an ISO 8601 string, got ${describe(value)}`,
+    );
   }
   return date.toISOString();
 }
@@ -157,7 +174,12 @@ export interface EventDefaults {
 
 /** The option names of publish; a publishMany item has these and `type` and `data`. */
 export const PUBLISH_OPTIONS = optionNames<PublishOptions>({
-  id: true, source: true, correlationId: true, metadata: true, timestamp: true, partitionKey: true,
+  id: true,
+  source: true,
+  correlationId: true,
+  metadata: true,
+  timestamp: true,
+  partitionKey: true,
 });
 const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
 
@@ -165,17 +187,32 @@ const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
  * Validates one event and returns it with its 4 publish.lua arguments (see lua/bus/publish.lua). `checkKeys`
  * false: the caller already checked the item's keys (publish does, on its options).
  */
-export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefaults, now: number, checkKeys = true): { event: Event<T>; args: string[] } {
+export function publishArguments<T>(
+  item: PublishItem<T>,
+  defaults: EventDefaults,
+  now: number,
+  checkKeys = true,
+): { event: Event<T>; args: string[] } {
   if (checkKeys) checkOptions(item, PUBLISH_ITEM_OPTIONS, 'publishMany(items)', 'item');
   if (item.id !== undefined && (typeof item.id !== 'string' || !EVENT_ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `event id must be 1..100 letters, digits or _ - . :, got ${describe(item.id)}`);
   }
-  if (item.metadata !== undefined && (item.metadata === null || typeof item.metadata !== 'object' || Array.isArray(item.metadata))) {
+  if (
+    item.metadata !== undefined &&
+    (item.metadata === null || typeof item.metadata !== 'object' || Array.isArray(item.metadata))
+  ) {
     throw new ValidationError('metadata', `metadata must be an object, got ${describe(item.metadata)}`);
   }
   const partitionKey = item.partitionKey ?? '';
-  if (typeof partitionKey !== 'string' || Buffer.byteLength(partitionKey) > MAX_PARTITION_KEY_BYTES || (item.partitionKey !== undefined && partitionKey === '')) {
-    throw new ValidationError('partitionKey', `partitionKey must be a non-empty string of at most ${MAX_PARTITION_KEY_BYTES} bytes, got ${describe(item.partitionKey)}`);
+  if (
+    typeof partitionKey !== 'string' ||
+    Buffer.byteLength(partitionKey) > MAX_PARTITION_KEY_BYTES ||
+    (item.partitionKey !== undefined && partitionKey === '')
+  ) {
+    throw new ValidationError(
+      'partitionKey',
+      `partitionKey must be a non-empty string of at most ${MAX_PARTITION_KEY_BYTES} bytes, got ${describe(item.partitionKey)}`,
+    );
   }
   const event: Event<T> = {
     id: item.id ?? uuidv4(),
@@ -193,7 +230,11 @@ export function publishArguments<T>(item: PublishItem<T>, defaults: EventDefault
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     // serialisePayload speaks of the payload; here the thing refused is the event's data or metadata.
-    throw new ValidationError('data', error.message.replace(/^payload/, 'event').replace('maxPayloadBytes', 'maxEventBytes'), { cause: error });
+    throw new ValidationError(
+      'data',
+      error.message.replace(/^payload/, 'event').replace('maxPayloadBytes', 'maxEventBytes'),
+      { cause: error },
+    );
   }
   return { event, args: [event.id, event.type, partitionKey, json] };
 }

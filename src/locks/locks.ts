@@ -66,11 +66,16 @@ export class Locks {
 
   constructor(options: LocksOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('options', 'new Locks(options) needs options with a connection (an ioredis client or a redis:// URL)');
+      throw new ValidationError(
+        'options',
+        'new Locks(options) needs options with a connection (an ioredis client or a redis:// URL)',
+      );
     }
     checkOptions(options, LOCKS_OPTIONS, 'new Locks(options)');
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
+      connectTimeoutMs: options.connectTimeoutMs,
+    }));
   }
 
   /**
@@ -82,12 +87,20 @@ export class Locks {
   }
 
   /** acquire, also returning the local time the successful attempt started: the lease's TTL counts from no earlier. */
-  private async acquireTimed(name: string, options: AcquireOptions): Promise<{ lock: LockHandle; grantedAt: number } | null> {
+  private async acquireTimed(
+    name: string,
+    options: AcquireOptions,
+  ): Promise<{ lock: LockHandle; grantedAt: number } | null> {
     const keys = lockKeys(this.prefix, name);
     checkOptions(options, ACQUIRE_OPTIONS, 'acquire(name, options)');
     const ttlMs = ttlOf(options.ttlMs);
     const waitMs = requireDuration('waitMs', options.waitMs ?? 0, 0, MAX_WAIT_MS);
-    const retryDelayMs = requireDuration('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, 0, MAX_RETRY_DELAY_MS);
+    const retryDelayMs = requireDuration(
+      'retryDelayMs',
+      options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+      0,
+      MAX_RETRY_DELAY_MS,
+    );
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -136,7 +149,10 @@ export class Locks {
   ): Promise<R> {
     // Everything is checked before the lock is taken: a bad argument must not cost a fence number.
     if (typeof fn !== 'function') {
-      throw new ValidationError('fn', `withLock(name, fn, options) needs a function fn(signal, lock), got ${describe(fn)}`);
+      throw new ValidationError(
+        'fn',
+        `withLock(name, fn, options) needs a function fn(signal, lock), got ${describe(fn)}`,
+      );
     }
     checkOptions(options, ACQUIRE_OPTIONS, 'withLock(name, fn, options)');
     lockKeys(this.prefix, name);

@@ -37,11 +37,23 @@ export function sendWake(bus: EventBus, channel: string): void {
  * sends the SUBSCRIBE once connected and subscribes again after a reconnect; a subscription that fails is
  * reported and retried on the connection's next `ready`. Missed wake-ups are covered by polling.
  */
-export function listenForWakes(bus: EventBus, channel: string, onWake: () => void, onError: (error: unknown) => void): { close(): void } {
+export function listenForWakes(
+  bus: EventBus,
+  channel: string,
+  onWake: () => void,
+  onError: (error: unknown) => void,
+): { subscribed: Promise<void>; close(): void } {
   const subscriber = bus.client.duplicate();
   let closed = false;
+  let markSubscribed!: () => void;
+  const subscribed = new Promise<void>((resolve) => (markSubscribed = resolve));
   const subscribe = () => {
-    if (!closed) subscriber.subscribe(channel).catch((error: unknown) => !closed && onError(error));
+    if (!closed) {
+      subscriber.subscribe(channel).then(
+        () => markSubscribed(),
+        (error: unknown) => !closed && onError(error),
+      );
+    }
   };
   subscriber.on('error', () => undefined);
   subscriber.on('message', (received: string) => {
@@ -50,6 +62,7 @@ export function listenForWakes(bus: EventBus, channel: string, onWake: () => voi
   subscriber.on('ready', subscribe);
   subscribe();
   return {
+    subscribed,
     close() {
       closed = true;
       subscriber.disconnect();

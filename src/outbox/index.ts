@@ -15,4 +15,9 @@ export type {
   Transaction,
   Queryable,
 } from './types.js';
-export { OutboxUnsupportedServerError, OutboxDatabaseError, OutboxMigrateBusyError, MissingDependencyError } from '../errors.js';
+export {
+  OutboxUnsupportedServerError,
+  OutboxDatabaseError,
+  OutboxMigrateBusyError,
+  MissingDependencyError,
+} from '../errors.js';

@@ -23,7 +23,13 @@ export interface OutboxJobsOptions {
   retentionMs?: number;
 }
 
-const JOBS_OPTIONS = optionNames<OutboxJobsOptions>({ relayEveryMs: true, relayMaxBatches: true, batchSize: true, cleanupEveryMs: true, retentionMs: true });
+const JOBS_OPTIONS = optionNames<OutboxJobsOptions>({
+  relayEveryMs: true,
+  relayMaxBatches: true,
+  batchSize: true,
+  cleanupEveryMs: true,
+  retentionMs: true,
+});
 
 /**
  * The outbox's jobs, for `scheduler.addJob`: the relay safety net and the cleanup of old PUBLISHED rows.

@@ -9,10 +9,34 @@ import { describeValue } from '../validate.js';
 
 function isPromisePool(value: unknown): value is Pool {
   const pool = value as Partial<Pool> | null;
-  return typeof pool === 'object' && pool !== null && typeof pool.getConnection === 'function' && typeof pool.query === 'function' && typeof pool.end === 'function';
+  return (
+    typeof pool === 'object' &&
+    pool !== null &&
+    typeof pool.getConnection === 'function' &&
+    typeof pool.query === 'function' &&
+    typeof pool.end === 'function'
+  );
 }
 
 /** A pool from the `mysql` option; `owned` when the outbox opened it and so ends it on close. */
+/** A URL given as `mysql` must be a mysql:// URL; checked when the outbox is made, before any connection. */
+export function checkMysqlUrl(option: unknown): void {
+  if (typeof option !== 'string') return;
+  let url: URL | null;
+  try {
+    url = new URL(option);
+  } catch {
+    url = null;
+  }
+  if (!url || url.protocol !== 'mysql:') {
+    const shown = option.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+    throw new ValidationError(
+      'mysql',
+      `mysql must be a mysql://user:password@host:port/database URL (or a mysql2 Pool or pool options), got ${JSON.stringify(shown)}`,
+    );
+  }
+}
+
 export async function resolvePool(option: unknown): Promise<{ pool: Pool; owned: boolean }> {
   // A callback-style pool (mysql2's createPool) offers its promise wrapper.
   const wrapped = option as { promise?: unknown } | null;
@@ -22,7 +46,10 @@ export async function resolvePool(option: unknown): Promise<{ pool: Pool; owned:
   }
   if (isPromisePool(option)) return { pool: option, owned: false };
   if (typeof option !== 'string' && (typeof option !== 'object' || option === null || Array.isArray(option))) {
-    throw new ValidationError('mysql', `mysql must be a mysql2/promise Pool, a mysql:// URL or mysql2 pool options, got ${describeValue(option)}`);
+    throw new ValidationError(
+      'mysql',
+      `mysql must be a mysql2/promise Pool, a mysql:// URL or mysql2 pool options, got ${describeValue(option)}`,
+    );
   }
   let mysql: typeof import('mysql2/promise');
   try {
@@ -53,7 +80,10 @@ const HINTS: Record<string, string> = {
 export function databaseError(table: string, operation: string, error: unknown, hint?: string): SluiceError {
   if (error instanceof SluiceError) return error;
   const code = (error as { code?: unknown } | null)?.code;
-  return new OutboxDatabaseError(table, operation, { cause: error, hint: hint ?? (typeof code === 'string' ? HINTS[code] : undefined) });
+  return new OutboxDatabaseError(table, operation, {
+    cause: error,
+    hint: hint ?? (typeof code === 'string' ? HINTS[code] : undefined),
+  });
 }
 
 /** Returns a connection to the pool, or drops it when an error left it unusable. */

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise';
 import { ClosedError, OutboxMigrateBusyError, ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { MAX_BATCH, type EventBus, type PublishItem } from '../index.js';
 import { checkOptions, describeValue, optionNames, requireDuration, requireInteger } from '../validate.js';
 import { dedupWindowOf, listenForWakes, sendWake, validateForBus, wakeChannel } from './bus.js';
-import { databaseError, giveBack, isFatal, resolvePool } from './mysql.js';
+import { checkMysqlUrl, databaseError, giveBack, isFatal, resolvePool } from './mysql.js';
 import { relayCycle, RelayLoop, type RelayHost } from './relay.js';
 import { checkServerVersion } from './server.js';
 import { outboxSql, type OutboxSql } from './sql.js';
@@ -36,14 +37,32 @@ const DEFAULT_POLL_MS = 1000;
 const INSERT_CHUNK = 100;
 const INSERT_CHUNK_BYTES = 4 * 1024 * 1024;
 const MIGRATE_LOCK_WAIT_S = 60;
+/** How long startRelay waits for its wake-up subscription before it starts on polling alone. */
+const SUBSCRIBE_WAIT_MS = 2_000;
 
-const OUTBOX_OPTIONS = optionNames<OutboxOptions>({ mysql: true, bus: true, table: true, maxAttempts: true, retry: true });
+const OUTBOX_OPTIONS = optionNames<OutboxOptions>({
+  mysql: true,
+  bus: true,
+  table: true,
+  maxAttempts: true,
+  retry: true,
+});
 const RETRY_OPTIONS = optionNames<NonNullable<OutboxOptions['retry']>>({ baseMs: true, maxMs: true });
 const LIMIT_OPTIONS = optionNames<{ limit?: number }>({ limit: true });
 const RETRY_FAILED_OPTIONS = optionNames<{ eventIds?: readonly string[] }>({ eventIds: true });
 const RELAY_OPTIONS = optionNames<RelayOptions>({ batchSize: true, pollMs: true });
 const CLEANUP_OPTIONS = optionNames<CleanupOptions>({ retentionMs: true, batchSize: true, maxBatches: true });
-const EVENT_FIELDS = new Set(['aggregateType', 'aggregateId', 'type', 'data', 'id', 'source', 'correlationId', 'metadata', 'timestamp']);
+const EVENT_FIELDS = new Set([
+  'aggregateType',
+  'aggregateId',
+  'type',
+  'data',
+  'id',
+  'source',
+  'correlationId',
+  'metadata',
+  'timestamp',
+]);
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const AGGREGATE_TYPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const MAX_AGGREGATE_ID_BYTES = 255;
@@ -74,7 +93,15 @@ function rowBytes(row: Row): number {
 }
 
 /** One validated event, as the values of one INSERT row. */
-type Row = [eventId: string, aggregateType: string, aggregateId: string, eventType: string, payload: string, metadata: string, headers: string];
+type Row = [
+  eventId: string,
+  aggregateType: string,
+  aggregateId: string,
+  eventType: string,
+  payload: string,
+  metadata: string,
+  headers: string,
+];
 
 /**
  * A transactional outbox on MySQL/MariaDB, relayed into an EventBus. The business write and the event
@@ -95,7 +122,7 @@ export class Outbox extends EventEmitter {
   private serverCheck: Promise<void> | null = null;
   private readonly channel: string;
   private readonly relays = new Set<RelayLoop>();
-  private listener: { close(): void } | null = null;
+  private listener: { subscribed: Promise<void>; close(): void } | null = null;
   private relayed = 0;
   private closed = false;
   private readonly host: RelayHost;
@@ -103,25 +130,43 @@ export class Outbox extends EventEmitter {
   constructor(options: OutboxOptions) {
     super();
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('options', 'new Outbox(options) needs options with mysql (a pool or a mysql:// URL) and bus (an EventBus)');
+      throw new ValidationError(
+        'options',
+        'new Outbox(options) needs options with mysql (a pool or a mysql:// URL) and bus (an EventBus)',
+      );
     }
     checkOptions(options, OUTBOX_OPTIONS, 'new Outbox(options)');
-    if (options.mysql === undefined) throw new ValidationError('mysql', 'new Outbox(options) needs mysql: a mysql2/promise Pool or a mysql:// URL');
+    if (options.mysql === undefined)
+      throw new ValidationError('mysql', 'new Outbox(options) needs mysql: a mysql2/promise Pool or a mysql:// URL');
     const bus = options.bus as Partial<EventBus> | undefined;
-    if (typeof bus !== 'object' || bus === null || typeof bus.publishMany !== 'function' || typeof bus.baseKey !== 'string') {
+    if (
+      typeof bus !== 'object' ||
+      bus === null ||
+      typeof bus.publishMany !== 'function' ||
+      typeof bus.baseKey !== 'string'
+    ) {
       throw new ValidationError('bus', `new Outbox(options) needs bus: an EventBus, got ${describeValue(options.bus)}`);
     }
     this.bus = options.bus;
     this.table = options.table ?? DEFAULT_OUTBOX_TABLE;
     if (typeof this.table !== 'string' || !TABLE_NAME.test(this.table)) {
-      throw new ValidationError('table', `table must be 1..64 letters, digits or _, not starting with a digit, got ${describe(options.table)}`);
+      throw new ValidationError(
+        'table',
+        `table must be 1..64 letters, digits or _, not starting with a digit, got ${describe(options.table)}`,
+      );
     }
     this.maxAttempts = requireInteger('maxAttempts', options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, 1, 1000);
-    const retry = checkOptions<NonNullable<OutboxOptions['retry']>>(options.retry, RETRY_OPTIONS, 'new Outbox(options)', 'retry');
+    const retry = checkOptions<NonNullable<OutboxOptions['retry']>>(
+      options.retry,
+      RETRY_OPTIONS,
+      'new Outbox(options)',
+      'retry',
+    );
     this.retry = {
       baseMs: requireDuration('retry.baseMs', retry.baseMs ?? 1000, 1),
       maxMs: requireDuration('retry.maxMs', retry.maxMs ?? 300_000, 1),
     };
+    checkMysqlUrl(options.mysql);
     this.poolOption = options.mysql;
     this.sql = outboxSql(this.table);
     this.channel = wakeChannel(this.bus, this.table);
@@ -210,7 +255,10 @@ export class Outbox extends EventEmitter {
   private prepare(events: unknown): { rows: Row[]; eventIds: string[] } {
     const list = Array.isArray(events) ? events : [events];
     if (list.length === 0 || list.length > MAX_BATCH) {
-      throw new ValidationError('events', `events must be an event or a list of 1..${MAX_BATCH} events, got ${Array.isArray(events) ? list.length : describeValue(events)}`);
+      throw new ValidationError(
+        'events',
+        `events must be an event or a list of 1..${MAX_BATCH} events, got ${Array.isArray(events) ? list.length : describeValue(events)}`,
+      );
     }
     const now = Date.now();
     const rows: Row[] = [];
@@ -231,22 +279,42 @@ export class Outbox extends EventEmitter {
 
   private rowOf(input: unknown, now: number): Row {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-      throw new ValidationError('event', `an outbox event is an object { aggregateType, aggregateId, type, data, ... }, got ${describeValue(input)}`);
+      throw new ValidationError(
+        'event',
+        `an outbox event is an object { aggregateType, aggregateId, type, data, ... }, got ${describeValue(input)}`,
+      );
     }
     for (const key of Object.keys(input)) {
-      if (!EVENT_FIELDS.has(key)) throw new ValidationError(key, `unknown outbox event field ${JSON.stringify(key)}; known: ${[...EVENT_FIELDS].join(', ')}`);
+      if (!EVENT_FIELDS.has(key))
+        throw new ValidationError(
+          key,
+          `unknown outbox event field ${JSON.stringify(key)}; known: ${[...EVENT_FIELDS].join(', ')}`,
+        );
     }
     const event = input as OutboxEvent;
     const aggregateType = event.aggregateType;
     if (typeof aggregateType !== 'string' || aggregateType.length > 100 || !AGGREGATE_TYPE.test(aggregateType)) {
-      throw new ValidationError('aggregateType', `aggregateType must be 1..100 characters of dot-separated words of letters, digits, _ or -, like "account", got ${describe(aggregateType)}`);
+      throw new ValidationError(
+        'aggregateType',
+        `aggregateType must be 1..100 characters of dot-separated words of letters, digits, _ or -, like "account", got ${describe(aggregateType)}`,
+      );
     }
     const rawId = event.aggregateId;
     const aggregateId = typeof rawId === 'number' && Number.isSafeInteger(rawId) ? String(rawId) : rawId;
-    if (typeof aggregateId !== 'string' || aggregateId.length === 0 || Buffer.byteLength(aggregateId) > MAX_AGGREGATE_ID_BYTES) {
-      throw new ValidationError('aggregateId', `aggregateId must be a non-empty string of at most ${MAX_AGGREGATE_ID_BYTES} bytes or a safe integer, got ${describe(rawId)}`);
+    if (
+      typeof aggregateId !== 'string' ||
+      aggregateId.length === 0 ||
+      Buffer.byteLength(aggregateId) > MAX_AGGREGATE_ID_BYTES
+    ) {
+      throw new ValidationError(
+        'aggregateId',
+        `aggregateId must be a non-empty string of at most ${MAX_AGGREGATE_ID_BYTES} bytes or a safe integer, got ${describe(rawId)}`,
+      );
     }
-    if (event.metadata !== undefined && (event.metadata === null || typeof event.metadata !== 'object' || Array.isArray(event.metadata))) {
+    if (
+      event.metadata !== undefined &&
+      (event.metadata === null || typeof event.metadata !== 'object' || Array.isArray(event.metadata))
+    ) {
       throw new ValidationError('metadata', `metadata must be an object, got ${describe(event.metadata)}`);
     }
     const item: PublishItem = {
@@ -272,11 +340,15 @@ export class Outbox extends EventEmitter {
   }
 
   private async insert(connection: Queryable, rows: Row[]): Promise<void> {
-    for (let at = 0; at < rows.length; ) {
+    for (let at = 0; at < rows.length;) {
       // At most INSERT_CHUNK rows and INSERT_CHUNK_BYTES of values per statement (events may be 1 MiB each).
       let end = at;
       let bytes = 0;
-      while (end < rows.length && end - at < INSERT_CHUNK && (end === at || bytes + rowBytes(rows[end]!) <= INSERT_CHUNK_BYTES)) {
+      while (
+        end < rows.length &&
+        end - at < INSERT_CHUNK &&
+        (end === at || bytes + rowBytes(rows[end]!) <= INSERT_CHUNK_BYTES)
+      ) {
         bytes += rowBytes(rows[end]!);
         end++;
       }
@@ -301,7 +373,11 @@ export class Outbox extends EventEmitter {
     fn: (tx: Transaction) => R | Promise<R>,
     events: OutboxEvent | readonly OutboxEvent[] | ((result: Awaited<R>) => OutboxEvent | readonly OutboxEvent[]),
   ): Promise<{ result: Awaited<R>; eventIds: string[] }> {
-    if (typeof fn !== 'function') throw new ValidationError('fn', `publishInTransaction(fn, events): fn must be a function of the transaction, got ${describeValue(fn)}`);
+    if (typeof fn !== 'function')
+      throw new ValidationError(
+        'fn',
+        `publishInTransaction(fn, events): fn must be a function of the transaction, got ${describeValue(fn)}`,
+      );
     const prepared = typeof events === 'function' ? null : this.prepare(events);
     const pool = await this.pool();
     let connection: PoolConnection;
@@ -349,7 +425,10 @@ export class Outbox extends EventEmitter {
    */
   async add(tx: Queryable, events: OutboxEvent | readonly OutboxEvent[]): Promise<string[]> {
     if (typeof tx !== 'object' || tx === null || typeof tx.query !== 'function') {
-      throw new ValidationError('tx', `add(tx, events): tx must be a mysql2/promise connection inside your transaction, got ${describeValue(tx)}`);
+      throw new ValidationError(
+        'tx',
+        `add(tx, events): tx must be a mysql2/promise connection inside your transaction, got ${describeValue(tx)}`,
+      );
     }
     const { rows, eventIds } = this.prepare(events);
     await this.insert(tx, rows);
@@ -396,7 +475,8 @@ export class Outbox extends EventEmitter {
    * Starts a relay in this process: a cycle after every wake-up (a commit through publishInTransaction
    * here or in any process sharing the bus's Redis), at least every `pollMs`, and at once again after a
    * full batch. Several relays (here or elsewhere) share the work. Resolves once the relay listens for
-   * wake-ups; `stop()` finishes the current cycle and stops.
+   * wake-ups (or after 2 s when Redis does not answer: it then polls, and listens once Redis is back);
+   * `stop()` finishes the current cycle and stops.
    */
   async startRelay(options: RelayOptions = {}): Promise<{ stop(): Promise<void> }> {
     if (this.closed) throw new ClosedError(`outbox ${this.table}`);
@@ -413,6 +493,16 @@ export class Outbox extends EventEmitter {
       },
       (error) => this.reportError(error),
     );
+    // Wait for the wake-up subscription, so that a commit made next wakes this relay; but not for long:
+    // with Redis unreachable the relay starts anyway, polls, and subscribes once Redis answers.
+    const subscribed = this.listener.subscribed;
+    const waited = new AbortController();
+    await Promise.race([
+      subscribed,
+      sleep(SUBSCRIBE_WAIT_MS, undefined, { signal: waited.signal }).catch(() => undefined),
+    ]);
+    waited.abort();
+    if (this.closed) throw new ClosedError(`outbox ${this.table}`);
     const relay = new RelayLoop(this.host, batchSize, pollMs);
     this.relays.add(relay);
     return {
@@ -432,7 +522,11 @@ export class Outbox extends EventEmitter {
     const { eventIds } = options;
     if (eventIds !== undefined) requireIds('retryFailed(options)', eventIds);
     if (eventIds?.length === 0) return 0;
-    const done = await this.run<ResultSetHeader>('retryFailed', eventIds ? this.sql.retryFailedIds : this.sql.retryFailed, eventIds ? [eventIds] : []);
+    const done = await this.run<ResultSetHeader>(
+      'retryFailed',
+      eventIds ? this.sql.retryFailedIds : this.sql.retryFailed,
+      eventIds ? [eventIds] : [],
+    );
     if (done.affectedRows > 0) this.wake();
     return done.affectedRows;
   }
@@ -473,7 +567,10 @@ export class Outbox extends EventEmitter {
     const maxBatches = requireInteger('maxBatches', options.maxBatches ?? 100, 1, 1_000_000);
     let deleted = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
-      const done = await this.run<ResultSetHeader>('cleanup', this.sql.deletePublished, [Math.round(retentionMs * 1000), batchSize]);
+      const done = await this.run<ResultSetHeader>('cleanup', this.sql.deletePublished, [
+        Math.round(retentionMs * 1000),
+        batchSize,
+      ]);
       deleted += done.affectedRows;
       if (done.affectedRows < batchSize) break;
     }
@@ -525,6 +622,9 @@ export class Outbox extends EventEmitter {
 
 function requireIds(where: string, ids: unknown): void {
   if (!Array.isArray(ids) || ids.length > MAX_BATCH || ids.some((id) => typeof id !== 'string')) {
-    throw new ValidationError('eventIds', `${where}: eventIds must be a list of at most ${MAX_BATCH} event ids (strings), got ${describeValue(ids)}`);
+    throw new ValidationError(
+      'eventIds',
+      `${where}: eventIds must be a list of at most ${MAX_BATCH} event ids (strings), got ${describeValue(ids)}`,
+    );
   }
 }

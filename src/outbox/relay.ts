@@ -38,7 +38,8 @@ interface RunRow extends RowDataPacket {
   aggregate_id: string;
 }
 
-const keyOf = (row: { aggregate_type: string; aggregate_id: string }) => `${row.aggregate_type}\u0000${row.aggregate_id}`;
+const keyOf = (row: { aggregate_type: string; aggregate_id: string }) =>
+  `${row.aggregate_type}\u0000${row.aggregate_id}`;
 
 /**
  * The rows to publish, in id order: for each claimed aggregate, its unpublished rows from its head for as
@@ -109,7 +110,10 @@ export async function relayCycle(host: RelayHost, batchSize: number): Promise<Re
       await connection.commit();
       return { published: 0, refused: 0 };
     }
-    const aggregates: AggregateKey[] = heads.map((row) => ({ aggregateType: row.aggregate_type, aggregateId: row.aggregate_id }));
+    const aggregates: AggregateKey[] = heads.map((row) => ({
+      aggregateType: row.aggregate_type,
+      aggregateId: row.aggregate_id,
+    }));
     const params = aggregateParams(aggregates);
     const [locked] = await connection.query<LockedRow[]>(sql.lockRuns(aggregates.length), [...params, batchSize]);
     const lastId = locked.reduce((max, row) => Math.max(max, row.id), 0);
@@ -132,14 +136,24 @@ export async function relayCycle(host: RelayHost, batchSize: number): Promise<Re
     }
 
     step = 'publish';
-    if (accepted.length > 0) await publishToBus(host.bus, accepted.map((a) => a.item));
+    if (accepted.length > 0)
+      await publishToBus(
+        host.bus,
+        accepted.map((a) => a.item),
+      );
     step = 'mark';
     if (accepted.length > 0) await connection.query(sql.markPublished, [accepted.map((a) => a.row.id)]);
     for (const { row, reason } of refused) {
       const attempts = row.attempts + 1;
       const failed = attempts >= host.maxAttempts;
       const delayUs = failed ? 0 : host.backoffMs(attempts) * 1000;
-      await connection.query(sql.markAttempt, [attempts, failed ? STATUS.failed : STATUS.pending, delayUs, reason, row.id]);
+      await connection.query(sql.markAttempt, [
+        attempts,
+        failed ? STATUS.failed : STATUS.pending,
+        delayUs,
+        reason,
+        row.id,
+      ]);
     }
     step = 'commit';
     await connection.commit();

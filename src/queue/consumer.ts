@@ -5,7 +5,15 @@ import { isCluster } from '../client-shape.js';
 import { dropConnection } from '../connection.js';
 import { newRequestId } from '../scripts.js';
 import { ClosedError, HandlerTimeoutError, StaleReceiptError } from '../errors.js';
-import { CLOSE_OPTIONS, checkOptions, MAX_GRACE_MS, optionNames, reasonOf, requireDuration, requireInteger } from '../validate.js';
+import {
+  CLOSE_OPTIONS,
+  checkOptions,
+  MAX_GRACE_MS,
+  optionNames,
+  reasonOf,
+  requireDuration,
+  requireInteger,
+} from '../validate.js';
 import { MAX_BATCH, MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireVisibility } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
@@ -48,7 +56,12 @@ export interface ConsumerOptions {
 }
 
 const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
-  concurrency: true, batchSize: true, visibilityMs: true, handlerTimeoutMs: true, blockMs: true, graceMs: true,
+  concurrency: true,
+  batchSize: true,
+  visibilityMs: true,
+  handlerTimeoutMs: true,
+  blockMs: true,
+  graceMs: true,
 });
 /**
  * What close() did with the deliveries it held (the `closed` event's argument, and what close() resolves to).
@@ -73,7 +86,10 @@ class Job<T> implements HandlerContext {
   #controller: AbortController | undefined;
   #abortReason: Error | undefined;
 
-  constructor(readonly delivery: Delivery<T>, now: number) {
+  constructor(
+    readonly delivery: Delivery<T>,
+    now: number,
+  ) {
     this.startedAt = now;
     this.extendedAt = now;
   }
@@ -155,9 +171,19 @@ export class Consumer<T = unknown> extends EventEmitter {
     super();
     checkOptions(options, CONSUMER_OPTIONS, 'consume(handler, options)');
     this.concurrency = requireInteger('concurrency', options.concurrency ?? 1, 1, 10_000);
-    this.batchSize = requireInteger('batchSize', options.batchSize ?? Math.min(Math.ceil(this.concurrency / 2), MAX_BATCH), 1, MAX_BATCH);
+    this.batchSize = requireInteger(
+      'batchSize',
+      options.batchSize ?? Math.min(Math.ceil(this.concurrency / 2), MAX_BATCH),
+      1,
+      MAX_BATCH,
+    );
     this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? queue.visibilityMs);
-    this.handlerTimeoutMs = requireDuration('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1, MAX_HANDLER_TIMEOUT_MS);
+    this.handlerTimeoutMs = requireDuration(
+      'handlerTimeoutMs',
+      options.handlerTimeoutMs ?? 30_000,
+      1,
+      MAX_HANDLER_TIMEOUT_MS,
+    );
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
@@ -199,7 +225,9 @@ export class Consumer<T = unknown> extends EventEmitter {
         const want = repeat?.want ?? Math.min(free, this.batchSize);
         const requestId = repeat?.requestId ?? newRequestId();
         reserved += want;
-        const result = this.queue.dequeueWithWait(want, this.visibilityMs, requestId).catch((error: unknown) => ({ error }));
+        const result = this.queue
+          .dequeueWithWait(want, this.visibilityMs, requestId)
+          .catch((error: unknown) => ({ error }));
         inFlight.push({ want, requestId, result });
       }
       const next = inFlight.shift();
@@ -366,7 +394,11 @@ export class Consumer<T = unknown> extends EventEmitter {
     }
     if (nacks.length > 0) {
       const refs = nacks.map((n) => n.ref);
-      work.push(this.settle(refs, () => this.queue.nackMany(nacks).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean)))));
+      work.push(
+        this.settle(refs, () =>
+          this.queue.nackMany(nacks).then((outcomes) => this.reportStale(refs, outcomes.map(Boolean))),
+        ),
+      );
     }
     const done = Promise.all(work).then(() => undefined);
     this.flushes.add(done);
@@ -391,7 +423,9 @@ export class Consumer<T = unknown> extends EventEmitter {
           this.reportError(error);
           // close() stops the retries once its hand-back time is up; the visibility timeout takes over.
           if (attempt >= 30 || this.givingUp.signal.aborted) return;
-          await sleep(Math.min(2_000, 100 * 2 ** attempt), undefined, { signal: this.givingUp.signal }).catch(() => undefined);
+          await sleep(Math.min(2_000, 100 * 2 ** attempt), undefined, { signal: this.givingUp.signal }).catch(
+            () => undefined,
+          );
         }
       }
     } finally {
@@ -423,17 +457,22 @@ export class Consumer<T = unknown> extends EventEmitter {
       }
     }
     if (extend.length === 0) return;
-    this.queue.extendMany(extend.map((job) => job.delivery), { visibilityMs: this.visibilityMs }).then(
-      (extended) =>
-        extended.forEach((fine, n) => {
-          if (!fine) extend[n]!.abort(new StaleReceiptError(extend[n]!.delivery.id, extend[n]!.delivery.receipt));
-        }),
-      (error: unknown) => {
-        this.reportError(error);
-        // Try again at the next tick rather than half a visibility timeout later.
-        for (const job of extend) job.extendedAt = 0;
-      },
-    );
+    this.queue
+      .extendMany(
+        extend.map((job) => job.delivery),
+        { visibilityMs: this.visibilityMs },
+      )
+      .then(
+        (extended) =>
+          extended.forEach((fine, n) => {
+            if (!fine) extend[n]!.abort(new StaleReceiptError(extend[n]!.delivery.id, extend[n]!.delivery.receipt));
+          }),
+        (error: unknown) => {
+          this.reportError(error);
+          // Try again at the next tick rather than half a visibility timeout later.
+          for (const job of extend) job.extendedAt = 0;
+        },
+      );
   }
 
   /** Emits to the user's listeners; one that throws must not stop the consumer. */
@@ -489,9 +528,13 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.running.clear();
     this.abandoned.clear();
     let handedBack: boolean[] | null = null;
-    const handBack = left.length === 0
-      ? Promise.resolve()
-      : this.queue.releaseMany(left).then((ok) => void (handedBack = ok), (error: unknown) => this.reportError(error));
+    const handBack =
+      left.length === 0
+        ? Promise.resolve()
+        : this.queue.releaseMany(left).then(
+            (ok) => void (handedBack = ok),
+            (error: unknown) => this.reportError(error),
+          );
     await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone]));
     this.givingUp.abort();
     clearInterval(this.watchdog);

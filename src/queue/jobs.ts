@@ -27,8 +27,11 @@ const MAINTENANCE_OPTIONS = optionNames<QueueMaintenanceOptions>({ logger: true 
  * due delayed messages and reclaims expired deliveries, a safety net for queues nobody consumes (dequeue
  * does both itself); monitoring (every 300 s) logs each queue's getStats().
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- queues of any payload types (Queue<T> is invariant in T)
-export function queueMaintenanceJobs(queues: readonly Queue<any>[], options: QueueMaintenanceOptions = {}): JobDefinition[] {
+export function queueMaintenanceJobs(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- queues of any payload types (Queue<T> is invariant in T)
+  queues: readonly Queue<any>[],
+  options: QueueMaintenanceOptions = {},
+): JobDefinition[] {
   checkOptions(options, MAINTENANCE_OPTIONS, 'queueMaintenanceJobs(queues, options)');
   const list = [...queues];
   const logger = options.logger ?? console;
@@ -39,7 +42,10 @@ export function queueMaintenanceJobs(queues: readonly Queue<any>[], options: Que
       handler: async () => {
         const done: Record<string, { promoted: number; reclaimed: number }> = {};
         for (const queue of list) {
-          done[queue.name] = { promoted: await drain(() => queue.promote()), reclaimed: await drain(() => queue.reclaim()) };
+          done[queue.name] = {
+            promoted: await drain(() => queue.promote()),
+            reclaimed: await drain(() => queue.reclaim()),
+          };
         }
         return done;
       },

@@ -71,7 +71,14 @@ export interface QueueOptions {
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
-  connection: true, connectTimeoutMs: true, prefix: true, retry: true, defaultMaxRetries: true, maxPayloadBytes: true, visibilityMs: true, baseKey: true,
+  connection: true,
+  connectTimeoutMs: true,
+  prefix: true,
+  retry: true,
+  defaultMaxRetries: true,
+  maxPayloadBytes: true,
+  visibilityMs: true,
+  baseKey: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
@@ -81,7 +88,10 @@ const SELECTION_OPTIONS = optionNames<{ ids?: readonly string[]; limit?: number 
 const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max: true, windowMs: true });
 
 const DEFAULT_VISIBILITY_MS = 30_000;
-const NACK_OUTCOME: Record<number, NackOutcome> = { [REPLY.RETRIED]: 'retried', [REPLY.DEAD_LETTERED]: 'dead-lettered' };
+const NACK_OUTCOME: Record<number, NackOutcome> = {
+  [REPLY.RETRIED]: 'retried',
+  [REPLY.DEAD_LETTERED]: 'dead-lettered',
+};
 
 interface SendBatch {
   args: (string | number)[];
@@ -147,23 +157,43 @@ export class Queue<T = unknown> {
 
   constructor(name: string, options: QueueOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('options', 'new Queue(name, options) needs options with a connection (an ioredis client or a redis:// URL)');
+      throw new ValidationError(
+        'options',
+        'new Queue(name, options) needs options with a connection (an ioredis client or a redis:// URL)',
+      );
     }
     checkOptions(options, QUEUE_OPTIONS, 'new Queue(name, options)');
     this.name = validateName('queue name', name);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
-    this.baseKey = options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
+    this.baseKey =
+      options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
     this.retry = retryPolicy(options.retry);
     this.retryJson = JSON.stringify(this.retry);
     this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
     this.limits = {
-      defaultMaxRetries: requireInteger('defaultMaxRetries', options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES, 0, MAX_RETRIES_LIMIT),
-      maxPayloadBytes: requireInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
+      defaultMaxRetries: requireInteger(
+        'defaultMaxRetries',
+        options.defaultMaxRetries ?? DEFAULT_MAX_RETRIES,
+        0,
+        MAX_RETRIES_LIMIT,
+      ),
+      maxPayloadBytes: requireInteger(
+        'maxPayloadBytes',
+        options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        1,
+        512 * 1024 * 1024,
+      ),
     };
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
+      connectTimeoutMs: options.connectTimeoutMs,
+    }));
   }
 
-  private run<N extends ScriptName>(script: N, args: (string | number)[], requestId?: string): Promise<ScriptReplies[N]> {
+  private run<N extends ScriptName>(
+    script: N,
+    args: (string | number)[],
+    requestId?: string,
+  ): Promise<ScriptReplies[N]> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     // Sends waiting to be coalesced go first, so that Redis sees this queue's calls in the order they were made.
     flushSends(this.client, this.baseKey);
@@ -185,7 +215,10 @@ export class Queue<T = unknown> {
       const carriesPayload = options !== null && typeof options === 'object' && 'payload' in options;
       checkOptions(options, carriesPayload ? SEND_ITEM_OPTIONS : SEND_OPTIONS, 'send(payload, options)');
       if ('payload' in options && (options as SendItem).payload !== payload) {
-        throw new ValidationError('payload', 'send(payload, options): the payload is the first argument; options may not carry another one');
+        throw new ValidationError(
+          'payload',
+          'send(payload, options): the payload is the first argument; options may not carry another one',
+        );
       }
       args = sendArguments({ ...options, payload }, this.limits, Date.now(), false);
     } catch (error) {
@@ -290,7 +323,11 @@ export class Queue<T = unknown> {
   }
 
   /** Validates every ref, then runs `call` on chunks of at most MAX_BATCH (one script call each). */
-  private async inBatches<I, R>(items: readonly I[], call: (batch: readonly I[]) => Promise<R[]>, validate = true): Promise<R[]> {
+  private async inBatches<I, R>(
+    items: readonly I[],
+    call: (batch: readonly I[]) => Promise<R[]>,
+    validate = true,
+  ): Promise<R[]> {
     if (validate) {
       requireList('deliveries', items, 'deliveries (objects with string id and receipt, as dequeue returns)');
       items.forEach((item, n) => {
@@ -384,7 +421,11 @@ export class Queue<T = unknown> {
     return this.extendDeliveries(refs, options, 'extendMany(deliveries, options)');
   }
 
-  private async extendDeliveries(refs: readonly DeliveryRef[], options: { visibilityMs?: number }, where: string): Promise<boolean[]> {
+  private async extendDeliveries(
+    refs: readonly DeliveryRef[],
+    options: { visibilityMs?: number },
+    where: string,
+  ): Promise<boolean[]> {
     checkOptions(options, EXTEND_OPTIONS, where);
     const ms = Math.ceil(requireVisibility('visibilityMs', options.visibilityMs ?? this.visibilityMs));
     return this.inBatches(refs, async (batch) => {
@@ -455,8 +496,15 @@ export class Queue<T = unknown> {
   }
 
   /** purge.lua / replay.lua arguments, or null when an explicit id list is empty. */
-  private selection(options: { ids?: readonly string[]; limit?: number }, defaultLimit: number | undefined): (string | number)[] | null {
-    checkOptions(options, SELECTION_OPTIONS, defaultLimit === undefined ? 'purgeDeadLetters(options)' : 'replayDeadLetters(options)');
+  private selection(
+    options: { ids?: readonly string[]; limit?: number },
+    defaultLimit: number | undefined,
+  ): (string | number)[] | null {
+    checkOptions(
+      options,
+      SELECTION_OPTIONS,
+      defaultLimit === undefined ? 'purgeDeadLetters(options)' : 'replayDeadLetters(options)',
+    );
     if (options?.ids !== undefined) {
       if (!Array.isArray(options.ids) || options.ids.some((id) => typeof id !== 'string')) {
         throw new ValidationError('ids', `ids must be an array of message ids, got ${typeof options.ids}`);
@@ -531,10 +579,15 @@ export class Queue<T = unknown> {
     const [state, rec, lastError, at] = reply;
     const message = decodeRecord<T>(this.name, rec!);
     const status =
-      state === 'inflight' ? 'PROCESSING'
-      : state === 'dead' ? 'FAILED'
-      : state === 'delayed' ? (message.attempts > 0 ? 'RETRY' : 'DELAYED')
-      : 'PENDING';
+      state === 'inflight'
+        ? 'PROCESSING'
+        : state === 'dead'
+          ? 'FAILED'
+          : state === 'delayed'
+            ? message.attempts > 0
+              ? 'RETRY'
+              : 'DELAYED'
+            : 'PENDING';
     return { ...message, status, lastError: lastError ?? null, at: at ? Number(at) : null };
   }
 
@@ -576,7 +629,8 @@ export class Queue<T = unknown> {
       let graceMs: number | undefined;
       try {
         checkOptions(options, CLOSE_OPTIONS, 'close(options)');
-        graceMs = options.graceMs === undefined ? undefined : requireDuration('graceMs', options.graceMs, 0, MAX_GRACE_MS);
+        graceMs =
+          options.graceMs === undefined ? undefined : requireDuration('graceMs', options.graceMs, 0, MAX_GRACE_MS);
       } catch (error) {
         return Promise.reject(error);
       }

@@ -2,7 +2,15 @@ import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { encodeRecord } from './record.js';
-import { atIndex, checkOptions, optionalBoolean, optionNames, requireDuration, requireInteger, requireItem } from '../validate.js';
+import {
+  atIndex,
+  checkOptions,
+  optionalBoolean,
+  optionNames,
+  requireDuration,
+  requireInteger,
+  requireItem,
+} from '../validate.js';
 import {
   Priority,
   type DeliveryRef,
@@ -67,15 +75,25 @@ export function requireVisibility(field: string, value: unknown): number {
 
 /** The option names of send; a sendMany item has these and `payload`. */
 export const SEND_OPTIONS = optionNames<SendOptions>({
-  id: true, type: true, priority: true, delayMs: true, runAt: true, maxRetries: true, partitionKey: true, dedupKey: true, dedupTtlMs: true,
+  id: true,
+  type: true,
+  priority: true,
+  delayMs: true,
+  runAt: true,
+  maxRetries: true,
+  partitionKey: true,
+  dedupKey: true,
+  dedupTtlMs: true,
 });
 export const SEND_ITEM_OPTIONS = new Set([...SEND_OPTIONS, 'payload']);
-
 
 function optionalKey(field: string, value: unknown): string {
   if (value === undefined) return '';
   if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > MAX_KEY_BYTES) {
-    throw new ValidationError(field, `${field} must be a non-empty string of at most ${MAX_KEY_BYTES} bytes, got ${describe(value)}`);
+    throw new ValidationError(
+      field,
+      `${field} must be a non-empty string of at most ${MAX_KEY_BYTES} bytes, got ${describe(value)}`,
+    );
   }
   return value;
 }
@@ -160,7 +178,15 @@ export function sendArguments(item: SendItem, limits: SendLimits, now: number, c
       : requireInteger('dedupTtlMs', item.dedupTtlMs, 1, 365 * 24 * 3600 * 1000);
   const payloadJson = serialisePayload(item.payload, limits.maxPayloadBytes);
   const record = encodeRecord({
-    id, priority, attempts: 0, maxRetries, createdAt: now, runAt, type, partitionKey, payloadJson,
+    id,
+    priority,
+    attempts: 0,
+    maxRetries,
+    createdAt: now,
+    runAt,
+    type,
+    partitionKey,
+    payloadJson,
   });
   return [id, item.id === undefined ? 0 : 1, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record];
 }
@@ -190,7 +216,10 @@ export function retryPolicy(partial: unknown): RetryPolicy {
   // One of the two given alone moves the other's default out of its way: { baseMs: 600_000 } alone has a
   // cap of 600,000, { capMs: 1_000 } alone a base of 1,000. Both given, capMs < baseMs is refused.
   const givenCap = given.capMs === undefined ? undefined : requireDelay('retry.capMs', given.capMs);
-  const baseMs = requireDelay('retry.baseMs', given.baseMs ?? Math.min(DEFAULT_RETRY_POLICY.baseMs, givenCap ?? Infinity));
+  const baseMs = requireDelay(
+    'retry.baseMs',
+    given.baseMs ?? Math.min(DEFAULT_RETRY_POLICY.baseMs, givenCap ?? Infinity),
+  );
   const capMs = givenCap ?? Math.max(DEFAULT_RETRY_POLICY.capMs, baseMs);
   if (capMs < baseMs) {
     throw new ValidationError(
@@ -226,7 +255,9 @@ export function nackArguments(item: unknown, index?: number): (string | number)[
       }
     }
     const { ref, error, retry, delayMs } =
-      index === undefined ? (item as NackItem) : checkOptions<NackItem>(item, NACK_ITEM_OPTIONS, 'nackMany(items)', 'item');
+      index === undefined
+        ? (item as NackItem)
+        : checkOptions<NackItem>(item, NACK_ITEM_OPTIONS, 'nackMany(items)', 'item');
     const { id, receipt } = requireRef(ref, index === undefined ? 'delivery' : 'ref');
     if (error !== undefined && typeof error !== 'string' && !(error instanceof Error)) {
       throw new ValidationError('error', `error must be a string or an Error, got ${describe(error)}`);

@@ -63,7 +63,16 @@ export interface Job {
 }
 
 const JOB_OPTIONS = optionNames<JobDefinition>({
-  name: true, every: true, cron: true, timezone: true, handler: true, oncePerTick: true, timeoutMs: true, jitterMs: true, catchUp: true, lockTtlMs: true,
+  name: true,
+  every: true,
+  cron: true,
+  timezone: true,
+  handler: true,
+  oncePerTick: true,
+  timeoutMs: true,
+  jitterMs: true,
+  catchUp: true,
+  lockTtlMs: true,
 });
 const DEFAULT_LOCK_TTL_MS = 30_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;

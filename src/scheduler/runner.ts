@@ -64,7 +64,10 @@ export class JobRunner {
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = await Promise.race([
       this.loopDone.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now()))))),
+      new Promise<boolean>(
+        (resolve) =>
+          (timer = setTimeout(() => resolve(true), Math.min(2 ** 31 - 1, Math.max(0, deadline - Date.now())))),
+      ),
     ]);
     clearTimeout(timer);
     if (gaveUp) this.keeper?.stop();
@@ -91,12 +94,22 @@ export class JobRunner {
         const attempt: ClaimAttempt =
           unanswered?.tick === known
             ? unanswered
-            : { tick: known, next: job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp), token: randomUUID(), requestId: newRequestId(), at: Date.now() };
+            : {
+                tick: known,
+                next: job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp),
+                token: randomUUID(),
+                requestId: newRequestId(),
+                at: Date.now(),
+              };
         unanswered = attempt;
         const { next, token, at: claimedAt } = attempt;
-        const reply = await runScript(host.client, 'scheduler/claim', this.keys, [
-          known, next, token, job.lockTtlMs, host.instanceId, 'shared',
-        ], attempt.requestId);
+        const reply = await runScript(
+          host.client,
+          'scheduler/claim',
+          this.keys,
+          [known, next, token, job.lockTtlMs, host.instanceId, 'shared'],
+          attempt.requestId,
+        );
         unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           known = null; // cleanup forgot the job while this process still runs it
@@ -114,8 +127,10 @@ export class JobRunner {
         let waitMs: number;
         if (paused === 1) waitMs = this.host.pollMs;
         else if (stored > now) waitMs = Math.min(stored - now, host.pollMs);
-        else if (lockLeftMs > 0) waitMs = Math.min(lockLeftMs, host.pollMs); // a long run holds the due tick
-        else if (staleView) waitMs = 0; // another process moved the schedule: claim with the fresh view
+        else if (lockLeftMs > 0)
+          waitMs = Math.min(lockLeftMs, host.pollMs); // a long run holds the due tick
+        else if (staleView)
+          waitMs = 0; // another process moved the schedule: claim with the fresh view
         else waitMs = host.pollMs;
         if (waitMs > 0) await this.pause(waitMs);
       } catch (error) {
@@ -144,12 +159,22 @@ export class JobRunner {
         const attempt: ClaimAttempt =
           unanswered?.tick === tick
             ? unanswered
-            : { tick, next: job.schedule.nextTick(tick, Date.now(), job.catchUp), token: randomUUID(), requestId: newRequestId(), at: Date.now() };
+            : {
+                tick,
+                next: job.schedule.nextTick(tick, Date.now(), job.catchUp),
+                token: randomUUID(),
+                requestId: newRequestId(),
+                at: Date.now(),
+              };
         unanswered = attempt;
         const { next, token } = attempt;
-        const reply = await runScript(host.client, 'scheduler/claim', this.keys, [
-          tick, next, token, job.lockTtlMs, host.instanceId, 'local',
-        ], attempt.requestId);
+        const reply = await runScript(
+          host.client,
+          'scheduler/claim',
+          this.keys,
+          [tick, next, token, job.lockTtlMs, host.instanceId, 'local'],
+          attempt.requestId,
+        );
         unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           registered = false;
@@ -166,12 +191,12 @@ export class JobRunner {
 
   private async register(): Promise<number> {
     const { job, host } = this;
-    const reply = await runScript(host.client, 'scheduler/register', [host.keys.jobs, host.keys.status(job.name)], [
-      job.name,
-      job.schedule.firstTick(Date.now()),
-      job.schedule.text,
-      job.oncePerTick ? 'shared' : 'local',
-    ]);
+    const reply = await runScript(
+      host.client,
+      'scheduler/register',
+      [host.keys.jobs, host.keys.status(job.name)],
+      [job.name, job.schedule.firstTick(Date.now()), job.schedule.text, job.oncePerTick ? 'shared' : 'local'],
+    );
     return Number(reply);
   }
 
@@ -221,9 +246,12 @@ export class JobRunner {
     }
     const detail = outcome.ok ? encodeResult(outcome.result) : errorText(outcome.error);
     try {
-      const recorded = await runScript(host.client, 'scheduler/finish', [statusKey, runLockKey], [
-        token, outcome.ok ? 'succeeded' : 'failed', detail, startedAt, job.oncePerTick ? 'shared' : 'local',
-      ]);
+      const recorded = await runScript(
+        host.client,
+        'scheduler/finish',
+        [statusKey, runLockKey],
+        [token, outcome.ok ? 'succeeded' : 'failed', detail, startedAt, job.oncePerTick ? 'shared' : 'local'],
+      );
       if (recorded !== REPLY.OK) {
         host.reportError(
           new LockLostError(`scheduler-run:${job.name}`, {

@@ -39,19 +39,33 @@ export function intervalSchedule(everyMs: unknown): Schedule {
  */
 export function cronSchedule(expression: unknown, timezone: unknown, jobName: string): Schedule {
   if (typeof expression !== 'string' || expression.trim() === '') {
-    throw new ValidationError('cron', `cron must be a cron expression such as "*/5 * * * *", got ${describe(expression)}`);
+    throw new ValidationError(
+      'cron',
+      `cron must be a cron expression such as "*/5 * * * *", got ${describe(expression)}`,
+    );
   }
   if (timezone !== undefined && (typeof timezone !== 'string' || timezone === '')) {
-    throw new ValidationError('timezone', `timezone must be an IANA name such as "Europe/Berlin", got ${describe(timezone)}`);
+    throw new ValidationError(
+      'timezone',
+      `timezone must be an IANA name such as "Europe/Berlin", got ${describe(timezone)}`,
+    );
   }
   const tz = timezone ?? 'UTC';
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
   } catch {
-    throw new ValidationError('timezone', `timezone ${JSON.stringify(tz)} is not an IANA time zone name such as "Europe/Berlin"`);
+    throw new ValidationError(
+      'timezone',
+      `timezone ${JSON.stringify(tz)} is not an IANA time zone name such as "Europe/Berlin"`,
+    );
   }
   const after = (time: number): number => {
-    const parsed = CronExpressionParser.parse(expression, { currentDate: new Date(time), tz, hashSeed: jobName, strict: false });
+    const parsed = CronExpressionParser.parse(expression, {
+      currentDate: new Date(time),
+      tz,
+      hashSeed: jobName,
+      strict: false,
+    });
     return parsed.next().getTime();
   };
   try {

@@ -48,7 +48,13 @@ export interface Scheduler {
   off<E extends keyof SchedulerEvents>(event: E, listener: (...args: SchedulerEvents[E]) => void): this;
 }
 
-const SCHEDULER_OPTIONS = optionNames<SchedulerOptions>({ connection: true, prefix: true, instanceId: true, pollMs: true, connectTimeoutMs: true });
+const SCHEDULER_OPTIONS = optionNames<SchedulerOptions>({
+  connection: true,
+  prefix: true,
+  instanceId: true,
+  pollMs: true,
+  connectTimeoutMs: true,
+});
 /** Longest `pollMs`: 1 hour. */
 export const MAX_POLL_MS = 3600 * 1000;
 const DEFAULT_CLOSE_GRACE_MS = 30_000;
@@ -70,7 +76,10 @@ export class Scheduler extends EventEmitter {
   constructor(options: SchedulerOptions) {
     super();
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError('options', 'new Scheduler(options) needs options with a connection (an ioredis client or a redis:// URL)');
+      throw new ValidationError(
+        'options',
+        'new Scheduler(options) needs options with a connection (an ioredis client or a redis:// URL)',
+      );
     }
     checkOptions(options, SCHEDULER_OPTIONS, 'new Scheduler(options)');
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
@@ -80,7 +89,9 @@ export class Scheduler extends EventEmitter {
       throw new ValidationError('instanceId', 'instanceId must be a string of 1 to 200 characters');
     }
     this.pollMs = Math.max(1, requireDuration('pollMs', options.pollMs ?? 1000, 0, MAX_POLL_MS));
-    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, { connectTimeoutMs: options.connectTimeoutMs }));
+    ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
+      connectTimeoutMs: options.connectTimeoutMs,
+    }));
     this.host = {
       client: this.client,
       keys: this.keys,
@@ -188,7 +199,8 @@ export class Scheduler extends EventEmitter {
     const forgotten: string[] = [];
     for (const name of await this.client.smembers(this.keys.jobs)) {
       const keys = [this.keys.jobs, this.keys.status(name), this.keys.runLock(name)];
-      if ((await runScript(this.client, 'scheduler/forget', keys, [name, Math.ceil(retentionMs)])) === REPLY.OK) forgotten.push(name);
+      if ((await runScript(this.client, 'scheduler/forget', keys, [name, Math.ceil(retentionMs)])) === REPLY.OK)
+        forgotten.push(name);
     }
     return forgotten;
   }
@@ -213,7 +225,8 @@ export class Scheduler extends EventEmitter {
   private async control(name: string, action: 'pause' | 'resume' | 'restart'): Promise<void> {
     this.assertOpen();
     const keys = [this.keys.status(name), this.keys.runLock(name)];
-    if ((await runScript(this.client, 'scheduler/control', keys, [action])) !== REPLY.OK) throw new JobNotFoundError(name);
+    if ((await runScript(this.client, 'scheduler/control', keys, [action])) !== REPLY.OK)
+      throw new JobNotFoundError(name);
   }
 
   private reportError(error: unknown, jobName: string): void {

@@ -111,7 +111,17 @@ export interface ChaosReport {
   publishMisreported: number;
   locks: LockAccount;
   /** totals over the queue and the bus */
-  total: { sent: number; acked: number; dlq: number; lost: number; duplicatesExplained: number; duplicatesUnexplained: number; doubleLeases: number; extraCopies: number; vanishedRetries: number };
+  total: {
+    sent: number;
+    acked: number;
+    dlq: number;
+    lost: number;
+    duplicatesExplained: number;
+    duplicatesUnexplained: number;
+    doubleLeases: number;
+    extraCopies: number;
+    vanishedRetries: number;
+  };
   table: string;
   /** the directory with the records and the AOF, kept when the run found a problem */
   dir: string | null;
@@ -143,14 +153,37 @@ async function freePort(): Promise<number> {
 /** The run's own redis-server: AOF with fsync before every reply, on a fixed port and directory. */
 class RedisProcess {
   child: ChildProcess | null = null;
-  constructor(readonly port: number, readonly dir: string) {}
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
-      '--appendfsync', 'always', '--dir', this.dir, '--loglevel', 'warning',
-    ], { stdio: 'ignore' });
-    const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: 'ignore' },
+    );
+    const probe = new Redis(this.port, '127.0.0.1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     probe.on('error', () => undefined);
     const deadline = Date.now() + 30_000;
     try {
@@ -162,7 +195,8 @@ class RedisProcess {
           probe.disconnect();
         }
         if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer within 30 s`);
-        if (this.child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited (${this.child.exitCode})`);
+        if (this.child.exitCode !== null)
+          throw new Error(`redis-server on port ${this.port} exited (${this.child.exitCode})`);
         await sleep(20);
       }
     } finally {
@@ -235,7 +269,10 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     handlerTimeoutMs: input.handlerTimeoutMs ?? 300,
     drainTimeoutMs: input.drainTimeoutMs ?? 120_000,
   };
-  const log = input.log === false ? () => undefined : (text: string) => process.stderr.write(`[chaos ${((Date.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
+  const log =
+    input.log === false
+      ? () => undefined
+      : (text: string) => process.stderr.write(`[chaos ${((Date.now() - began) / 1000).toFixed(1)}s] ${text}\n`);
   const began = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
   const dataDir = join(dir, 'redis');
@@ -260,14 +297,27 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   control.on('error', () => undefined);
   const producerClient = new Redis(url, { connectionName: 'chaos:producer' });
   producerClient.on('error', () => undefined);
-  const producer = new Queue<{ n: number }>(QUEUE, { connection: producerClient, prefix, retry: RETRY, defaultMaxRetries: MAX_RETRIES });
+  const producer = new Queue<{ n: number }>(QUEUE, {
+    connection: producerClient,
+    prefix,
+    retry: RETRY,
+    defaultMaxRetries: MAX_RETRIES,
+  });
   const bus = new EventBus(BUS, { connection: control, prefix, retry: RETRY });
-  for (const [id, pattern] of Object.entries(SUBSCRIBERS)) await bus.subscribe(id, pattern, { maxRetries: MAX_RETRIES });
+  for (const [id, pattern] of Object.entries(SUBSCRIBERS))
+    await bus.subscribe(id, pattern, { maxRetries: MAX_RETRIES });
   const queueBases = [producer.baseKey, ...Object.keys(SUBSCRIBERS).map((id) => bus.subscriberQueue(id).baseKey)];
 
   const base: Omit<WorkerConfig, 'role' | 'record' | 'name'> = {
-    url, prefix, concurrency: 24, visibilityMs: options.visibilityMs, handlerTimeoutMs: options.handlerTimeoutMs,
-    throwRate: 0.03, hangRate: 0.01, poisonEvery: POISON_EVERY, maxRetries: MAX_RETRIES,
+    url,
+    prefix,
+    concurrency: 24,
+    visibilityMs: options.visibilityMs,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+    throwRate: 0.03,
+    hangRate: 0.01,
+    poisonEvery: POISON_EVERY,
+    maxRetries: MAX_RETRIES,
   };
   const startWorker = (slot: string, config: Omit<WorkerConfig, 'record'>): Worker => {
     const full: WorkerConfig = { ...config, record: join(recordDir, `${slot}.${fileSeq++}.jsonl`) };
@@ -290,13 +340,21 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     b0: { ...base, role: 'bus', name: BUS, subscribers: Object.keys(SUBSCRIBERS) },
     b1: { ...base, role: 'bus', name: BUS, subscribers: Object.keys(SUBSCRIBERS) },
     p0: { ...base, role: 'publisher', name: BUS, from: 0, to: perPublisher, rate: perPublisher / loadSeconds },
-    p1: { ...base, role: 'publisher', name: BUS, from: perPublisher, to: options.events, rate: (options.events - perPublisher) / loadSeconds },
+    p1: {
+      ...base,
+      role: 'publisher',
+      name: BUS,
+      from: perPublisher,
+      to: options.events,
+      rate: (options.events - perPublisher) / loadSeconds,
+    },
     l0: { ...base, role: 'locks', name: LOCK, ttlMs: 1_000 },
     l1: { ...base, role: 'locks', name: LOCK, ttlMs: 1_000 },
   };
   for (const [slot, config] of Object.entries(slots)) startWorker(slot, config);
   const publishersDone = new Set<string>();
-  const watchPublisher = (worker: Worker) => worker.child.on('message', (m) => m === 'done' && publishersDone.add(worker.slot));
+  const watchPublisher = (worker: Worker) =>
+    worker.child.on('message', (m) => m === 'done' && publishersDone.add(worker.slot));
   for (const w of workers) if (w.config.role === 'publisher') watchPublisher(w);
 
   /** The first event a restarted publisher must (re)publish: the lowest of its range with no answer yet. */
@@ -327,7 +385,9 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     }, delayMs);
   };
   const killOne = (role: WorkerConfig['role']) => {
-    const candidates = [...workers].filter((w) => w.config.role === role && w.child.exitCode === null && !publishersDone.has(w.slot));
+    const candidates = [...workers].filter(
+      (w) => w.config.role === role && w.child.exitCode === null && !publishersDone.has(w.slot),
+    );
     const victim = candidates[Math.floor(Math.random() * candidates.length)];
     if (!victim) return;
     killedAt.set(victim.child.pid!, Date.now());
@@ -340,8 +400,14 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     try {
       if (byName) {
         const list = (await control.client('LIST')) as string;
-        const ids = list.split('\n').filter((line) => /name=(sluice:consumer:|chaos:(queue|bus|publisher|locks|producer))/.test(line) && Math.random() < 0.5)
-          .map((line) => /id=(\d+)/.exec(line)?.[1]).filter((id): id is string => id !== undefined);
+        const ids = list
+          .split('\n')
+          .filter(
+            (line) =>
+              /name=(sluice:consumer:|chaos:(queue|bus|publisher|locks|producer))/.test(line) && Math.random() < 0.5,
+          )
+          .map((line) => /id=(\d+)/.exec(line)?.[1])
+          .filter((id): id is string => id !== undefined);
         for (const id of ids) await control.client('KILL', 'ID', id).catch(() => undefined);
         faults['CLIENT KILL ID (by name)'] = (faults['CLIENT KILL ID (by name)'] ?? 0) + 1;
       } else {
@@ -398,17 +464,19 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     for (let n = 0; n < options.messages; n += window) {
       const due = began + (n / options.rate) * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
-      await Promise.all(Array.from({ length: Math.min(window, options.messages - n) }, async (_, i) => {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          try {
-            sentIds.add(await producer.send({ n: n + i }));
-            return;
-          } catch {
-            sendsRejected++;
-            await sleep(100);
+      await Promise.all(
+        Array.from({ length: Math.min(window, options.messages - n) }, async (_, i) => {
+          for (let attempt = 0; attempt < 50; attempt++) {
+            try {
+              sentIds.add(await producer.send({ n: n + i }));
+              return;
+            } catch {
+              sendsRejected++;
+              await sleep(100);
+            }
           }
-        }
-      }));
+        }),
+      );
     }
   })();
 
@@ -456,7 +524,8 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     try {
       for (const q of [producer, ...subscriberQueues]) {
         const s = await q.getStats();
-        left += s.ready.low + s.ready.normal + s.ready.high + s.ready.critical + s.inflight + s.delayed + s.partitionBacklog;
+        left +=
+          s.ready.low + s.ready.normal + s.ready.high + s.ready.critical + s.inflight + s.delayed + s.partitionBacklog;
       }
     } catch {
       left = -1;
@@ -468,15 +537,17 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   sampling = false;
   await sampler;
   log('drained; stopping the workers');
-  await Promise.all([...workers].map(async (w) => {
-    if (w.child.exitCode === null && w.child.signalCode === null) w.child.send('stop', () => undefined);
-    const timer = setTimeout(() => {
-      killedAt.set(w.child.pid!, Date.now());
-      w.child.kill('SIGKILL');
-    }, 15_000);
-    await w.exited;
-    clearTimeout(timer);
-  }));
+  await Promise.all(
+    [...workers].map(async (w) => {
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.send('stop', () => undefined);
+      const timer = setTimeout(() => {
+        killedAt.set(w.child.pid!, Date.now());
+        w.child.kill('SIGKILL');
+      }, 15_000);
+      await w.exited;
+      clearTimeout(timer);
+    }),
+  );
 
   // What Redis holds at the end: dead letters, leftovers, the write counters.
   const endState = new Map<string, { dead: Set<string>; left: Set<string>; sentCounter: number }>();
@@ -484,10 +555,12 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     const dead = new Set(await control.zrange(queueKey(q.baseKey, 'deadLetter'), 0, -1));
     const left = new Set<string>();
     for (const p of [1, 2, 3, 4] as const) {
-      for (const rec of await control.lrange(queueKey(q.baseKey, `ready${p}`), 0, -1)) left.add(rec.slice(0, rec.indexOf('|')));
+      for (const rec of await control.lrange(queueKey(q.baseKey, `ready${p}`), 0, -1))
+        left.add(rec.slice(0, rec.indexOf('|')));
     }
     for (const id of await control.zrange(queueKey(q.baseKey, 'delayed'), 0, -1)) left.add(id);
-    for (const m of await control.zrange(queueKey(q.baseKey, 'inflight'), 0, -1)) left.add(m.slice(0, m.lastIndexOf('|')));
+    for (const m of await control.zrange(queueKey(q.baseKey, 'inflight'), 0, -1))
+      left.add(m.slice(0, m.lastIndexOf('|')));
     endState.set(q.name, { dead, left, sentCounter: (await q.getStats()).counters.sent });
   }
   const fencesIssued = Number((await control.hget(lockKeys(prefix, LOCK).fence, 'n')) ?? 0);
@@ -516,7 +589,9 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     rejected: sendsRejected,
     end: endState.get(QUEUE)!,
     sampled: sampled.get(producer.baseKey) ?? new Set(),
-    killedAt, outages, visibilityMs: options.visibilityMs,
+    killedAt,
+    outages,
+    visibilityMs: options.visibilityMs,
   });
 
   // Events: which publishes resolved, and whether a first attempt was told `duplicate`.
@@ -524,7 +599,8 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   const attempts = new Map<string, number>();
   let publishRejected = 0;
   let publishMisreported = 0;
-  for (const line of publishLines) if (line[0] === 'P') attempts.set(String(line[1]), (attempts.get(String(line[1])) ?? 0) + 1);
+  for (const line of publishLines)
+    if (line[0] === 'P') attempts.set(String(line[1]), (attempts.get(String(line[1])) ?? 0) + 1);
   for (const line of publishLines) {
     const id = String(line[1]);
     if (line[0] === 'PE') publishRejected++;
@@ -541,8 +617,13 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     }
     const q = subscriberQueues.find((queue) => queue.name === sub)!;
     return accountQueue(sub, byQueue.get(sub) ?? [], {
-      expected, rejected: publishRejected, end: endState.get(q.name)!, sampled: sampled.get(q.baseKey) ?? new Set(),
-      killedAt, outages, visibilityMs: options.visibilityMs,
+      expected,
+      rejected: publishRejected,
+      end: endState.get(q.name)!,
+      sampled: sampled.get(q.baseKey) ?? new Set(),
+      killedAt,
+      outages,
+      visibilityMs: options.visibilityMs,
     });
   });
   const locks = accountLocks(lockLines, killedAt, 1_000);
@@ -553,19 +634,40 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
   const all = [queueAccount, ...busAccounts];
   const sum = (f: (a: QueueAccount) => number) => all.reduce((s, a) => s + f(a), 0);
   const total = {
-    sent: sum((a) => a.sent), acked: sum((a) => a.acked), dlq: sum((a) => a.dlq), lost: sum((a) => a.lost),
+    sent: sum((a) => a.sent),
+    acked: sum((a) => a.acked),
+    dlq: sum((a) => a.dlq),
+    lost: sum((a) => a.lost),
     duplicatesExplained: sum((a) => a.duplicatesExplained),
     duplicatesUnexplained: sum((a) => a.duplicatesUnexplained) + publishMisreported,
-    doubleLeases: sum((a) => a.doubleLeases), extraCopies: sum((a) => a.extraCopies), vanishedRetries: sum((a) => a.vanishedRetries),
+    doubleLeases: sum((a) => a.doubleLeases),
+    extraCopies: sum((a) => a.extraCopies),
+    vanishedRetries: sum((a) => a.vanishedRetries),
   };
   const report: ChaosReport = {
-    options, seconds: Math.round((Date.now() - began) / 100) / 10, faults, queue: queueAccount, bus: busAccounts,
-    publishMisreported, locks, total, table: '', dir,
+    options,
+    seconds: Math.round((Date.now() - began) / 100) / 10,
+    faults,
+    queue: queueAccount,
+    bus: busAccounts,
+    publishMisreported,
+    locks,
+    total,
+    table: '',
+    dir,
   };
   report.table = formatTable(report);
-  const clean = total.lost === 0 && total.duplicatesUnexplained === 0 && total.doubleLeases === 0 && total.extraCopies === 0
-    && total.vanishedRetries === 0 && publishMisreported === 0
-    && locks.fencesUnreceived <= 2 * locks.contendersKilled && locks.overlaps === 0 && locks.fenceOrderViolations === 0 && locks.duplicateFences === 0;
+  const clean =
+    total.lost === 0 &&
+    total.duplicatesUnexplained === 0 &&
+    total.doubleLeases === 0 &&
+    total.extraCopies === 0 &&
+    total.vanishedRetries === 0 &&
+    publishMisreported === 0 &&
+    locks.fencesUnreceived <= 2 * locks.contendersKilled &&
+    locks.overlaps === 0 &&
+    locks.fenceOrderViolations === 0 &&
+    locks.duplicateFences === 0;
   if (clean && !process.env.CHAOS_KEEP) {
     rmSync(dir, { recursive: true, force: true });
     report.dir = null;
@@ -606,9 +708,24 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
     for (const line of lines) {
       const kind = line[0];
       if (kind === 'S') {
-        const [, key, id, receipt, dequeuedAt, start, attempts] = line as [string, string, string, string, number, number, number];
+        const [, key, id, receipt, dequeuedAt, start, attempts] = line as [
+          string,
+          string,
+          string,
+          string,
+          number,
+          number,
+          number,
+        ];
         deliveries.set(Number(receipt), {
-          key, id, receipt: Number(receipt), pid, dequeuedAt, start, attempts, extendedUntil: (dequeuedAt || start) + vis,
+          key,
+          id,
+          receipt: Number(receipt),
+          pid,
+          dequeuedAt,
+          start,
+          attempts,
+          extendedUntil: (dequeuedAt || start) + vis,
         });
         continue;
       }
@@ -621,7 +738,8 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
       }
       const d = deliveries.get(Number(line[1]));
       if (!d) continue; // a delivery whose handler never started (the process died first), or a release of one
-      if (['A', 'N', 'R', 'AE', 'NE', 'RE'].includes(String(kind))) d.firstSettleAt = Math.min(d.firstSettleAt ?? Infinity, Number(line[String(kind).length > 1 ? 2 : 3]));
+      if (['A', 'N', 'R', 'AE', 'NE', 'RE'].includes(String(kind)))
+        d.firstSettleAt = Math.min(d.firstSettleAt ?? Infinity, Number(line[String(kind).length > 1 ? 2 : 3]));
       if (kind === 'E') {
         d.outcome = line[2] as Delivery['outcome'];
         d.endAt = Number(line[3]);
@@ -663,14 +781,30 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
     (byId.get(d.id) ?? byId.set(d.id, []).get(d.id)!).push(d);
   }
   const account: QueueAccount = {
-    name, sent: ctx.expected.size, sendsRejected: ctx.rejected, writtenThoughRejected: 0, extraCopies: 0,
-    deliveries: deliveries.size, acked: 0, ackedUnconfirmed: 0, dlq: 0, lost: 0, vanishedRetries: 0, retries: 0,
-    duplicatesExplained: 0, duplicatesUnexplained: 0, explainedBy: {}, doubleLeases: 0, doubleLeasesSampled: 0, examples: [],
+    name,
+    sent: ctx.expected.size,
+    sendsRejected: ctx.rejected,
+    writtenThoughRejected: 0,
+    extraCopies: 0,
+    deliveries: deliveries.size,
+    acked: 0,
+    ackedUnconfirmed: 0,
+    dlq: 0,
+    lost: 0,
+    vanishedRetries: 0,
+    retries: 0,
+    duplicatesExplained: 0,
+    duplicatesUnexplained: 0,
+    explainedBy: {},
+    doubleLeases: 0,
+    doubleLeasesSampled: 0,
+    examples: [],
   };
   // At most five examples of each kind (the text up to its first colon).
   const example = (text: string) => {
     const kind = text.slice(0, text.indexOf(':'));
-    if (process.env.CHAOS_ALL_EXAMPLES || account.examples.filter((e) => e.startsWith(`${kind}:`)).length < 5) account.examples.push(text);
+    if (process.env.CHAOS_ALL_EXAMPLES || account.examples.filter((e) => e.startsWith(`${kind}:`)).length < 5)
+      account.examples.push(text);
   };
   const explain = (cause: string) => {
     account.duplicatesExplained++;
@@ -688,7 +822,10 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
       for (let j = 0; j < i; j++) {
         const earlier = list[j]!;
         if (later.start < validUntil(earlier) && later.start - (later.dequeuedAt || later.start) < vis) {
-          if (!doubled.has(id)) example(`double lease: ${id} receipt ${later.receipt} started at ${later.start} while receipt ${earlier.receipt} was valid until at least ${validUntil(earlier)}`);
+          if (!doubled.has(id))
+            example(
+              `double lease: ${id} receipt ${later.receipt} started at ${later.start} while receipt ${earlier.receipt} was valid until at least ${validUntil(earlier)}`,
+            );
           doubled.add(id);
         }
       }
@@ -710,18 +847,29 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
         explain('handler timed out');
       } else if (prev.ack?.ok) {
         account.duplicatesUnexplained++;
-        example(`unexplained duplicate: ${key} acked under receipt ${prev.receipt} (ack sent at ${prev.ack.sentAt}), delivered again under ${next.receipt} at ${next.start}`);
+        example(
+          `unexplained duplicate: ${key} acked under receipt ${prev.receipt} (ack sent at ${prev.ack.sentAt}), delivered again under ${next.receipt} at ${next.start}`,
+        );
       } else if (prev.nack?.result === 'dead-lettered') {
         account.duplicatesUnexplained++;
-        example(`unexplained duplicate: ${key} dead-lettered under receipt ${prev.receipt}, delivered again under ${next.receipt}`);
+        example(
+          `unexplained duplicate: ${key} dead-lettered under receipt ${prev.receipt}, delivered again under ${next.receipt}`,
+        );
       } else if (next.start >= prev.extendedUntil) {
         // Redelivered only after the earlier lease may have run out: it was lost, not taken away.
         if (killedWhileHeld(prev)) explain('consumer process killed');
-        else if (outageNear(prev.start - vis, next.start)) explain(prev.ackError ? 'ack could not be written (Redis unreachable)' : 'lease ran out during a Redis outage or dropped connection');
+        else if (outageNear(prev.start - vis, next.start))
+          explain(
+            prev.ackError
+              ? 'ack could not be written (Redis unreachable)'
+              : 'lease ran out during a Redis outage or dropped connection',
+          );
         else explain('lease ran out (process stalled)');
       } else {
         account.duplicatesUnexplained++;
-        example(`unexplained duplicate: ${key} receipt ${prev.receipt} (outcome ${prev.outcome ?? 'none'}, ack ${JSON.stringify(prev.ack)}, nack ${JSON.stringify(prev.nack)}) then ${next.receipt}`);
+        example(
+          `unexplained duplicate: ${key} receipt ${prev.receipt} (outcome ${prev.outcome ?? 'none'}, ack ${JSON.stringify(prev.ack)}, nack ${JSON.stringify(prev.nack)}) then ${next.receipt}`,
+        );
       }
     }
   }
@@ -758,10 +906,18 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
   for (const key of new Set([...ctx.expected, ...seenKeys])) {
     const list = byKey.get(key) ?? [];
     const last = list[list.length - 1];
-    if (last && (last.outcome === 'threw' || last.outcome === 'timeout') && last.nack?.result !== 'dead-lettered' && !deadKeys.has(key) && !leftKeys.has(key)) {
+    if (
+      last &&
+      (last.outcome === 'threw' || last.outcome === 'timeout') &&
+      last.nack?.result !== 'dead-lettered' &&
+      !deadKeys.has(key) &&
+      !leftKeys.has(key)
+    ) {
       // Its failure was to be retried, yet it was never delivered again: a copy of the message vanished.
       account.vanishedRetries++;
-      example(`vanished retry: ${key} failed under receipt ${last.receipt} (outcome ${last.outcome}, nack ${JSON.stringify(last.nack)}), never delivered again, not in the DLQ`);
+      example(
+        `vanished retry: ${key} failed under receipt ${last.receipt} (outcome ${last.outcome}, nack ${JSON.stringify(last.nack)}), never delivered again, not in the DLQ`,
+      );
     }
     if (deadKeys.has(key)) {
       account.dlq++;
@@ -780,7 +936,9 @@ export function accountQueue(name: string, files: RecordLine[][], ctx: QueueCont
       account.ackedUnconfirmed++;
     } else if (ctx.expected.has(key)) {
       account.lost++;
-      example(`lost: ${key} ${last ? `last delivered under receipt ${last.receipt} (outcome ${last.outcome ?? 'none'}, nack ${JSON.stringify(last.nack)})` : 'never delivered'}, not acked, not in the DLQ`);
+      example(
+        `lost: ${key} ${last ? `last delivered under receipt ${last.receipt} (outcome ${last.outcome ?? 'none'}, nack ${JSON.stringify(last.nack)})` : 'never delivered'}, not acked, not in the DLQ`,
+      );
     }
   }
   return account;
@@ -807,7 +965,14 @@ export function accountLocks(lines: RecordLine[], killedAt: Map<number, number>,
   for (const line of lines) {
     if (line[0] === 'H') pid = Number(line[3]);
     else if (line[0] === 'G') {
-      const g: Grant = { lock: String(line[1]), fence: Number(line[2]), pid, mode: String(line[3]), callStart: Number(line[4]), grantedAt: Number(line[5]) };
+      const g: Grant = {
+        lock: String(line[1]),
+        fence: Number(line[2]),
+        pid,
+        mode: String(line[3]),
+        callStart: Number(line[4]),
+        grantedAt: Number(line[5]),
+      };
       grants.push(g);
       open.set(`${pid}/${g.fence}`, g);
     } else if (line[0] === 'L') {
@@ -820,7 +985,17 @@ export function accountLocks(lines: RecordLine[], killedAt: Map<number, number>,
     else if (line[0] === 'U') unavailable++;
   }
   const account: LockAccount = {
-    grants: grants.length, unavailable, overlaps: 0, fenceOrderViolations: 0, duplicateFences: 0, staleWritesRefused: 0, writes: writes.length, fencesIssued: 0, fencesUnreceived: 0, contendersKilled: 0, examples: [],
+    grants: grants.length,
+    unavailable,
+    overlaps: 0,
+    fenceOrderViolations: 0,
+    duplicateFences: 0,
+    staleWritesRefused: 0,
+    writes: writes.length,
+    fencesIssued: 0,
+    fencesUnreceived: 0,
+    contendersKilled: 0,
+    examples: [],
   };
   const example = (text: string) => account.examples.length < 20 && account.examples.push(text);
   // A holder that never recorded its end was killed: it held the lock until its death at most, and by the
@@ -846,7 +1021,9 @@ export function accountLocks(lines: RecordLine[], killedAt: Map<number, number>,
   for (const g of byGrant) {
     if (holder && g.grantedAt < claimedEnd(holder)) {
       account.overlaps++;
-      example(`overlap: fence ${g.fence} (pid ${g.pid}, ${g.mode}) granted at ${g.grantedAt} while fence ${holder.fence} (pid ${holder.pid}, ${holder.mode}) held until ${claimedEnd(holder)}`);
+      example(
+        `overlap: fence ${g.fence} (pid ${g.pid}, ${g.mode}) granted at ${g.grantedAt} while fence ${holder.fence} (pid ${holder.pid}, ${holder.mode}) held until ${claimedEnd(holder)}`,
+      );
     }
     if (!holder || claimedEnd(g) > claimedEnd(holder)) holder = g;
   }
@@ -865,7 +1042,9 @@ export function accountLocks(lines: RecordLine[], killedAt: Map<number, number>,
     }
     if (g.fence <= maxFence) {
       account.fenceOrderViolations++;
-      example(`fence order: fence ${g.fence} asked for at ${g.callStart}, after fence ${maxFence} was granted at ${maxGrant!.grantedAt}`);
+      example(
+        `fence order: fence ${g.fence} asked for at ${g.callStart}, after fence ${maxFence} was granted at ${maxGrant!.grantedAt}`,
+      );
     }
   }
   // The fenced resource: accepts a write only with a fence at least the highest it has seen.
@@ -878,30 +1057,77 @@ export function accountLocks(lines: RecordLine[], killedAt: Map<number, number>,
 }
 
 export function formatTable(r: ChaosReport): string {
-  const rows: (string | number)[][] = [[
-    'queue', 'sent', 'acked', 'DLQ', 'lost', 'deliveries', 'retries', 'dup explained', 'dup unexplained', 'double leases', 'extra copies', 'sends rejected', 'written though rejected',
-  ]];
+  const rows: (string | number)[][] = [
+    [
+      'queue',
+      'sent',
+      'acked',
+      'DLQ',
+      'lost',
+      'deliveries',
+      'retries',
+      'dup explained',
+      'dup unexplained',
+      'double leases',
+      'extra copies',
+      'sends rejected',
+      'written though rejected',
+    ],
+  ];
   for (const a of [r.queue, ...r.bus]) {
     rows.push([
-      a === r.queue ? `queue ${a.name}` : `bus subscriber ${a.name}`, a.sent, a.acked, a.dlq, a.lost, a.deliveries, a.retries,
-      a.duplicatesExplained, a.duplicatesUnexplained, a.doubleLeases, a.extraCopies, a.sendsRejected, a.writtenThoughRejected,
+      a === r.queue ? `queue ${a.name}` : `bus subscriber ${a.name}`,
+      a.sent,
+      a.acked,
+      a.dlq,
+      a.lost,
+      a.deliveries,
+      a.retries,
+      a.duplicatesExplained,
+      a.duplicatesUnexplained,
+      a.doubleLeases,
+      a.extraCopies,
+      a.sendsRejected,
+      a.writtenThoughRejected,
     ]);
   }
   const t = r.total;
-  rows.push(['total', t.sent, t.acked, t.dlq, t.lost, '', '', t.duplicatesExplained, t.duplicatesUnexplained, t.doubleLeases, t.extraCopies, '', '']);
+  rows.push([
+    'total',
+    t.sent,
+    t.acked,
+    t.dlq,
+    t.lost,
+    '',
+    '',
+    t.duplicatesExplained,
+    t.duplicatesUnexplained,
+    t.doubleLeases,
+    t.extraCopies,
+    '',
+    '',
+  ]);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
-  const line = (row: (string | number)[]) => `| ${row.map((cell, c) => String(cell).padStart(widths[c]!)).join(' | ')} |`;
+  const line = (row: (string | number)[]) =>
+    `| ${row.map((cell, c) => String(cell).padStart(widths[c]!)).join(' | ')} |`;
   const out = [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)];
   const explained: Record<string, number> = {};
-  for (const a of [r.queue, ...r.bus]) for (const [k, v] of Object.entries(a.explainedBy)) explained[k] = (explained[k] ?? 0) + v;
+  for (const a of [r.queue, ...r.bus])
+    for (const [k, v] of Object.entries(a.explainedBy)) explained[k] = (explained[k] ?? 0) + v;
   const l = r.locks;
   out.push(
     '',
-    `explained duplicates by cause: ${Object.entries(explained).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `explained duplicates by cause: ${
+      Object.entries(explained)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
     `acked with the ack's answer lost (message gone from Redis): ${[r.queue, ...r.bus].reduce((s, a) => s + a.ackedUnconfirmed, 0)}; retries that vanished (failed, never delivered again, not in the DLQ): ${r.total.vanishedRetries}`,
     `double leases seen in Redis's in-flight set: ${[r.queue, ...r.bus].reduce((s, a) => s + a.doubleLeasesSampled, 0)}; publishes of a new event told "duplicate": ${r.publishMisreported}`,
     `locks: ${l.grants} grants (${l.fencesIssued} fences issued, ${l.fencesUnreceived} reached no caller; ${l.contendersKilled} contender processes killed), ${l.unavailable} gave up, ${l.writes} writes, overlapping holders ${l.overlaps}, fence order violations ${l.fenceOrderViolations}, duplicate fences ${l.duplicateFences}, stale writes refused by the fence ${l.staleWritesRefused}`,
-    `faults: ${Object.entries(r.faults).map(([k, v]) => `${k} ×${v}`).join(', ')}`,
+    `faults: ${Object.entries(r.faults)
+      .map(([k, v]) => `${k} ×${v}`)
+      .join(', ')}`,
     `${r.options.messages} messages, ${r.options.events} events, ${r.seconds} s`,
   );
   return out.join('\n');

@@ -19,9 +19,21 @@ const examples = [...report.queue.examples, ...report.bus.flatMap((b) => b.examp
 if (examples.length > 0) console.log(`\nexamples:\n  ${examples.slice(0, 30).join('\n  ')}`);
 const t = report.total;
 const l = report.locks;
-const broken = t.lost > 0 || t.vanishedRetries > 0 || t.duplicatesUnexplained > 0 || t.doubleLeases > 0 || t.extraCopies > 0
-  || report.publishMisreported > 0 || l.overlaps > 0 || l.fenceOrderViolations > 0 || l.duplicateFences > 0
-  || l.fencesUnreceived > 2 * l.contendersKilled;
+const broken =
+  t.lost > 0 ||
+  t.vanishedRetries > 0 ||
+  t.duplicatesUnexplained > 0 ||
+  t.doubleLeases > 0 ||
+  t.extraCopies > 0 ||
+  report.publishMisreported > 0 ||
+  l.overlaps > 0 ||
+  l.fenceOrderViolations > 0 ||
+  l.duplicateFences > 0 ||
+  l.fencesUnreceived > 2 * l.contendersKilled;
 if (report.dir) console.log(`\nrecords and AOF kept in ${report.dir}`);
-console.log(broken ? '\nFAILED: a guarantee broke (see above)' : '\nOK: nothing lost, no unexplained duplicate, no double lease, fences in order');
+console.log(
+  broken
+    ? '\nFAILED: a guarantee broke (see above)'
+    : '\nOK: nothing lost, no unexplained duplicate, no double lease, fences in order',
+);
 process.exit(broken ? 1 : 0);

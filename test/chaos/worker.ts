@@ -5,12 +5,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import {
-  EventBus, HandlerTimeoutError, LockUnavailableError, LockNotHeldError, Locks, Queue,
-  type Consumer, type Delivery, type DeliveryRef, type NackOptions,
+  EventBus,
+  HandlerTimeoutError,
+  LockUnavailableError,
+  LockNotHeldError,
+  Locks,
+  Queue,
+  type Consumer,
+  type Delivery,
+  type DeliveryRef,
+  type NackOptions,
 } from '../../src/index.js';
 import { Recorder } from './record.js';
 import { RETRY, type WorkerConfig } from './worker-config.js';
-
 
 const config = JSON.parse(process.env.CHAOS_WORKER!) as WorkerConfig;
 const recorders: Recorder[] = [];
@@ -43,7 +50,13 @@ function instrument<T>(queue: Queue<T>, dequeuedAt: Map<string, number>, rec: Re
     for (const d of result.deliveries as Delivery<T>[]) dequeuedAt.set(d.receipt, at);
     return result;
   };
-  const wrap = (method: string, ok: string, failed: string, answer: (value: any) => string | number, refOf: (item: any) => DeliveryRef) => {
+  const wrap = (
+    method: string,
+    ok: string,
+    failed: string,
+    answer: (value: any) => string | number,
+    refOf: (item: any) => DeliveryRef,
+  ) => {
     const original = q[method]!.bind(queue);
     q[method] = async (items: readonly any[], ...rest: unknown[]) => {
       const sentAt = Date.now();
@@ -63,14 +76,22 @@ function instrument<T>(queue: Queue<T>, dequeuedAt: Map<string, number>, rec: Re
   };
   const ref = (item: DeliveryRef) => item;
   wrap('ackMany', 'A', 'AE', (r) => (r ? 1 : 0), ref);
-  wrap('nackMany', 'N', 'NE', (r) => r ?? '', (item: NackOptions & { ref: DeliveryRef }) => item.ref);
+  wrap(
+    'nackMany',
+    'N',
+    'NE',
+    (r) => r ?? '',
+    (item: NackOptions & { ref: DeliveryRef }) => item.ref,
+  );
   wrap('extendMany', 'X', 'XE', (r) => (r ? 1 : 0), ref);
   wrap('release', 'R', 'RE', (r) => (r ? 1 : 0), ref);
 }
 
 function watch<T>(consumer: Consumer<T>, rec: Recorder): void {
   consumer.on('completed', (m) => rec.write(['E', m.receipt, 'ok', Date.now()]));
-  consumer.on('failed', (m, error) => rec.write(['E', m.receipt, error instanceof HandlerTimeoutError ? 'timeout' : 'threw', Date.now()]));
+  consumer.on('failed', (m, error) =>
+    rec.write(['E', m.receipt, error instanceof HandlerTimeoutError ? 'timeout' : 'threw', Date.now()]),
+  );
   consumer.on('error', () => undefined);
 }
 
@@ -80,7 +101,9 @@ async function work(n: number, signal: AbortSignal): Promise<void> {
   const roll = Math.random();
   if (roll < (config.throwRate ?? 0)) throw new Error('transient failure');
   if (roll < (config.throwRate ?? 0) + (config.hangRate ?? 0)) {
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => setTimeout(resolve, 50), { once: true }));
+    await new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => setTimeout(resolve, 50), { once: true }),
+    );
     return;
   }
   // Some work, so that a killed consumer or a dropped connection finds handlers running.
@@ -91,7 +114,12 @@ const stops: (() => Promise<void>)[] = [];
 const clients: Redis[] = [];
 
 function consumerOptions() {
-  return { concurrency: config.concurrency ?? 8, visibilityMs: config.visibilityMs!, handlerTimeoutMs: config.handlerTimeoutMs!, graceMs: 2_000 };
+  return {
+    concurrency: config.concurrency ?? 8,
+    visibilityMs: config.visibilityMs!,
+    handlerTimeoutMs: config.handlerTimeoutMs!,
+    graceMs: 2_000,
+  };
 }
 
 if (config.role === 'queue') {
@@ -117,11 +145,23 @@ if (config.role === 'bus') {
     const dequeuedAt = new Map<string, number>();
     const rec = recorder(`${config.record}.${subscriber}`, subscriber);
     instrument(bus.subscriberQueue(subscriber), dequeuedAt, rec);
-    const consumer = bus.consume<{ n: number }>(subscriber, async (event, { delivery, signal }) => {
-      rec.write(['S', `${subscriber}/${event.id}`, delivery.id, delivery.receipt, dequeuedAt.get(delivery.receipt) ?? 0, Date.now(), delivery.attempts]);
-      dequeuedAt.delete(delivery.receipt);
-      await work(event.data.n, signal);
-    }, consumerOptions());
+    const consumer = bus.consume<{ n: number }>(
+      subscriber,
+      async (event, { delivery, signal }) => {
+        rec.write([
+          'S',
+          `${subscriber}/${event.id}`,
+          delivery.id,
+          delivery.receipt,
+          dequeuedAt.get(delivery.receipt) ?? 0,
+          Date.now(),
+          delivery.attempts,
+        ]);
+        dequeuedAt.delete(delivery.receipt);
+        await work(event.data.n, signal);
+      },
+      consumerOptions(),
+    );
     watch(consumer, rec);
     stops.push(() => consumer.close({ graceMs: 2_000 }).then(() => undefined));
   }
@@ -130,7 +170,11 @@ if (config.role === 'bus') {
 if (config.role === 'publisher') {
   const client = newClient();
   clients.push(client);
-  const bus = new EventBus(config.name, { connection: client, prefix: config.prefix, source: `publisher-${process.pid}` });
+  const bus = new EventBus(config.name, {
+    connection: client,
+    prefix: config.prefix,
+    source: `publisher-${process.pid}`,
+  });
   const publishOne = async (n: number) => {
     const id = `e-${n}`;
     const type = n % 2 === 0 ? 'order.created' : 'user.updated';
@@ -176,16 +220,26 @@ if (config.role === 'locks') {
     while (!stopping) {
       const callStart = Date.now();
       try {
-        await locks.withLock(name, async (signal, lock) => {
-          rec.write(['G', name, lock.fence, 'withLock', callStart, Date.now()]);
-          let lostAt = 0;
-          signal.addEventListener('abort', () => (lostAt = Date.now()), { once: true });
-          for (let w = 0; w < 4 && !signal.aborted; w++) {
-            rec.write(['W', name, lock.fence, Date.now()]);
-            await sleep(10 + Math.floor(Math.random() * 120));
-          }
-          rec.write(['L', name, lock.fence, signal.aborted ? 'lost' : 'released', signal.aborted ? lostAt : Date.now()]);
-        }, { ttlMs, waitMs: 3_000 });
+        await locks.withLock(
+          name,
+          async (signal, lock) => {
+            rec.write(['G', name, lock.fence, 'withLock', callStart, Date.now()]);
+            let lostAt = 0;
+            signal.addEventListener('abort', () => (lostAt = Date.now()), { once: true });
+            for (let w = 0; w < 4 && !signal.aborted; w++) {
+              rec.write(['W', name, lock.fence, Date.now()]);
+              await sleep(10 + Math.floor(Math.random() * 120));
+            }
+            rec.write([
+              'L',
+              name,
+              lock.fence,
+              signal.aborted ? 'lost' : 'released',
+              signal.aborted ? lostAt : Date.now(),
+            ]);
+          },
+          { ttlMs, waitMs: 3_000 },
+        );
       } catch (error) {
         if (error instanceof LockUnavailableError) rec.write(['U', name, callStart, Date.now()]);
         else await sleep(50);

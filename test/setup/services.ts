@@ -11,6 +11,9 @@ import { freePort } from '../ports.js';
  *   3. a throwaway redis-server started here on a free port, when redis-server is on PATH (as the demo does);
  *   4. a container started with testcontainers, when a Docker engine answers;
  * else the run fails with a message saying what to install or set. Tests never skip for a missing service.
+ *
+ * The outbox's tests also need MariaDB ≥ 10.6 or MySQL ≥ 8 at MYSQL_URL (default
+ * mysql://root@127.0.0.1:3306/test); the run stops at once, saying so, when it does not answer.
  */
 
 declare module 'vitest' {
@@ -32,7 +35,12 @@ function commandWorks(command: string): boolean {
 
 /** The error of a failed PING, or null when the server answers. */
 async function pingError(url: string): Promise<string | null> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2_000,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -45,11 +53,27 @@ async function pingError(url: string): Promise<string | null> {
   }
 }
 
+async function mysqlPingError(url: string): Promise<string | null> {
+  const { createConnection } = await import('mysql2/promise');
+  try {
+    const connection = await createConnection({ uri: url, connectTimeout: 5_000 });
+    await connection.query('SELECT 1');
+    await connection.end();
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 async function throwawayRedis(): Promise<{ url: string; server: ChildProcess }> {
   const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   server.on('error', () => undefined);
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
@@ -91,8 +115,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
         'engine answers. Start Redis, install it (apt-get install redis-server), or set REDIS_URL.',
     );
   }
-  // Test files that start processes of their own (fixtures, the packed-package test) read it from here.
+  const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  const mysqlError = await mysqlPingError(mysqlUrl);
+  if (mysqlError) {
+    throw new Error(
+      `No MariaDB/MySQL for the outbox's tests at ${mysqlUrl} (${mysqlError}): start MariaDB ≥ 10.6 or MySQL ≥ 8 ` +
+        '(apt-get install mariadb-server), or set MYSQL_URL.',
+    );
+  }
+  // Test files that start processes of their own (fixtures, the packed-package test) read them from here.
   process.env.REDIS_URL = redisUrl;
+  process.env.MYSQL_URL = mysqlUrl;
   console.log(`[sluice tests] Redis at ${redisUrl}`);
   project.provide('redisUrl', redisUrl);
   return async () => {
