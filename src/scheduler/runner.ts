@@ -78,6 +78,21 @@ export class JobRunner {
     return [keys.status(this.job.name), keys.runLock(this.job.name)];
   }
 
+  /**
+   * The claim of `tick`: the one still unanswered when it is for the same tick (its call failed and may
+   * have run: repeating it with the same token and request id lets claim.lua recognise it), else a new one.
+   */
+  private attempt(unanswered: ClaimAttempt | null, tick: number, nextTick: () => number): ClaimAttempt {
+    if (unanswered?.tick === tick) return unanswered;
+    return { tick, next: nextTick(), token: randomUUID(), requestId: newRequestId(), at: Date.now() };
+  }
+
+  private claim(attempt: ClaimAttempt, mode: 'shared' | 'local'): Promise<number[]> {
+    const { job, host } = this;
+    const args = [attempt.tick, attempt.next, attempt.token, job.lockTtlMs, host.instanceId, mode];
+    return runScript(host.client, 'scheduler/claim', this.keys, args, attempt.requestId);
+  }
+
   private async sharedLoop(): Promise<void> {
     const { job, host } = this;
     let known: number | null = null; // the next tick as last read from Redis
@@ -91,25 +106,13 @@ export class JobRunner {
           known = await this.register();
           continue;
         }
-        const attempt: ClaimAttempt =
-          unanswered?.tick === known
-            ? unanswered
-            : {
-                tick: known,
-                next: job.schedule.nextTick(known, Date.now() + serverOffset, job.catchUp),
-                token: randomUUID(),
-                requestId: newRequestId(),
-                at: Date.now(),
-              };
+        const from: number = known;
+        const attempt: ClaimAttempt = this.attempt(unanswered, from, () =>
+          job.schedule.nextTick(from, Date.now() + serverOffset, job.catchUp),
+        );
         unanswered = attempt;
         const { next, token, at: claimedAt } = attempt;
-        const reply = await runScript(
-          host.client,
-          'scheduler/claim',
-          this.keys,
-          [known, next, token, job.lockTtlMs, host.instanceId, 'shared'],
-          attempt.requestId,
-        );
+        const reply = await this.claim(attempt, 'shared');
         unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           known = null; // cleanup forgot the job while this process still runs it
@@ -156,25 +159,13 @@ export class JobRunner {
           await this.pause(Math.min(waitMs, 2 ** 31 - 1));
           continue;
         }
-        const attempt: ClaimAttempt =
-          unanswered?.tick === tick
-            ? unanswered
-            : {
-                tick,
-                next: job.schedule.nextTick(tick, Date.now(), job.catchUp),
-                token: randomUUID(),
-                requestId: newRequestId(),
-                at: Date.now(),
-              };
+        const from: number = tick;
+        const attempt: ClaimAttempt = this.attempt(unanswered, from, () =>
+          job.schedule.nextTick(from, Date.now(), job.catchUp),
+        );
         unanswered = attempt;
         const { next, token } = attempt;
-        const reply = await runScript(
-          host.client,
-          'scheduler/claim',
-          this.keys,
-          [tick, next, token, job.lockTtlMs, host.instanceId, 'local'],
-          attempt.requestId,
-        );
+        const reply = await this.claim(attempt, 'local');
         unanswered = null;
         if (reply[0] === REPLY.NOT_REGISTERED) {
           registered = false;
