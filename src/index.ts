@@ -64,6 +64,14 @@ export {
   type WithLockOptions,
   type LockHandle,
 } from './locks/locks.js';
+export {
+  RateLimiter,
+  MAX_RATE_LIMIT,
+  MAX_RATE_WINDOW_MS,
+  type RateLimiterOptions,
+  type TakeOptions,
+  type TakeResult,
+} from './locks/limiter.js';
 export { Scheduler, type SchedulerOptions, type SchedulerEvents } from './scheduler/scheduler.js';
 export type { JobDefinition, JobContext, JobHandler, JobLogger } from './scheduler/job.js';
 export type { JobStatus } from './scheduler/status.js';

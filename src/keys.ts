@@ -212,3 +212,19 @@ export function schedulerKeys(prefix: string): {
     runLock: (job) => `${base}:run:${validateName('job name', job)}`,
   };
 }
+
+/**
+ * A rate limiter key lives under its own hash tag, `{prefix:limit/<name>:<key>}`: a sorted set, the log of the
+ * units taken in the window (lua/lock/rateTake.lua). The limiter's name may not contain `:`, so the key reads
+ * one way only (name `a:b` with key `c` would otherwise share `a` with key `b:c`); the key itself is a name.
+ */
+export function limiterKey(prefix: string, name: string, key: string): string {
+  validateName('limiter name', name);
+  if (name.includes(':')) {
+    throw new ValidationError(
+      'limiter name',
+      `limiter name may not contain ':' (got ${JSON.stringify(name)}); use - or . instead`,
+    );
+  }
+  return `{${validatePrefix(prefix)}:limit/${name}:${validateName('key', key)}}`;
+}

@@ -24,6 +24,9 @@ export const REPLY = {
   /** lock acquire: taken (with its fence) or held by another (with its ms left) */
   ACQUIRED: 1,
   HELD: 0,
+  /** rate limiter take: the units were taken, or the window has no room for them (nothing taken) */
+  ALLOWED: 1,
+  LIMITED: 0,
   /** scheduler claim: claimed, not claimable now, or the job is not registered */
   CLAIMED: 1,
   NOT_CLAIMED: 0,
@@ -79,6 +82,8 @@ export interface ScriptReplies {
   'lock/extend': number;
   /** OK or STALE */
   'lock/release': number;
+  /** [ALLOWED, remaining, 0] or [LIMITED, remaining, retry ms] */
+  'lock/rateTake': [number, number, number];
   /** the job's next tick as stored */
   'scheduler/register': number;
   /** [CLAIMED, fence, now], [NOT_CLAIMED, next tick, now, paused, lock ms left] or [NOT_REGISTERED] */

@@ -54,6 +54,7 @@ describe('script names', () => {
       'lock/acquire': true,
       'lock/extend': true,
       'lock/release': true,
+      'lock/rateTake': true,
       'scheduler/register': true,
       'scheduler/claim': true,
       'scheduler/finish': true,
