@@ -124,7 +124,7 @@ describe('QueueService', () => {
     });
     expect(seen[0]!.created_at).toBeInstanceOf(Date);
     await waitFor(() => service.getStats().messages_processed === 2, 'processed count');
-    expect(() => service.registerMessageConsumer('tasks', 'worker-1', () => true)).rejects.toBeInstanceOf(
+    await expect(service.registerMessageConsumer('tasks', 'worker-1', () => true)).rejects.toBeInstanceOf(
       ValidationError,
     );
   });

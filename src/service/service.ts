@@ -19,6 +19,7 @@ import {
   type JobLogger,
   type PriorityName,
   type PriorityValue,
+  type RetryPolicy,
   type SeedEventStats,
   type SeedQueueStats,
 } from '../index.js';
@@ -89,6 +90,8 @@ export interface QueueServiceOptions {
   outboxTable?: string;
   /** how often the outbox relay job runs (default 60,000 ms, the seed's 1 minute) */
   outboxRelayEveryMs?: number;
+  /** backoff of retried messages and event deliveries (default 30 s doubling up to 5 min, as the queue's) */
+  retry?: Partial<RetryPolicy>;
   /** where the monitoring and cleanup jobs report (default console) */
   logger?: JobLogger;
 }
@@ -203,8 +206,8 @@ export class QueueService {
     if (typeof options !== 'object' || options === null || options.redis === undefined) {
       throw new ValidationError('redis', 'initialize({ redis, mysql?, prefix? }): redis is required');
     }
-    const { redis, prefix, logger = console } = options;
-    this.bus = new EventBus(SERVICE_BUS_NAME, { connection: redis, prefix });
+    const { redis, prefix, retry, logger = console } = options;
+    this.bus = new EventBus(SERVICE_BUS_NAME, { connection: redis, prefix, ...(retry && { retry }) });
     this.scheduler = new Scheduler({ connection: redis, prefix });
     this.scheduler.on('error', (error, jobName) => {
       this.stats.errors++;
@@ -416,7 +419,8 @@ export class QueueService {
   private queue(name: string): Queue<unknown> {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.options!.redis, prefix: this.options!.prefix });
+      const { redis, prefix, retry } = this.options!;
+      queue = new Queue(name, { connection: redis, prefix, ...(retry && { retry }) });
       this.queues.set(name, queue);
     }
     return queue;
