@@ -268,3 +268,25 @@ export class MissingDependencyError extends SluiceError {
     this.packageName = packageName;
   }
 }
+
+/**
+ * A QueueService was used before initialize() (or after gracefulShutdown()), or QueueService.getInstance()
+ * was called before QueueService.initialize(); `what` names the call, the message says what to do first.
+ */
+export class NotInitializedError extends SluiceError {
+  readonly what: string;
+  constructor(what: string, fix: string) {
+    super('NOT_INITIALIZED', `${what}: the QueueService is not initialized; ${fix}`);
+    this.what = what;
+  }
+}
+
+/** publishEventWithTransaction was called on a QueueService initialized without `mysql`. */
+export class OutboxNotConfiguredError extends SluiceError {
+  constructor() {
+    super(
+      'OUTBOX_NOT_CONFIGURED',
+      'publishEventWithTransaction needs the outbox: pass mysql (a mysql2/promise Pool or a mysql:// URL) to initialize()',
+    );
+  }
+}

@@ -48,6 +48,31 @@ const mysql2Loaded = Object.keys(createRequire(import.meta.url).cache).some((pat
 console.log(JSON.stringify({ sent: id, received: received.id, payload: received.payload, acked: stats.counters.acked, scriptsVersion: SCRIPTS_VERSION, mysql2Loaded }));
 `;
 
+/** sluice/service: the seed's QueueService, one message sent and handled, without mysql. */
+const SERVICE_APP = `
+import { Redis } from 'ioredis';
+import { MessagePriority, QueueService } from 'sluice/service';
+
+const [url, prefix] = process.argv.slice(2);
+const service = await QueueService.initialize({ redis: url, prefix, logger: { info() {} } });
+const handled = new Promise((resolve) =>
+  service.registerMessageConsumer('orders', 'worker_1', (message) => (resolve(message), true)),
+);
+const id = await QueueService.getInstance().sendMessage({
+  queueName: 'orders',
+  payload: { orderId: 7 },
+  messageType: 'order',
+  priority: MessagePriority.HIGH,
+});
+const message = await handled;
+await service.gracefulShutdown();
+const redis = new Redis(url);
+const keys = await redis.keys('{' + prefix + ':*');
+if (keys.length > 0) await redis.del(...keys);
+await redis.quit();
+console.log(JSON.stringify({ sent: id, received: message.id, queue: message.queue_name, payload: message.payload }));
+`;
+
 /** sluice/outbox with the project's own mysql2: a table, one event committed and relayed into the bus. */
 const OUTBOX_APP = `
 import { EventBus } from 'sluice';
@@ -126,6 +151,7 @@ describe('the packed package', () => {
     );
     writeFileSync(join(app, 'app.mjs'), APP);
     writeFileSync(join(app, 'outbox.mjs'), OUTBOX_APP);
+    writeFileSync(join(app, 'service.mjs'), SERVICE_APP);
     await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], {
       cwd: app,
       env: npmEnv,
@@ -169,5 +195,13 @@ describe('the packed package', () => {
     expect(relayed.relayed).toEqual({ published: 1, refused: 0 });
     expect(relayed.received).toBe(relayed.eventIds[0]);
     expect(relayed.jobs).toEqual(expect.arrayContaining(['sluice.outbox-relay:' + relayed.jobs[0]!.split(':')[1]]));
+
+    const service = await run(process.execPath, ['service.mjs', redisUrl(), uniquePrefix('pack')], {
+      cwd: app,
+      timeout: 30_000,
+    });
+    const served = JSON.parse(service.stdout.trim()) as Record<string, unknown>;
+    expect(served).toMatchObject({ queue: 'orders', payload: { orderId: 7 } });
+    expect(served.received).toBe(served.sent);
   }, 120_000);
 });
