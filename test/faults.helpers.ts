@@ -4,6 +4,7 @@ import type { Queue } from '../src/index.js';
 import { misplaced, snapshot } from './inspect.js';
 import { FaultProxy } from './proxy.js';
 import { redisUrl, waitFor } from './helpers.js';
+import { outstanding } from './stats.js';
 
 /**
  * A fault proxy in front of the test Redis for one test file. After each test it is disarmed and
@@ -57,16 +58,7 @@ export async function drain(queue: Queue<any>): Promise<{ delivered: Map<string,
     for (const d of batch) delivered.set(d.id, (delivered.get(d.id) ?? 0) + 1);
     await queue.ackMany(batch);
     const stats = await queue.getStats();
-    return (
-      stats.inflight +
-        stats.delayed +
-        stats.partitionBacklog +
-        stats.ready.low +
-        stats.ready.normal +
-        stats.ready.high +
-        stats.ready.critical ===
-      0
-    );
+    return outstanding(stats) === 0;
   }, `queue ${queue.name} to drain`);
   const dead = (await queue.deadLetters({ limit: 1000 })).map((letter) => letter.id);
   return { delivered, dead };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Delivery, PriorityValue } from '../src/index.js';
 import { misplaced, snapshot } from './inspect.js';
 import { prng, useRedis, waitFor } from './helpers.js';
+import { outstanding } from './stats.js';
 
 const env = useRedis();
 
@@ -101,16 +102,7 @@ describe('one place', () => {
       const batch = await queue.dequeue({ count: 100, visibilityMs: 5_000 });
       for (const [i, ok] of (await queue.ackMany(batch)).entries()) if (ok) live.delete(batch[i]!.id);
       const stats = await queue.getStats();
-      return (
-        stats.inflight +
-          stats.delayed +
-          stats.partitionBacklog +
-          stats.ready.low +
-          stats.ready.normal +
-          stats.ready.high +
-          stats.ready.critical ===
-        0
-      );
+      return outstanding(stats) === 0;
     }, 'the queue to drain');
     const dead = new Set((await queue.deadLetters({ limit: 1000 })).map((l) => l.id));
     expect([...live].filter((id) => !dead.has(id))).toEqual([]);

@@ -22,6 +22,7 @@ import { EventBus, Queue } from '../../src/index.js';
 import { lockKeys, queueKey } from '../../src/keys.js';
 import type { RecordLine } from './record.js';
 import { RETRY, type WorkerConfig } from './worker-config.js';
+import { outstanding } from '../stats.js';
 
 export interface ChaosOptions {
   /** messages sent to the queue (default 10,000) */
@@ -524,8 +525,7 @@ async function chaos(input: ChaosOptions, started: Started): Promise<ChaosReport
     try {
       for (const q of [producer, ...subscriberQueues]) {
         const s = await q.getStats();
-        left +=
-          s.ready.low + s.ready.normal + s.ready.high + s.ready.critical + s.inflight + s.delayed + s.partitionBacklog;
+        left += outstanding(s);
       }
     } catch {
       left = -1;
