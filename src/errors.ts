@@ -59,6 +59,25 @@ export class HandlerTimeoutError extends SluiceError {
 }
 
 /**
+ * A send found its queue at `maxLength` (messages sent and not yet acked or dead-lettered): nothing was
+ * written for it. With `whenFull: 'wait'` it is raised once the send has waited `fullWaitMs` for room.
+ */
+export class QueueFullError extends SluiceError {
+  readonly queueName: string;
+  readonly maxLength: number;
+  constructor(queueName: string, maxLength: number, detail?: string) {
+    super(
+      'QUEUE_FULL',
+      `queue ${queueName} is full: ${maxLength} messages are outstanding (not yet acked or dead-lettered; option ` +
+        `maxLength ${maxLength})${detail ? `, ${detail}` : ''}; nothing was written. Consume faster, raise ` +
+        `maxLength, or give the queue whenFull: 'wait' (with fullWaitMs) to wait for room`,
+    );
+    this.queueName = queueName;
+    this.maxLength = maxLength;
+  }
+}
+
+/**
  * A stored message record could not be decoded (edited by hand, or written by something else): dequeue
  * dead-letters such a message with this error's message as the reason; deadLetters() lists it with its raw text.
  */

@@ -36,12 +36,14 @@ export const REPLY = {
   /** dequeue: the first receipt when nothing was delivered, and the wait when none is known (paused, empty) */
   NO_DELIVERY: 0,
   WAIT_UNKNOWN: -1,
+  /** send with a maxLength: in place of a message's id, the message was refused and not written */
+  QUEUE_FULL: -2,
 } as const;
 
 /** The reply of each script, as ioredis hands it over (integers as numbers, bulk strings as strings). */
 export interface ScriptReplies {
-  /** one id per message */
-  'queue/send': string[];
+  /** one id per message; with a maxLength, QUEUE_FULL in place of the id of a message refused */
+  'queue/send': (string | number)[];
   /** [waitMs, firstReceipt, ...records]; a repeated call answers '' for a delivery no longer in flight */
   'queue/dequeue': [number, number, ...string[]];
   /** OK or STALE per delivery */

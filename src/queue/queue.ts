@@ -3,6 +3,7 @@ import { ClosedError, CorruptRecordError, StaleReceiptError, ValidationError } f
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { REPLY, type ScriptReplies } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
+import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';
 import type {
@@ -45,7 +46,7 @@ import {
   requireList,
 } from '../validate.js';
 
-export interface QueueOptions {
+export interface QueueOptions extends BackpressureOptions {
   /** an ioredis client (the queue uses it, the caller closes it) or a redis:// URL (the queue owns it) */
   connection: Connection;
   /**
@@ -79,6 +80,9 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   maxPayloadBytes: true,
   visibilityMs: true,
   baseKey: true,
+  maxLength: true,
+  whenFull: true,
+  fullWaitMs: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
@@ -96,6 +100,8 @@ const NACK_OUTCOME: Record<number, NackOutcome> = {
 interface SendBatch {
   args: (string | number)[];
   waiters: { resolve(id: string): void; reject(error: unknown): void }[];
+  /** the maxLength of the Queue object that made these sends (a batch never mixes two) */
+  limit: SendLimit | null;
 }
 
 /**
@@ -110,15 +116,27 @@ function flushSends(client: RedisClient, baseKey: string): void {
   const batch = perQueue?.get(baseKey);
   if (!batch) return;
   perQueue!.delete(baseKey);
-  let reply: Promise<string[]>;
+  const { limit } = batch;
+  let reply: Promise<(string | number)[]>;
   try {
-    reply = runScript(client, 'queue/send', [baseKey], batch.args);
+    reply = runScript(client, 'queue/send', [baseKey], limit ? limit.withLimit(batch.args, 'each') : batch.args);
   } catch (error) {
     reply = Promise.reject(error);
   }
   reply.then(
     (ids) => {
-      for (let n = 0; n < batch.waiters.length; n++) batch.waiters[n]!.resolve(ids[n]!);
+      for (let n = 0; n < batch.waiters.length; n++) {
+        const id = ids[n]!;
+        const waiter = batch.waiters[n]!;
+        if (typeof id === 'string') waiter.resolve(id);
+        else
+          limit!.refused(
+            batch.args.slice(n * 8, n * 8 + 8),
+            'each',
+            ([own]) => waiter.resolve(own!),
+            (error) => waiter.reject(error),
+          );
+      }
     },
     (error: unknown) => {
       for (const waiter of batch.waiters) waiter.reject(error);
@@ -152,6 +170,8 @@ export class Queue<T = unknown> {
   private readonly retryJson: string;
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
   private readonly consumers = new Set<Consumer<T>>();
+  /** the maxLength, when the queue has one */
+  private readonly sendLimit: SendLimit | null;
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -184,6 +204,7 @@ export class Queue<T = unknown> {
         512 * 1024 * 1024,
       ),
     };
+    this.sendLimit = SendLimit.from(this.name, options, (args) => this.run('queue/send', args));
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
@@ -206,6 +227,9 @@ export class Queue<T = unknown> {
    * Sends made in the same tick of the event loop (a producer with many sends in flight) are coalesced
    * into one send script call, in the order they were made: one round trip and one script run for all of
    * them instead of one each. Each is validated on its own, before anything is written.
+   *
+   * With a maxLength, each coalesced send gets its own answer: those that fit are written, the others
+   * rejected with QueueFullError (or, with whenFull 'wait', tried again until they fit or fullWaitMs passes).
    */
   send(payload: T, options: SendOptions = {}): Promise<string> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
@@ -224,11 +248,19 @@ export class Queue<T = unknown> {
     } catch (error) {
       return Promise.reject(error);
     }
+    const limit = this.sendLimit;
+    // Sends waiting for room in a full queue go first: a later send lines up behind them.
+    if (limit?.hasWaiting)
+      return new Promise((resolve, reject) => limit.line(args, 'each', ([id]) => resolve(id!), reject));
     let perQueue = pendingSends.get(this.client);
     if (!perQueue) pendingSends.set(this.client, (perQueue = new Map<string, SendBatch>()));
     let batch = perQueue.get(this.baseKey);
+    if (batch && batch.limit !== limit) {
+      flushSends(this.client, this.baseKey);
+      batch = undefined;
+    }
     if (!batch) {
-      const created: SendBatch = { args: [], waiters: [] };
+      const created: SendBatch = { args: [], waiters: [], limit };
       perQueue.set(this.baseKey, (batch = created));
       const { client, baseKey } = this;
       process.nextTick(() => {
@@ -245,6 +277,8 @@ export class Queue<T = unknown> {
   /**
    * Sends messages in one script call, in order; all are validated before anything is written. Each item
    * is `{ payload, ...send options }`; a refused item is named by its index (`items[3]: ...`).
+   * With a maxLength the batch is all or nothing: if its new messages do not all fit, none is written and
+   * it fails with QueueFullError (or waits, with whenFull 'wait').
    */
   async sendMany(items: readonly SendItem<T>[]): Promise<string[]> {
     requireList('items', items, 'messages { payload, ...send options }');
@@ -259,7 +293,8 @@ export class Queue<T = unknown> {
         throw atIndex(error, 'items', n);
       }
     });
-    return await this.run('queue/send', args);
+    if (this.sendLimit) return await this.sendLimit.sendMany(args);
+    return (await this.run('queue/send', args)) as string[];
   }
 
   /**
@@ -642,6 +677,7 @@ export class Queue<T = unknown> {
   private async shutdown(graceMs: number | undefined): Promise<void> {
     // Sends of this tick are handed to the client now: ahead of the consumers' last acks, before QUIT.
     flushSends(this.client, this.baseKey);
+    this.sendLimit?.close();
     await Promise.all([...this.consumers].map((c) => c.close(graceMs === undefined ? {} : { graceMs })));
     flushSends(this.client, this.baseKey);
     this.closed = true;
