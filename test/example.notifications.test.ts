@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Priority, Queue, type DeadLetter } from '../src/index.js';
 import {
   CHANNELS,
@@ -84,9 +84,17 @@ async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
 
 describe('examples/notifications (seed 002 pipeline)', () => {
   const redis = new Redis(redisUrl());
-  const prefixes: string[] = [];
+  let prefixes: string[] = [];
+  // A passing test's runs are deleted; a failing test's are kept for inspection, and named.
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail') {
+      console.error(`keeping the runs of failed test "${context.task.name}": prefixes ${prefixes.join(', ')}`);
+    } else {
+      for (const prefix of prefixes) await deleteRunData({ prefix, redisUrl: redisUrl(), mysqlUrl: mysqlUrl() });
+    }
+    prefixes = [];
+  });
   afterAll(async () => {
-    for (const prefix of prefixes) await deleteRunData({ prefix, redisUrl: redisUrl(), mysqlUrl: mysqlUrl() });
     await redis.quit();
   });
 
