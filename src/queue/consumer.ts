@@ -274,7 +274,7 @@ export class Consumer<T = unknown> extends EventEmitter {
         break;
       }
       lastWasFull = deliveries.length === next.want;
-      if (this.breaker !== null && this.breaker.fetchable !== Infinity && deliveries.length > 0) {
+      if (this.breaker !== null && this.breaker.state !== 'closed' && deliveries.length > 0) {
         // The circuit opened (or is probing) while this call was in flight: what it may not start goes
         // back to the queue untouched, attempts unchanged.
         const admitted = this.breaker.admit(deliveries.length);
