@@ -42,7 +42,8 @@ const CIRCUIT_BREAKER_OPTIONS = optionNames<CircuitBreakerOptions>({
   coolDownMs: true,
   halfOpenProbes: true,
 });
-const MAX_WINDOW = 10_000;
+/** most outcomes in a window, and most probes */
+const MAX_COUNT = 10_000;
 const MAX_COOL_DOWN_MS = 24 * 3600_000;
 
 /**
@@ -63,7 +64,8 @@ export class CircuitBreaker {
   private probesPassed = 0;
   private last: CircuitEvent | null = null;
   private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  /** the consumer is closing: no more transitions */
+  private stopped = false;
 
   private constructor(
     readonly failureRate: number,
@@ -92,12 +94,12 @@ export class CircuitBreaker {
         `circuitBreaker.failureRate must be a number above 0 and at most 1 (0.5 opens at half failed), got ${describe(failureRate)}`,
       );
     }
-    const windowSize = requireInteger('circuitBreaker.windowSize', options.windowSize ?? 20, 1, MAX_WINDOW);
+    const windowSize = requireInteger('circuitBreaker.windowSize', options.windowSize ?? 20, 1, MAX_COUNT);
     const minimumCalls = requireInteger(
       'circuitBreaker.minimumCalls',
       options.minimumCalls ?? Math.min(10, windowSize),
       1,
-      MAX_WINDOW,
+      MAX_COUNT,
     );
     if (minimumCalls > windowSize) {
       throw new ValidationError(
@@ -106,7 +108,7 @@ export class CircuitBreaker {
       );
     }
     const coolDownMs = requireDuration('circuitBreaker.coolDownMs', options.coolDownMs ?? 30_000, 1, MAX_COOL_DOWN_MS);
-    const halfOpenProbes = requireInteger('circuitBreaker.halfOpenProbes', options.halfOpenProbes ?? 1, 1, MAX_WINDOW);
+    const halfOpenProbes = requireInteger('circuitBreaker.halfOpenProbes', options.halfOpenProbes ?? 1, 1, MAX_COUNT);
     return new CircuitBreaker(failureRate, windowSize, minimumCalls, coolDownMs, halfOpenProbes, changed);
   }
 
@@ -127,7 +129,7 @@ export class CircuitBreaker {
 
   /** A handler's outcome: `failed` when it threw, returned false or timed out. */
   record(epoch: number, failed: boolean): void {
-    if (epoch !== this.epoch || this.closed) return;
+    if (epoch !== this.epoch || this.stopped) return;
     if (this.state === 'closed') {
       if (this.calls === this.windowSize) this.failures -= this.ring[this.next]!;
       else this.calls++;
@@ -135,37 +137,38 @@ export class CircuitBreaker {
       if (failed) this.failures++;
       this.next = this.next + 1 === this.windowSize ? 0 : this.next + 1;
       if (this.calls >= this.minimumCalls && this.failures / this.calls >= this.failureRate) {
-        this.open(this.failures, this.calls);
+        this.toOpen(this.failures, this.calls);
       }
     } else if (this.state === 'half-open') {
-      if (failed) this.open(1, this.probesPassed + 1);
-      else if (++this.probesPassed === this.halfOpenProbes) this.close(this.probesPassed);
+      if (failed) this.toOpen(1, this.probesPassed + 1);
+      else if (++this.probesPassed === this.halfOpenProbes) this.toClosed(this.probesPassed);
     }
   }
 
   /** The consumer is closing: no more transitions, no timer left behind. */
   stop(): void {
-    this.closed = true;
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 
-  private open(failures: number, calls: number): void {
+  private toOpen(failures: number, calls: number): void {
     this.nextProbeAt = Date.now() + this.coolDownMs;
-    this.transition('open', failures, calls);
-    this.timer = setTimeout(() => this.halfOpen(), this.coolDownMs);
+    // Set before the event: a listener that closes the consumer then clears it.
+    this.timer = setTimeout(() => this.toHalfOpen(), this.coolDownMs);
     this.timer.unref();
+    this.transition('open', failures, calls);
   }
 
-  private halfOpen(): void {
+  private toHalfOpen(): void {
     this.timer = undefined;
-    if (this.closed) return;
+    if (this.stopped) return;
     this.probesTaken = 0;
     this.probesPassed = 0;
     this.nextProbeAt = null;
     this.transition('half-open', this.last!.failures, this.last!.calls);
   }
 
-  private close(calls: number): void {
+  private toClosed(calls: number): void {
     this.ring.fill(0);
     this.next = 0;
     this.calls = 0;
