@@ -5,10 +5,12 @@ export { MAX_BATCH } from './queue/validate.js';
 export {
   Consumer,
   type ConsumerCloseReport,
+  type ConsumerEvents,
   type ConsumerOptions,
   type Handler,
   type HandlerContext,
 } from './queue/consumer.js';
+export type { CircuitBreakerOptions, CircuitEvent, CircuitState } from './queue/breaker.js';
 export {
   Priority,
   type PriorityName,

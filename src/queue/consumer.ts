@@ -17,6 +17,7 @@ import {
 import { MAX_BATCH, MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireVisibility } from './validate.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
@@ -53,6 +54,8 @@ export interface ConsumerOptions {
   blockMs?: number;
   /** close() waits this long for running handlers before handing their messages back (default 30 s) */
   graceMs?: number;
+  /** stop fetching while handlers fail too often (off unless given; `{}` turns it on with the defaults) */
+  circuitBreaker?: CircuitBreakerOptions;
 }
 
 const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
@@ -62,6 +65,7 @@ const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
   handlerTimeoutMs: true,
   blockMs: true,
   graceMs: true,
+  circuitBreaker: true,
 });
 /**
  * What close() did with the deliveries it held (the `closed` event's argument, and what close() resolves to).
@@ -81,6 +85,8 @@ export interface ConsumerCloseReport {
 class Job<T> implements HandlerContext {
   /** the delivery was acked, nacked or handed back: the handler's outcome no longer matters */
   done = false;
+  /** the circuit breaker's epoch when the handler started: its outcome counts only in that one */
+  circuitEpoch = 0;
   readonly startedAt: number;
   extendedAt: number;
   #controller: AbortController | undefined;
@@ -114,13 +120,17 @@ class Job<T> implements HandlerContext {
  * extends visibility while handlers run, and blocks in Redis (BLPOP on the queue's wake list) when idle.
  *
  * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error),
- * 'completed' (message), 'closed'. Without an 'error' listener errors are written to the console.
+ * 'completed' (message), 'closed', and with a circuit breaker 'circuitOpen', 'circuitHalfOpen', 'circuitClosed'.
+ * Without an 'error' listener errors are written to the console.
  */
 export interface ConsumerEvents<T> {
   completed: [message: Delivery<T>];
   failed: [message: Delivery<T>, error: unknown];
   error: [error: unknown];
   closed: [report: ConsumerCloseReport];
+  circuitOpen: [event: CircuitEvent];
+  circuitHalfOpen: [event: CircuitEvent];
+  circuitClosed: [event: CircuitEvent];
 }
 
 export interface Consumer<T = unknown> {
@@ -137,6 +147,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   readonly blockMs: number;
   readonly graceMs: number;
 
+  /** null without the circuitBreaker option: the hot path then checks only that */
+  private readonly breaker: CircuitBreaker | null;
   private readonly running = new Map<string, Job<T>>();
   /** handlers that timed out (their message was nacked) but have not returned: they still hold a slot */
   private readonly abandoned = new Set<Job<T>>();
@@ -186,6 +198,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     );
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
+    this.breaker = CircuitBreaker.from(options.circuitBreaker, (event) => this.circuitChanged(event));
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
@@ -198,6 +211,11 @@ export class Consumer<T = unknown> extends EventEmitter {
   /** Handlers running now, including timed-out ones that have not returned yet. */
   get activeCount(): number {
     return this.running.size + this.abandoned.size;
+  }
+
+  /** The circuit breaker's state; always 'closed' without the circuitBreaker option. */
+  get circuitState(): CircuitState {
+    return this.breaker?.state ?? 'closed';
   }
 
   /**
@@ -218,7 +236,8 @@ export class Consumer<T = unknown> extends EventEmitter {
     let unanswered: { want: number; requestId: string } | null = null;
     while (this.fetching) {
       while (inFlight.length < MAX_FETCHES_IN_FLIGHT && (inFlight.length === 0 || lastWasFull)) {
-        const free = this.concurrency - this.activeCount - reserved;
+        let free = this.concurrency - this.activeCount - reserved;
+        if (this.breaker !== null) free = Math.min(free, this.breaker.fetchable - reserved);
         if (free <= 0) break;
         const repeat = unanswered !== null && unanswered.want <= free ? unanswered : null;
         unanswered = null;
@@ -255,9 +274,23 @@ export class Consumer<T = unknown> extends EventEmitter {
         break;
       }
       lastWasFull = deliveries.length === next.want;
+      if (this.breaker !== null && this.breaker.state !== 'closed' && deliveries.length > 0) {
+        // The circuit opened (or is probing) while this call was in flight: what it may not start goes
+        // back to the queue untouched, attempts unchanged.
+        const admitted = this.breaker.admit(deliveries.length);
+        const epoch = this.breaker.epoch;
+        const now = Date.now();
+        for (let n = 0; n < admitted; n++) this.start(deliveries[n]!, now, epoch);
+        lastWasFull = false;
+        if (admitted < deliveries.length) {
+          await this.queue.releaseMany(deliveries.slice(admitted)).catch((error: unknown) => this.reportError(error));
+        }
+        continue;
+      }
       if (deliveries.length > 0) {
         const now = Date.now();
-        for (const delivery of deliveries) this.start(delivery, now);
+        const epoch = this.breaker?.epoch ?? 0;
+        for (const delivery of deliveries) this.start(delivery, now, epoch);
         await nextTurn();
       } else if (inFlight.length === 0) {
         try {
@@ -317,8 +350,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     return blocker;
   }
 
-  private start(delivery: Delivery<T>, now: number): void {
+  private start(delivery: Delivery<T>, now: number, circuitEpoch: number): void {
     const job = new Job(delivery, now);
+    job.circuitEpoch = circuitEpoch;
     this.running.set(delivery.receipt, job);
     let result: unknown;
     try {
@@ -353,18 +387,31 @@ export class Consumer<T = unknown> extends EventEmitter {
   }
 
   private slotChanged(): void {
+    this.wakeFetchLoop();
+    if (this.activeCount === 0) this.drained?.();
+  }
+
+  private wakeFetchLoop(): void {
     if (this.slotFreed) {
       const resolve = this.slotFreed;
       this.slotFreed = null;
       resolve();
     }
-    if (this.activeCount === 0) this.drained?.();
+  }
+
+  private circuitChanged(event: CircuitEvent): void {
+    const name =
+      event.state === 'open' ? 'circuitOpen' : event.state === 'half-open' ? 'circuitHalfOpen' : 'circuitClosed';
+    this.notify(name, event);
+    // Half-open or closed again: the fetch loop, waiting while the circuit was open, may fetch now.
+    this.wakeFetchLoop();
   }
 
   private succeed(job: Job<T>): void {
     if (!this.finish(job)) return;
     this.acks.push(job.delivery);
     this.scheduleFlush();
+    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, false);
     if (this.listenerCount('completed') > 0) this.notify('completed', job.delivery);
   }
 
@@ -373,6 +420,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     const reason = reasonOf(error);
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
     this.scheduleFlush();
+    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, true);
     if (this.listenerCount('failed') > 0) this.notify('failed', job.delivery, error);
   }
 
@@ -476,7 +524,10 @@ export class Consumer<T = unknown> extends EventEmitter {
   }
 
   /** Emits to the user's listeners; one that throws must not stop the consumer. */
-  private notify<E extends 'completed' | 'failed'>(event: E, ...args: ConsumerEvents<T>[E]): void {
+  private notify<E extends Exclude<keyof ConsumerEvents<T>, 'error' | 'closed'>>(
+    event: E,
+    ...args: ConsumerEvents<T>[E]
+  ): void {
     try {
       this.emit(event, ...args);
     } catch (error) {
@@ -512,6 +563,7 @@ export class Consumer<T = unknown> extends EventEmitter {
 
   private async shutdown(graceMs: number): Promise<ConsumerCloseReport> {
     this.fetching = false;
+    this.breaker?.stop();
     this.stop();
     this.stopSleeping.abort();
     this.slotFreed?.();
