@@ -9,6 +9,7 @@ export {
   type Handler,
   type HandlerContext,
 } from './queue/consumer.js';
+export { MAX_IDEMPOTENCY_RETENTION_MS, type IdempotencyOptions } from './queue/idempotency.js';
 export {
   Priority,
   type PriorityName,
@@ -56,6 +57,7 @@ export {
   CorruptRecordError,
   UnknownSubscriberError,
   QueueFullError,
+  IdempotencyKeyError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export {
