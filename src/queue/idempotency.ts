@@ -35,7 +35,7 @@ export type SkipOutcome = 'skipped' | 'stale' | 'run';
 export class IdempotencyGuard<T> {
   readonly retentionMs: number;
   private readonly key: ((message: Delivery<T>) => string) | undefined;
-  /** the key of each delivery checked and not yet committed */
+  /** the key given by `key` of each delivery checked and not yet committed */
   private readonly keys = new WeakMap<DeliveryRef, string>();
 
   constructor(
@@ -73,19 +73,19 @@ export class IdempotencyGuard<T> {
 
   /** The delivery's key, remembered for its commit; throws IdempotencyKeyError for a bad key function. */
   keyOf(delivery: Delivery<T>): string {
-    let key: unknown = delivery.id;
-    if (this.key) {
-      try {
-        key = this.key(delivery);
-      } catch (error) {
-        throw new IdempotencyKeyError(delivery.id, 'threw', { cause: error });
-      }
-      if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
-        throw new IdempotencyKeyError(delivery.id, `returned ${describeValue(key)}`);
-      }
+    // The default key, the id, is not stored: triples() falls back to it.
+    if (!this.key) return delivery.id;
+    let key: unknown;
+    try {
+      key = this.key(delivery);
+    } catch (error) {
+      throw new IdempotencyKeyError(delivery.id, 'threw', { cause: error });
     }
-    this.keys.set(delivery, key as string);
-    return key as string;
+    if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new IdempotencyKeyError(delivery.id, `returned ${describeValue(key)}`);
+    }
+    this.keys.set(delivery, key);
+    return key;
   }
 
   /**
