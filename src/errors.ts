@@ -78,6 +78,24 @@ export class QueueFullError extends SluiceError {
 }
 
 /**
+ * The `key` function of a consumer's idempotency guard threw, or returned something other than a non-empty
+ * string of at most 512 bytes: the message is nacked with this error (its handler does not run) and retried
+ * or dead-lettered as a failed handler would be.
+ */
+export class IdempotencyKeyError extends SluiceError {
+  readonly messageId: string;
+  constructor(messageId: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      'INVALID_IDEMPOTENCY_KEY',
+      `idempotency.key(message) for message ${messageId} ${detail}; it must return a non-empty string of at ` +
+        `most 512 bytes (the message's business key, such as an order id), so the handler was not run`,
+      options,
+    );
+    this.messageId = messageId;
+  }
+}
+
+/**
  * A stored message record could not be decoded (edited by hand, or written by something else): dequeue
  * dead-letters such a message with this error's message as the reason; deadLetters() lists it with its raw text.
  */

@@ -11,6 +11,7 @@ export {
   type HandlerContext,
 } from './queue/consumer.js';
 export type { CircuitBreakerOptions, CircuitEvent, CircuitState } from './queue/breaker.js';
+export { MAX_IDEMPOTENCY_RETENTION_MS, type IdempotencyOptions } from './queue/idempotency.js';
 export {
   Priority,
   type PriorityName,
@@ -58,6 +59,7 @@ export {
   CorruptRecordError,
   UnknownSubscriberError,
   QueueFullError,
+  IdempotencyKeyError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export {

@@ -32,6 +32,8 @@ export const QUEUE_KEY_SUFFIXES = {
   backlogPrefix: ':p:',
   /** prefix of the deduplication keys */
   dedupPrefix: ':dd:',
+  /** prefix of the processed marks of consumers with an idempotency guard: `<prefix><key>` -> message id, with its retention */
+  processedPrefix: ':done:',
   /** settings shared by every process: paused, rate limit */
   meta: ':meta',
   /** rate-limit window counter */

@@ -38,6 +38,8 @@ export const REPLY = {
   WAIT_UNKNOWN: -1,
   /** send with a maxLength: in place of a message's id, the message was refused and not written */
   QUEUE_FULL: -2,
+  /** skipProcessed: the delivery's key is not marked processed, so its handler runs (OK: skipped, acked) */
+  UNPROCESSED: -1,
 } as const;
 
 /** The reply of each script, as ioredis hands it over (integers as numbers, bulk strings as strings). */
@@ -48,6 +50,10 @@ export interface ScriptReplies {
   'queue/dequeue': [number, number, ...string[]];
   /** OK or STALE per delivery */
   'queue/ack': number[];
+  /** OK or STALE per delivery; every key is marked processed either way */
+  'queue/ackProcessed': number[];
+  /** OK (marked, acked), STALE (marked, not in flight) or UNPROCESSED per delivery */
+  'queue/skipProcessed': number[];
   /** STALE, RETRIED, DEAD_LETTERED or RELEASED per delivery */
   'queue/nack': number[];
   /** OK or STALE per delivery */

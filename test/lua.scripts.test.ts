@@ -33,6 +33,8 @@ describe('script names', () => {
       'queue/send': true,
       'queue/dequeue': true,
       'queue/ack': true,
+      'queue/ackProcessed': true,
+      'queue/skipProcessed': true,
       'queue/nack': true,
       'queue/extend': true,
       'queue/reclaim': true,

@@ -9,6 +9,9 @@ import { SCRIPTS, type ScriptName } from '../src/scripts.js';
  *   ran), the answer is thrown away and the client's connection is cut. ioredis then reconnects and
  *   re-sends the unanswered command (autoResendUnfulfilledCommands, on by default): the same request
  *   reaches Redis twice, as it does in production when a connection drops at the wrong moment;
+ * - hold one chosen command before it reaches Redis (it and every later command of its connection), until
+ *   released or until the connection ends: a commit stuck in a slow network, or one that never arrives
+ *   because its process was killed;
  * - drop every connection now;
  * - refuse new connections until told to accept again.
  *
@@ -29,6 +32,25 @@ export interface LoseReplyOptions {
   reply?: (reply: Buffer) => boolean;
   /** after cutting the connection, refuse new ones until `accept()` (to act while the client is away) */
   refuseAfter?: boolean;
+}
+
+export interface HoldOptions {
+  /** picks the command to hold; gets its arguments, the command name first (see `scriptCall`) */
+  command: (args: Buffer[]) => boolean;
+}
+
+/** An armed hold. `held` resolves once a command was caught (it has not reached Redis). */
+export interface HeldCommand {
+  readonly held: Promise<void>;
+  /** sends the held command and those behind it to Redis, in order (nothing, if its connection ended) */
+  release(): void;
+  /** disarm without holding (a command already held stays held until release or its connection ends) */
+  cancel(): void;
+}
+
+interface ArmedHold {
+  options: HoldOptions;
+  hold(pipe: Pipe): void;
 }
 
 /** An armed fault. `fired` resolves with the lost command's name once its reply was thrown away. */
@@ -108,6 +130,8 @@ class Pipe {
   /** the index of the chosen command whose reply is awaited, and the commands held back meanwhile */
   private waiting: { index: number; name: string; armed: Armed } | null = null;
   private held: Buffer[] = [];
+  /** a command caught by a hold: it and every later command wait in `held` until released */
+  private paused = false;
   private cut = false;
 
   constructor(
@@ -140,7 +164,7 @@ class Pipe {
     let at = 0;
     for (let end; (end = respEnd(this.commandBytes, at)) >= 0; at = end) {
       const command = this.commandBytes.subarray(at, end);
-      if (this.waiting) {
+      if (this.waiting || this.paused) {
         this.held.push(command);
         continue;
       }
@@ -149,7 +173,35 @@ class Pipe {
     this.commandBytes = this.commandBytes.subarray(at);
   }
 
+  /** Sends the commands held by a hold, in order (unless the connection ended meanwhile). */
+  resume(): void {
+    this.paused = false;
+    if (this.cut) return;
+    this.forwardHeld();
+  }
+
+  /** Forwards held commands until one must wait again (a reply to lose, or a hold). */
+  private forwardHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (let n = 0; n < held.length; n++) {
+      if (this.waiting || this.paused) {
+        this.held.push(...held.slice(n));
+        break;
+      }
+      this.forward(held[n]!);
+    }
+  }
+
   private forward(command: Buffer): void {
+    const holding = this.proxy.holding;
+    if (holding && holding.options.command(commandArgs(command))) {
+      this.proxy.holding = null;
+      this.paused = true;
+      this.held.push(command);
+      holding.hold(this);
+      return;
+    }
     const index = this.sent++;
     const armed = this.proxy.armed;
     if (armed) {
@@ -183,15 +235,7 @@ class Pipe {
       this.client.write(this.replyBytes.subarray(from, end));
       from = end;
       this.waiting = null;
-      const held = this.held;
-      this.held = [];
-      for (let n = 0; n < held.length; n++) {
-        if (this.waiting) {
-          this.held.push(...held.slice(n));
-          break;
-        }
-        this.forward(held[n]!);
-      }
+      this.forwardHeld();
     }
     this.client.write(this.replyBytes.subarray(from, at));
     this.replyBytes = this.replyBytes.subarray(at);
@@ -201,6 +245,8 @@ class Pipe {
 export class FaultProxy {
   /** the fault waiting to happen, if any (internal: use loseReply) */
   armed: Armed | null = null;
+  /** the hold waiting for its command, if any (internal: use holdCommand) */
+  holding: ArmedHold | null = null;
   private readonly pipes = new Set<Pipe>();
   private refusing = false;
   private faults = 0;
@@ -270,9 +316,39 @@ export class FaultProxy {
     };
   }
 
-  /** Removes the armed fault, if any. */
+  /**
+   * Arms a hold for the next command `options.command` picks (one at a time; replaces an unfired one): that
+   * command and every later one of its connection wait in the proxy, not sent to Redis, until `release()`.
+   * If the connection ends first (its process killed), they never reach Redis.
+   */
+  holdCommand(options: HoldOptions): HeldCommand {
+    let caught!: () => void;
+    const held = new Promise<void>((resolve) => (caught = resolve));
+    let pipe: Pipe | null = null;
+    const armed: ArmedHold = {
+      options,
+      hold: (by) => {
+        pipe = by;
+        caught();
+      },
+    };
+    this.holding = armed;
+    return {
+      held,
+      release: () => {
+        if (this.holding === armed) this.holding = null;
+        pipe?.resume();
+      },
+      cancel: () => {
+        if (this.holding === armed) this.holding = null;
+      },
+    };
+  }
+
+  /** Removes the armed fault and hold, if any. */
   disarm(): void {
     this.armed = null;
+    this.holding = null;
   }
 
   /** Cuts every connection now, in the middle of whatever they were doing. */

@@ -15,6 +15,7 @@ import {
   requireInteger,
 } from '../validate.js';
 import { MAX_BATCH, MAX_BLOCK_MS, MAX_HANDLER_TIMEOUT_MS, requireVisibility } from './validate.js';
+import { IdempotencyGuard, type IdempotencyOptions } from './idempotency.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
@@ -38,7 +39,7 @@ export interface HandlerContext {
  */
 export type Handler<T> = (message: Delivery<T>, context: HandlerContext) => unknown;
 
-export interface ConsumerOptions {
+export interface ConsumerOptions<T = unknown> {
   /** handlers running at once (default 1) */
   concurrency?: number;
   /**
@@ -56,6 +57,12 @@ export interface ConsumerOptions {
   graceMs?: number;
   /** stop fetching while handlers fail too often (off unless given; `{}` turns it on with the defaults) */
   circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Skip messages already processed: the ack of a handler that succeeded also marks the message's key (its
+   * id, or `key(message)`) for `retentionMs`, in the same script; a delivery whose key is marked is acked
+   * without running the handler (the `skipped` event). Off by default.
+   */
+  idempotency?: IdempotencyOptions<T>;
 }
 
 const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
@@ -66,6 +73,7 @@ const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
   blockMs: true,
   graceMs: true,
   circuitBreaker: true,
+  idempotency: true,
 });
 /**
  * What close() did with the deliveries it held (the `closed` event's argument, and what close() resolves to).
@@ -120,11 +128,13 @@ class Job<T> implements HandlerContext {
  * extends visibility while handlers run, and blocks in Redis (BLPOP on the queue's wake list) when idle.
  *
  * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error),
- * 'completed' (message), 'closed', and with a circuit breaker 'circuitOpen', 'circuitHalfOpen', 'circuitClosed'.
- * Without an 'error' listener errors are written to the console.
+ * 'completed' (message), 'skipped' (message; with `idempotency`), 'closed', and with a circuit breaker
+ * 'circuitOpen', 'circuitHalfOpen', 'circuitClosed'. Without an 'error' listener errors are written to the console.
  */
 export interface ConsumerEvents<T> {
   completed: [message: Delivery<T>];
+  /** with `idempotency`: the message's key was marked processed, so it was acked and its handler not run */
+  skipped: [message: Delivery<T>];
   failed: [message: Delivery<T>, error: unknown];
   error: [error: unknown];
   closed: [report: ConsumerCloseReport];
@@ -149,6 +159,8 @@ export class Consumer<T = unknown> extends EventEmitter {
 
   /** null without the circuitBreaker option: the hot path then checks only that */
   private readonly breaker: CircuitBreaker | null;
+  /** the idempotency guard, when the consumer has one */
+  private readonly guard: IdempotencyGuard<T> | null;
   private readonly running = new Map<string, Job<T>>();
   /** handlers that timed out (their message was nacked) but have not returned: they still hold a slot */
   private readonly abandoned = new Set<Job<T>>();
@@ -178,7 +190,7 @@ export class Consumer<T = unknown> extends EventEmitter {
   constructor(
     readonly queue: Queue<T>,
     private readonly handler: Handler<T>,
-    options: ConsumerOptions = {},
+    options: ConsumerOptions<T> = {},
   ) {
     super();
     checkOptions(options, CONSUMER_OPTIONS, 'consume(handler, options)');
@@ -199,6 +211,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
     this.breaker = CircuitBreaker.from(options.circuitBreaker, (event) => this.circuitChanged(event));
+    this.guard = options.idempotency === undefined ? null : new IdempotencyGuard(queue, options.idempotency);
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
@@ -268,12 +281,16 @@ export class Consumer<T = unknown> extends EventEmitter {
         continue;
       }
       errorDelay = 0;
-      const { deliveries, waitMs } = outcome;
+      const { waitMs } = outcome;
+      lastWasFull = outcome.deliveries.length === next.want;
+      const deliveries =
+        this.guard && outcome.deliveries.length > 0 && this.fetching
+          ? await this.withoutProcessed(this.guard, outcome.deliveries)
+          : outcome.deliveries;
       if (!this.fetching) {
         unstarted.push(...deliveries);
         break;
       }
-      lastWasFull = deliveries.length === next.want;
       if (this.breaker !== null && this.breaker.state !== 'closed' && deliveries.length > 0) {
         // The circuit opened (or is probing) while this call was in flight: what it may not start goes
         // back to the queue untouched, attempts unchanged.
@@ -318,6 +335,48 @@ export class Consumer<T = unknown> extends EventEmitter {
         },
         (error: unknown) => this.reportError(error),
       );
+    }
+  }
+
+  /**
+   * The deliveries of a batch whose handler is to run. Those whose key is marked processed are acked, in one
+   * script call for the batch, and emitted as `skipped`; those whose key function failed are nacked with the
+   * error. While Redis is unreachable the call is retried under the same request id; when close() begins
+   * meanwhile, the whole batch is returned, to be handed back (a delivery the call did ack is then stale).
+   */
+  private async withoutProcessed(guard: IdempotencyGuard<T>, deliveries: Delivery<T>[]): Promise<Delivery<T>[]> {
+    const checked: Delivery<T>[] = [];
+    for (const delivery of deliveries) {
+      try {
+        guard.keyOf(delivery);
+        checked.push(delivery);
+      } catch (error) {
+        this.nacks.push({ ref: delivery, error: reasonOf(error), retry: true });
+        this.scheduleFlush();
+        if (this.listenerCount('failed') > 0) this.notify('failed', delivery, error);
+      }
+    }
+    if (checked.length === 0) return checked;
+    const requestId = newRequestId();
+    let errorDelay = 0;
+    for (;;) {
+      try {
+        const outcomes = await guard.skip(checked, requestId);
+        const toRun: Delivery<T>[] = [];
+        outcomes.forEach((outcome, n) => {
+          const delivery = checked[n]!;
+          if (outcome === 'run') toRun.push(delivery);
+          else if (outcome === 'stale') this.reportError(new StaleReceiptError(delivery.id, delivery.receipt));
+          else if (this.listenerCount('skipped') > 0) this.notify('skipped', delivery);
+        });
+        return toRun;
+      } catch (error) {
+        if (!this.fetching) return checked;
+        this.reportError(error);
+        errorDelay = Math.min(2_000, errorDelay * 2 || 50);
+        await sleep(errorDelay, undefined, { signal: this.stopSleeping.signal }).catch(() => undefined);
+        if (!this.fetching) return checked;
+      }
     }
   }
 
@@ -438,7 +497,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     const nacks = this.nacks.splice(0);
     const work: Promise<void>[] = [];
     if (acks.length > 0) {
-      work.push(this.settle(acks, () => this.queue.ackMany(acks).then((acked) => this.reportStale(acks, acked))));
+      const guard = this.guard;
+      const ack = guard ? () => guard.commit(acks) : () => this.queue.ackMany(acks);
+      work.push(this.settle(acks, () => ack().then((acked) => this.reportStale(acks, acked))));
     }
     if (nacks.length > 0) {
       const refs = nacks.map((n) => n.ref);

@@ -222,6 +222,14 @@ export class Queue<T = unknown> {
   }
 
   /**
+   * Runs one of this queue's scripts (KEYS[1] its base key): for the consumer's idempotency guard.
+   * @internal
+   */
+  runScript<N extends ScriptName>(script: N, args: (string | number)[], requestId?: string): Promise<ScriptReplies[N]> {
+    return this.run(script, args, requestId);
+  }
+
+  /**
    * Sends one message; returns its id (for a duplicate dedup key, the first message's id).
    *
    * Sends made in the same tick of the event loop (a producer with many sends in flight) are coalesced
@@ -635,7 +643,7 @@ export class Queue<T = unknown> {
   }
 
   /** Starts a consumer runtime on this queue (see Consumer). */
-  consume(handler: Handler<T>, options: ConsumerOptions = {}): Consumer<T> {
+  consume(handler: Handler<T>, options: ConsumerOptions<T> = {}): Consumer<T> {
     if (this.closed) throw new ClosedError(`queue ${this.name}`);
     if (typeof handler !== 'function') {
       throw new ValidationError('handler', `consume(handler) needs a function, got ${typeof handler}`);
