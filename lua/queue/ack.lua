@@ -9,46 +9,14 @@
   act once, since an acked receipt is no longer in flight, but the repeat would answer stale.)
 ]]
 --@include "queue"
---@include "placement"
+--@include "complete"
 --@include "request"
 
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
-local members = {}
-for i = 3, #ARGV, 2 do members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1] end
-local scores = redis.call('ZMSCORE', k.inflight, unpack(members))
-
--- A receipt named twice in one batch is acked once; the repeat is stale, as it would be in a later call.
-local results, current, ids, seen = {}, {}, {}, {}
-for n, member in ipairs(members) do
-  if scores[n] and not seen[member] then
-    seen[member] = true
-    results[n] = REPLY.OK
-    current[#current + 1] = member
-    ids[#ids + 1] = ARGV[2 * n + 1]
-  else
-    results[n] = REPLY.STALE
-  end
-end
+local results, current, ids = currentDeliveries(k, 3, 2)
 if #ids == 0 then return unchanged(results) end
-
-redis.call('ZREM', k.inflight, unpack(current))
--- A message with a partition key keeps a count in `partitions` until it is acked or dead-lettered, so
--- when that hash does not exist none of these has one, and their records need not be read back and parsed
--- (the larger part of an ack's cost). Likewise `errors` is touched only when some message has one.
-local recs = redis.call('EXISTS', k.partitions) == 1 and redis.call('HMGET', k.records, unpack(ids)) or {}
-redis.call('HDEL', k.records, unpack(ids))
-if redis.call('EXISTS', k.errors) == 1 then redis.call('HDEL', k.errors, unpack(ids)) end
-redis.call('HDEL', k.liveIds, unpack(ids))
-redis.call('HINCRBY', k.stats, 'acked', #ids)
-local now
-for _, rec in ipairs(recs) do
-  local msg = rec and parseRecord(rec)
-  if msg and msg.partitionKey ~= '' then
-    now = now or nowMs()
-    releasePartition(k, msg.partitionKey, now)
-  end
-end
+complete(k, current, ids)
 return rememberInts(requestKey, results)
