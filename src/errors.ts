@@ -109,7 +109,7 @@ export class RequestFailedError extends SluiceError {
     super(
       'REQUEST_FAILED',
       `request ${messageId} on queue ${queueName} failed: its handler's last error was ${JSON.stringify(reason)}; ` +
-        `the message is in the dead-letter queue (queue.deadLetters(), replayDeadLetters() does not answer again)`,
+        `the message is in the dead-letter queue (queue.deadLetters()); a replay runs it again but answers nobody`,
     );
     this.queueName = queueName;
     this.messageId = messageId;

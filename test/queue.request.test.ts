@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ClosedError,
   Queue,
+  QueueFullError,
   RequestFailedError,
   RequestTimeoutError,
   ValidationError,
@@ -204,6 +205,14 @@ describe('queue.request', () => {
     await expect(queue.request({ n: 1 }, { priority: 'URGENT' } as never)).rejects.toThrow(/priority must be/);
     await expect(queue.request(1n as never)).rejects.toThrow(/JSON-serialisable/);
     expect((await queue.getStats()).counters.sent).toBe(0);
+  });
+
+  it('at maxLength a request is refused with QueueFullError and writes nothing', async () => {
+    const queue = env.queue<{ n: number }>('rpc', { maxLength: 1, whenFull: 'wait' });
+    await queue.send({ n: 0 });
+    await expect(queue.request({ n: 1 }, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(QueueFullError);
+    expect((await queue.getStats()).counters.sent).toBe(1);
+    expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
   });
 
   it('a request may carry a priority and a type, and the handler sees them', async () => {
