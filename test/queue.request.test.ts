@@ -184,6 +184,26 @@ describe('queue.request', () => {
     }
   });
 
+  it('an answer whose reply from Redis was lost (re-sent by ioredis) is acked and answered once', async () => {
+    const requester = env.queue<{ n: number }>('rpc');
+    const worker = new Queue<{ n: number }>('rpc', { connection: faults.proxy.url, prefix: requester.prefix });
+    try {
+      const errors: unknown[] = [];
+      worker.consume(({ payload }) => payload.n + 1).on('error', (error) => errors.push(error));
+      const lost = faults.proxy.loseReply({ command: scriptCall('queue/reply') });
+      expect(await requester.request({ n: 41 }, { timeoutMs: 20_000 })).toBe(42);
+      await waitFor(() => lost.hasFired, 'the reply of queue/reply lost');
+      await waitFor(async () => (await requester.getStats()).counters.acked === 1, 'the request acked');
+      const stats = await requester.getStats();
+      expect(stats.counters).toMatchObject({ sent: 1, delivered: 1, acked: 1 });
+      expect(outstanding(stats)).toBe(0);
+      expect(errors.filter((e) => !(e instanceof Error && /connect|closed/i.test(e.message)))).toEqual([]);
+      expect(await leftovers(requester)).toEqual({ requests: 0, replyLists: [] });
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('close() rejects pending requests with ClosedError and withdraws them', async () => {
     const queue = env.queue<{ n: number }>('rpc');
     const pending = [1, 2, 3].map((n) => rejection(queue.request({ n }, { timeoutMs: 60_000 })));
