@@ -96,6 +96,46 @@ export class IdempotencyKeyError extends SluiceError {
 }
 
 /**
+ * queue.request: no reply came within `timeoutMs`. The request was withdrawn: its message was removed if no
+ * consumer had taken it yet, and a reply that comes later is dropped. A handler already running still runs.
+ */
+export class RequestTimeoutError extends SluiceError {
+  readonly queueName: string;
+  readonly messageId: string;
+  readonly timeoutMs: number;
+  constructor(queueName: string, messageId: string, timeoutMs: number) {
+    super(
+      'REQUEST_TIMEOUT',
+      `request ${messageId} on queue ${queueName} got no reply within ${timeoutMs} ms (option timeoutMs); it was ` +
+        `withdrawn and a later reply is dropped. Check that a consumer runs on ${queueName}, or raise timeoutMs`,
+    );
+    this.queueName = queueName;
+    this.messageId = messageId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * queue.request: the handler failed on every attempt and the request's message was dead-lettered; `reason`
+ * is its last error (the dead-letter reason).
+ */
+export class RequestFailedError extends SluiceError {
+  readonly queueName: string;
+  readonly messageId: string;
+  readonly reason: string;
+  constructor(queueName: string, messageId: string, reason: string) {
+    super(
+      'REQUEST_FAILED',
+      `request ${messageId} on queue ${queueName} failed: its handler's last error was ${JSON.stringify(reason)}; ` +
+        `the message is in the dead-letter queue (queue.deadLetters()); a replay runs it again but answers nobody`,
+    );
+    this.queueName = queueName;
+    this.messageId = messageId;
+    this.reason = reason;
+  }
+}
+
+/**
  * A stored message record could not be decoded (edited by hand, or written by something else): dequeue
  * dead-letters such a message with this error's message as the reason; deadLetters() lists it with its raw text.
  */

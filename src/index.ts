@@ -1,5 +1,6 @@
 // The public surface of sluice: a deliberate list, not a barrel.
 export { Queue, type QueueOptions } from './queue/queue.js';
+export type { RequestOptions } from './queue/requester.js';
 export { DEFAULT_FULL_WAIT_MS, type BackpressureOptions, type WhenFull } from './queue/backpressure.js';
 export { MAX_BATCH } from './queue/validate.js';
 export {
@@ -60,6 +61,8 @@ export {
   UnknownSubscriberError,
   QueueFullError,
   IdempotencyKeyError,
+  RequestTimeoutError,
+  RequestFailedError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export {

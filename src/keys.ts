@@ -42,6 +42,10 @@ export const QUEUE_KEY_SUFFIXES = {
   stats: ':stats',
   /** wake-up tokens that idle consumers block on */
   wake: ':w',
+  /** requests awaiting a reply (queue.request): message id scored by its deadline, ms by the Redis clock */
+  requests: ':rq',
+  /** prefix of the reply lists, one per requester (`<replyPrefix><requester id>`; entries `id|ok|text`) */
+  replyPrefix: ':rp:',
 } as const;
 
 export type QueueKeyName = keyof typeof QUEUE_KEY_SUFFIXES;

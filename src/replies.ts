@@ -58,6 +58,12 @@ export interface ScriptReplies {
   'queue/nack': number[];
   /** OK or STALE per delivery */
   'queue/extend': number[];
+  /** OK (written) or QUEUE_FULL (refused, nothing written) */
+  'queue/request': number;
+  /** OK or STALE per delivery, as queue/ack */
+  'queue/reply': number[];
+  /** OK: withdrawn before delivery; STALE: already delivered or handled (its reply, if any, is dropped) */
+  'queue/requestCancel': number;
   'queue/reclaim': number;
   'queue/promote': number;
   /** ids replayed */

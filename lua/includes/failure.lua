@@ -4,6 +4,7 @@
 ]]
 --@include "queue"
 --@include "placement"
+--@include "respond"
 
 -- min(cap, base * 2^(attempt-1)), shortened by up to `jitter` (0..1) of itself at random.
 local function backoffMs(policy, attempts)
@@ -32,5 +33,7 @@ local function failMessage(k, id, rec, reason, retry, delayMs, now, policy)
   end
   deadLetter(k, id, rec, reason, now)
   releasePartition(k, msg.partitionKey, now)
+  -- A request whose message is dead-lettered is answered with the failure rather than left to time out.
+  respond(k, id, '0', reason, now)
   return 'dead'
 end

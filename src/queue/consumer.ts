@@ -19,6 +19,7 @@ import { IdempotencyGuard, type IdempotencyOptions } from './idempotency.js';
 import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
+import { isRequestId } from './requester.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
@@ -35,7 +36,8 @@ export interface HandlerContext {
 
 /**
  * Processes one message. Resolving (to anything but `false`) acks it; returning `false` or throwing nacks
- * it with the reason recorded, and it is retried after the queue's backoff or dead-lettered.
+ * it with the reason recorded, and it is retried after the queue's backoff or dead-lettered. For a message
+ * sent with queue.request, the value resolved is the reply (as JSON; undefined is null).
  */
 export type Handler<T> = (message: Delivery<T>, context: HandlerContext) => unknown;
 
@@ -180,6 +182,7 @@ export class Consumer<T = unknown> extends EventEmitter {
   private readonly unstartedBack = { pending: [] as DeliveryRef[], done: [] as DeliveryRef[] };
   private isClosed = false;
   private acks: DeliveryRef[] = [];
+  private replies: { ref: DeliveryRef; replyJson: string }[] = [];
   private nacks: (NackOptions & { ref: DeliveryRef })[] = [];
   private flushScheduled = false;
   private readonly flushes = new Set<Promise<void>>();
@@ -422,13 +425,13 @@ export class Consumer<T = unknown> extends EventEmitter {
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(
-        (value) => (value === false ? this.fail(job, new Error('handler returned false')) : this.succeed(job)),
+        (value) => (value === false ? this.fail(job, new Error('handler returned false')) : this.succeed(job, value)),
         (error: unknown) => this.fail(job, error),
       );
     } else if (result === false) {
       this.fail(job, new Error('handler returned false'));
     } else {
-      this.succeed(job);
+      this.succeed(job, result);
     }
   }
 
@@ -466,9 +469,22 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.wakeFetchLoop();
   }
 
-  private succeed(job: Job<T>): void {
-    if (!this.finish(job)) return;
-    this.acks.push(job.delivery);
+  /** Acks the delivery; a request's (queue.request) is acked with `value` as its reply, in one script call. */
+  private succeed(job: Job<T>, value: unknown): void {
+    if (isRequestId(job.delivery.id)) {
+      let replyJson: string;
+      try {
+        replyJson = this.queue.serialiseReply(value);
+      } catch (error) {
+        this.fail(job, error);
+        return;
+      }
+      if (!this.finish(job)) return;
+      this.replies.push({ ref: job.delivery, replyJson });
+    } else {
+      if (!this.finish(job)) return;
+      this.acks.push(job.delivery);
+    }
     this.scheduleFlush();
     if (this.breaker !== null) this.breaker.record(job.circuitEpoch, false);
     if (this.listenerCount('completed') > 0) this.notify('completed', job.delivery);
@@ -495,11 +511,16 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.flushScheduled = false;
     const acks = this.acks.splice(0);
     const nacks = this.nacks.splice(0);
+    const replies = this.replies.splice(0);
     const work: Promise<void>[] = [];
     if (acks.length > 0) {
       const guard = this.guard;
       const ack = guard ? () => guard.commit(acks) : () => this.queue.ackMany(acks);
       work.push(this.settle(acks, () => ack().then((acked) => this.reportStale(acks, acked))));
+    }
+    if (replies.length > 0) {
+      const refs = replies.map((r) => r.ref);
+      work.push(this.settle(refs, () => this.queue.replyMany(replies).then((acked) => this.reportStale(refs, acked))));
     }
     if (nacks.length > 0) {
       const refs = nacks.map((n) => n.ref);

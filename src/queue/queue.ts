@@ -6,6 +6,7 @@ import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';
+import { Requester, type RequestOptions } from './requester.js';
 import type {
   DeadLetter,
   Delivery,
@@ -33,6 +34,7 @@ import {
   SEND_ITEM_OPTIONS,
   SEND_OPTIONS,
   sendArguments,
+  serialisePayload,
 } from './validate.js';
 import {
   atIndex,
@@ -172,6 +174,8 @@ export class Queue<T = unknown> {
   private readonly consumers = new Set<Consumer<T>>();
   /** the maxLength, when the queue has one */
   private readonly sendLimit: SendLimit | null;
+  /** the requester side of request(), made on first use */
+  private requester: Requester | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -303,6 +307,54 @@ export class Queue<T = unknown> {
     });
     if (this.sendLimit) return await this.sendLimit.sendMany(args);
     return (await this.run('queue/send', args)) as string[];
+  }
+
+  /**
+   * Sends `payload` as a request and resolves with the reply: the value the handler of the consumer that
+   * processed it returned (as JSON; undefined is null), matched to this call by the message's id. The
+   * reply travels through Redis, so the consumer may run in any process. Rejects with RequestTimeoutError
+   * when no reply came within `timeoutMs` (default 30 s; the request is withdrawn and a later reply dropped),
+   * RequestFailedError when the message was dead-lettered (the handler failed maxRetries + 1 times),
+   * QueueFullError at maxLength (a request never waits for room), and ClosedError when the queue closes first.
+   */
+  request<R = unknown>(payload: T, options: RequestOptions = {}): Promise<R> {
+    if (this.closed || this.closing) return Promise.reject(new ClosedError(`queue ${this.name}`));
+    this.requester ??= new Requester({
+      name: this.name,
+      baseKey: this.baseKey,
+      client: this.client,
+      limits: this.limits,
+      maxLength: this.sendLimit?.maxLength ?? null,
+      run: (script, args) => this.run(script, args),
+    });
+    return this.requester.request<R>(payload, options);
+  }
+
+  /**
+   * The reply of a handler to a request, as JSON (undefined is null); throws ValidationError when it is not
+   * JSON-serialisable or larger than maxPayloadBytes.
+   * @internal
+   */
+  serialiseReply(value: unknown): string {
+    return serialisePayload(value === undefined ? null : value, this.limits.maxPayloadBytes);
+  }
+
+  /**
+   * Acks request deliveries and answers each with its reply JSON, in one script call per 1,000; per delivery
+   * whether it was acked (false: stale, and not answered).
+   * @internal
+   */
+  async replyMany(items: readonly { ref: DeliveryRef; replyJson: string }[]): Promise<boolean[]> {
+    return this.inBatches(
+      items,
+      async (batch) => {
+        const args: string[] = [];
+        for (const { ref, replyJson } of batch) args.push(ref.id, ref.receipt, replyJson);
+        const results = await this.run('queue/reply', args);
+        return results.map((r) => r !== REPLY.STALE);
+      },
+      false,
+    );
   }
 
   /**
@@ -686,7 +738,10 @@ export class Queue<T = unknown> {
     // Sends of this tick are handed to the client now: ahead of the consumers' last acks, before QUIT.
     flushSends(this.client, this.baseKey);
     this.sendLimit?.close();
-    await Promise.all([...this.consumers].map((c) => c.close(graceMs === undefined ? {} : { graceMs })));
+    await Promise.all([
+      this.requester?.close(),
+      ...[...this.consumers].map((c) => c.close(graceMs === undefined ? {} : { graceMs })),
+    ]);
     flushSends(this.client, this.baseKey);
     this.closed = true;
     if (this.ownsClient) await closeOwned(this.client, `queue ${this.name}`);

@@ -128,10 +128,17 @@ export interface SendLimits {
 /**
  * Validates one message and returns its 8 send.lua arguments (see lua/queue/send.lua). `checkKeys` false: the
  * caller already checked that the item is an object with known keys only (send does, on its options).
+ * `generatedId`: the id of a message sent without one, in place of a uuid (a request's, src/queue/requester.ts).
  */
-export function sendArguments(item: SendItem, limits: SendLimits, now: number, checkKeys = true): (string | number)[] {
+export function sendArguments(
+  item: SendItem,
+  limits: SendLimits,
+  now: number,
+  checkKeys = true,
+  generatedId?: string,
+): (string | number)[] {
   if (checkKeys) checkOptions(item, SEND_ITEM_OPTIONS, 'sendMany(items)', 'item');
-  const id = item.id ?? uuidv4();
+  const id = item.id ?? generatedId ?? uuidv4();
   if (item.id !== undefined && (typeof item.id !== 'string' || !ID_PATTERN.test(item.id))) {
     throw new ValidationError('id', `id must be 1..128 letters, digits or _ - . :, got ${describe(item.id)}`);
   }
