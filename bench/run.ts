@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import {
@@ -16,7 +19,7 @@ import { measureLimits, type Limits } from './limits.js';
 import { median } from './measure.js';
 
 /**
- * npm run bench [-- --quick] [-- --only=send,drain,latency,memory,commands,limits]
+ * npm run bench [-- --quick] [-- --only=send,drain,latency,memory,commands,bus,outbox,limits]
  * Runs every case for sluice, Bee-Queue and BullMQ against REDIS_URL (default redis://127.0.0.1:6379), the
  * three interleaved within each trial (the order rotates from trial to trial), prints a markdown table
  * (median of the trials, min–max, sluice's advantage over each peer, the target) and saves the raw results
@@ -91,6 +94,23 @@ const SYSTEMS: readonly SystemName[] = ['sluice', 'bee', 'bullmq'];
 /** the latency of a bare Redis list under the same load (see RawSystem), and the machine's limits */
 let floor: LatencyTrial[] | undefined;
 let limits: Limits | undefined;
+/** what bench/events-publish.ts and bench/outbox.ts printed (no peer has an event bus or an outbox) */
+const extra: { title: string; lines: string[] }[] = [];
+
+/** Runs one of the stand-alone benches (a compiled file next to this one) and keeps what it printed. */
+async function standalone(title: string, file: string, env: Record<string, string>): Promise<void> {
+  const path = fileURLToPath(new URL(file, import.meta.url));
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [path], {
+      env: { ...process.env, ...env },
+      maxBuffer: 1 << 24,
+    });
+    extra.push({ title, lines: stdout.trim().split('\n') });
+  } catch (error) {
+    extra.push({ title, lines: [`failed: ${(error as Error).message.split('\n')[0]}`] });
+  }
+  for (const line of extra[extra.length - 1]!.lines) console.error(`  ${title}: ${line}`);
+}
 
 /** Trial t runs the systems starting from the t-th, so that none always goes first. */
 function orderOf<T>(list: readonly T[], trial: number): T[] {
@@ -162,10 +182,13 @@ function verdict(row: Row): string {
 }
 
 function table(): string {
-  const lines = [
-    '| case | unit | sluice | Bee-Queue | BullMQ | sluice vs Bee | sluice vs BullMQ | target |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
+  const lines =
+    rows.length === 0
+      ? []
+      : [
+          '| case | unit | sluice | Bee-Queue | BullMQ | sluice vs Bee | sluice vs BullMQ | target |',
+          '|---|---|---|---|---|---|---|---|',
+        ];
   for (const row of rows) {
     const cell = (r: Stat | undefined) => `${format(r!.median)} (${format(r!.min)}–${format(r!.max)})`;
     lines.push(
@@ -173,11 +196,12 @@ function table(): string {
         `${advantage(row, 'bee').toFixed(2)}× | ${advantage(row, 'bullmq').toFixed(2)}× | ${verdict(row)} |`,
     );
   }
-  lines.push(
-    '',
-    'Each cell: median of the trials (min–max). "sluice vs X" is how many times better sluice is than X ' +
-      '(above 1: sluice is ahead), for rates and for times alike.',
-  );
+  if (rows.length > 0)
+    lines.push(
+      '',
+      'Each cell: median of the trials (min–max). "sluice vs X" is how many times better sluice is than X ' +
+        '(above 1: sluice is ahead), for rates and for times alike.',
+    );
   if (floor) {
     const at = (s: 'p50' | 'p99' | 'max') => format(median(floor!.map((t) => t[s])));
     lines.push(
@@ -197,6 +221,7 @@ function table(): string {
       `- an empty script (EVALSHA of \`return 0\`) costs ${limits.emptyScriptUs.toFixed(2)} µs of Redis CPU per call`,
     );
   }
+  for (const { title, lines: printed } of extra) lines.push('', `${title}:`, '', ...printed.map((l) => `- ${l}`));
   return lines.join('\n');
 }
 
@@ -308,6 +333,23 @@ async function main(): Promise<void> {
     );
   }
 
+  if (wanted('bus')) {
+    await standalone(
+      'Event bus publish, 1/10/50 matching subscribers (bench/events-publish.ts)',
+      './events-publish.js',
+      {
+        REDIS_URL: url,
+        EVENTS: quick ? '1000' : '5000',
+      },
+    );
+  }
+  if (wanted('outbox')) {
+    await standalone('Outbox relay, MariaDB to the bus (bench/outbox.ts)', './outbox.js', {
+      REDIS_URL: url,
+      ROWS: quick ? '2000' : '20000',
+      SECONDS: quick ? '3' : '10',
+    });
+  }
   if (wanted('limits')) limits = await measureLimits(url, redis);
 
   const finished = new Date();
