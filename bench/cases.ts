@@ -8,13 +8,19 @@ import { commandCalls, commandDelta, percentile, preciseNow, usedMemory, waitUnt
 import { createSystem, type Payload, type Running, type System } from './systems.js';
 
 /**
- * The cases. Each runs one system for a number of trials and returns one value per trial (plus details).
- * The send cases are benny suites (one benny operation = one full run of the case, so that each benny
- * sample is one trial); drain, latency, memory and commands do not fit benny's ops/s model and use a
- * small harness of their own.
+ * The cases. Each function runs ONE trial of a case for every system, the systems one after another in the
+ * order given (run.ts rotates it from trial to trial), so that the libraries are interleaved within each
+ * trial and a drift of the machine (another process, a warmer cache) falls on all of them alike. Each
+ * system lives under its own prefix, and its keys are deleted after its part of the trial.
+ * The send cases are benny suites, one per trial with one entry per system (one benny operation = one
+ * whole run of the case; benny runs it twice to warm up, then once measured); drain, latency, memory and
+ * commands do not fit benny's ops/s model and use a small harness of their own.
  */
 
-export type SystemName = 'sluice' | 'bullmq';
+export type SystemName = 'sluice' | 'bullmq' | 'bee';
+
+/** One trial's value per system (and what else the case recorded). */
+export type TrialResult = Partial<Record<SystemName, { value: number; details?: unknown }>>;
 
 export interface Settings {
   url: string;
@@ -31,12 +37,6 @@ export interface Settings {
   memoryCount: number;
   commandsCount: number;
   commandsConcurrency: number;
-}
-
-export interface Trials {
-  /** one value per trial, in the case's unit */
-  values: number[];
-  details?: unknown;
 }
 
 const payload = (i: number): Payload => ({ i, ts: Date.now() });
@@ -67,32 +67,39 @@ async function sendAll(system: System, mode: SendMode, s: Settings): Promise<voi
   }
 }
 
-/** Messages per second of one send mode, one value per benny sample. */
-export async function sendCase(name: SystemName, mode: SendMode, s: Settings): Promise<Trials> {
-  const system = createSystem(name, s.url);
+/** Messages per second of one send mode: one benny suite, one entry per system. */
+export async function sendCase(order: readonly SystemName[], mode: SendMode, s: Settings): Promise<TrialResult> {
+  const systems = order.map((name) => createSystem(name, s.url));
   try {
     const summary = await b.suite(
-      `send ${mode} (${name})`,
-      b.add(`${name}`, () => sendAll(system, mode, s), {
-        minSamples: s.trials,
-        initCount: 1,
-        maxTime: 0.001,
-        delay: 0,
-      }),
+      `send ${mode}`,
+      ...systems.map((system) =>
+        // The messages of the warm-up runs stay in the queue (benny has no untimed step between runs), as
+        // they do for every system.
+        b.add(system.name, () => sendAll(system, mode, s), { minSamples: 1, initCount: 1, maxTime: 0.001, delay: 0 }),
+      ),
     );
-    const result = summary.results[0]!;
-    const values = result.details.sampleResults.map((seconds) => s.sendCount / seconds);
-    return { values, details: { bennyOps: result.ops, bennySamples: result.samples } };
+    const out: TrialResult = {};
+    summary.results.forEach((result, n) => {
+      const name = order[n]!;
+      out[name] = {
+        value: s.sendCount / result.details.sampleResults[0]!,
+        details: { bennySamples: result.samples, seconds: result.details.sampleResults },
+      };
+    });
+    return out;
   } finally {
-    await system.cleanup();
-    await system.close();
+    for (const system of systems) {
+      await system.cleanup();
+      await system.close();
+    }
   }
 }
 
 /** Messages per second draining `drainCount` pre-filled messages at one concurrency. */
-export async function drainCase(name: SystemName, concurrency: number, s: Settings): Promise<Trials> {
-  const values: number[] = [];
-  for (let trial = 0; trial < s.trials; trial++) {
+export async function drainCase(order: readonly SystemName[], concurrency: number, s: Settings): Promise<TrialResult> {
+  const out: TrialResult = {};
+  for (const name of order) {
     const system = createSystem(name, s.url);
     try {
       await fill(system, s.drainCount, 1000);
@@ -100,14 +107,14 @@ export async function drainCase(name: SystemName, concurrency: number, s: Settin
       const t0 = performance.now();
       const running = await consumeUntil(system, concurrency, s.drainCount, before);
       const seconds = (performance.now() - t0) / 1000;
-      values.push(s.drainCount / seconds);
+      out[name] = { value: s.drainCount / seconds };
       await running.close();
     } finally {
       await system.cleanup();
       await system.close();
     }
   }
-  return { values };
+  return out;
 }
 
 /**
@@ -134,15 +141,16 @@ export interface LatencyTrial {
 }
 
 /**
- * Send-to-handler-start latency at a steady rate; the consumer runs in a child process. `ts` in the payload
- * is a sub-millisecond wall-clock time (performance.timeOrigin + now), comparable across processes.
+ * Send-to-handler-start latency at a steady rate, one trial per system in `order` ('raw' is the floor);
+ * the consumer runs in a child process. `ts` in the payload is a sub-millisecond wall-clock time
+ * (performance.timeOrigin + now), comparable across processes.
  */
 export async function latencyCase(
-  name: SystemName | 'raw',
+  order: readonly (SystemName | 'raw')[],
   s: Settings,
-): Promise<{ values: number[]; trials: LatencyTrial[] }> {
-  const trials: LatencyTrial[] = [];
-  for (let trial = 0; trial < s.trials; trial++) {
+): Promise<Partial<Record<SystemName | 'raw', LatencyTrial>>> {
+  const out: Partial<Record<SystemName | 'raw', LatencyTrial>> = {};
+  for (const name of order) {
     const system = createSystem(name, s.url);
     const child = fork(fileURLToPath(new URL('./latency-consumer.js', import.meta.url)), [
       name,
@@ -169,25 +177,25 @@ export async function latencyCase(
       child.send({ stop: total - warmup });
       const [reply] = (await once(child, 'message')) as [{ latencies: number[] }];
       const sorted = reply.latencies.sort((x, y) => x - y);
-      trials.push({
+      out[name] = {
         p50: percentile(sorted, 50),
         p99: percentile(sorted, 99),
         max: sorted[sorted.length - 1]!,
         count: sorted.length,
-      });
+      };
     } finally {
       if (child.exitCode === null) await once(child, 'exit');
       await system.cleanup();
       await system.close();
     }
   }
-  return { values: trials.map((t) => t.p99), trials };
+  return out;
 }
 
 /** Redis used_memory delta per pending message, N messages sent in bulk and left pending. */
-export async function memoryCase(name: SystemName, s: Settings, redis: Redis): Promise<Trials> {
-  const values: number[] = [];
-  for (let trial = 0; trial < s.trials; trial++) {
+export async function memoryCase(order: readonly SystemName[], s: Settings, redis: Redis): Promise<TrialResult> {
+  const out: TrialResult = {};
+  for (const name of order) {
     const system = createSystem(name, s.url);
     try {
       // Create the connection and load the scripts first, so that neither is counted.
@@ -197,23 +205,22 @@ export async function memoryCase(name: SystemName, s: Settings, redis: Redis): P
       const before = await usedMemory(redis);
       await fill(system, s.memoryCount, 1000);
       const after = await usedMemory(redis);
-      values.push((after - before) / s.memoryCount);
+      out[name] = { value: (after - before) / s.memoryCount };
     } finally {
       await system.cleanup();
       await system.close();
     }
   }
-  return { values };
+  return out;
 }
 
 /**
  * Redis commands per message end to end: N messages sent one at a time, then consumed at a concurrency,
  * counted as the INFO commandstats delta (commands run inside Lua scripts included).
  */
-export async function commandsCase(name: SystemName, s: Settings, redis: Redis): Promise<Trials> {
-  const values: number[] = [];
-  const details: Record<string, number>[] = [];
-  for (let trial = 0; trial < s.trials; trial++) {
+export async function commandsCase(order: readonly SystemName[], s: Settings, redis: Redis): Promise<TrialResult> {
+  const out: TrialResult = {};
+  for (const name of order) {
     const system = createSystem(name, s.url);
     try {
       await system.sendBulk([payload(-1)]);
@@ -231,12 +238,11 @@ export async function commandsCase(name: SystemName, s: Settings, redis: Redis):
       // The INFO calls themselves are not part of the work.
       delete delta.info;
       const total = Object.values(delta).reduce((sum, n) => sum + n, 0);
-      values.push(total / s.commandsCount);
-      details.push(delta);
+      out[name] = { value: total / s.commandsCount, details: delta };
     } finally {
       await system.cleanup();
       await system.close();
     }
   }
-  return { values, details };
+  return out;
 }

@@ -92,7 +92,8 @@ for (const subscribers of SUBSCRIBER_COUNTS) {
   for (const mode of ['sequential', 'in-flight', 'batch'] as Mode[]) {
     const { rate, serverUsPerEvent } = await measure(subscribers, mode);
     figures.push(
-      `${mode} ${Math.round(rate).toLocaleString('en-US')} events/s (${serverUsPerEvent.toFixed(1)} µs/event in Redis)`,
+      `${mode} ${Math.round(rate).toLocaleString('en-US')} events/s (${serverUsPerEvent.toFixed(1)} µs/event, ` +
+        `${(serverUsPerEvent / subscribers).toFixed(2)} µs/subscriber in Redis)`,
     );
   }
   rows.push(`${String(subscribers).padStart(2)} matching subscribers: ${figures.join(' | ')}`);

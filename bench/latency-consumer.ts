@@ -1,5 +1,5 @@
 import { preciseNow } from './measure.js';
-import { createSystem, type Payload } from './systems.js';
+import { createSystem, type Payload, type SystemKind } from './systems.js';
 
 /**
  * The consumer of the latency case, in a process of its own (started by cases.ts with fork):
@@ -9,7 +9,7 @@ import { createSystem, type Payload } from './systems.js';
  * {latencies} and exits.
  */
 
-const [name, url, prefix, concurrency] = process.argv.slice(2) as ['sluice' | 'bullmq' | 'raw', string, string, string];
+const [name, url, prefix, concurrency] = process.argv.slice(2) as [SystemKind, string, string, string];
 const system = createSystem(name, url, prefix);
 const latencies: number[] = [];
 const running = await system.consume(Number(concurrency), (payload: Payload) => {

@@ -1,14 +1,29 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import { Redis } from 'ioredis';
-import { commandsCase, drainCase, latencyCase, memoryCase, sendCase, type Settings, type SystemName } from './cases.js';
+import {
+  commandsCase,
+  drainCase,
+  latencyCase,
+  memoryCase,
+  sendCase,
+  type LatencyTrial,
+  type Settings,
+  type SystemName,
+  type TrialResult,
+} from './cases.js';
+import { measureLimits, type Limits } from './limits.js';
 import { median } from './measure.js';
 
 /**
- * npm run bench [-- --quick] [-- --only=send,drain,latency,memory,commands]
- * Runs every case for sluice and BullMQ against REDIS_URL (default redis://127.0.0.1:6379), prints a
- * markdown table (median of the trials, min–max, sluice/BullMQ ratio) and saves the raw results as JSON
- * in bench/results/.
+ * npm run bench [-- --quick] [-- --only=send,drain,latency,memory,commands,bus,outbox,limits]
+ * Runs every case for sluice, Bee-Queue and BullMQ against REDIS_URL (default redis://127.0.0.1:6379), the
+ * three interleaved within each trial (the order rotates from trial to trial), prints a markdown table
+ * (median of the trials, min–max, sluice's advantage over each peer, the target) and saves the raw results
+ * as JSON in bench/results/.
  */
 
 const args = process.argv.slice(2);
@@ -53,34 +68,86 @@ const settings: Settings = quick
       commandsConcurrency: 100,
     };
 
+type Stat = { median: number; min: number; max: number; values: number[]; details?: unknown[] };
+
+interface Target {
+  /** sluice at least this many times better than Bee-Queue */
+  beeAtLeast?: number;
+  /** an absolute bound on sluice's median (lower is better) */
+  atMost?: number;
+}
+
 interface Row {
   id: string;
   label: string;
   unit: string;
   better: 'higher' | 'lower';
-  /** a ratio target (sluice/BullMQ, higher is better) or an absolute target for sluice (lower is better) */
-  target?: { ratioAtLeast?: number; atMost?: number };
-  sluice?: { median: number; min: number; max: number; values: number[]; details?: unknown };
-  bullmq?: { median: number; min: number; max: number; values: number[]; details?: unknown };
+  /** every row also asks sluice to be ahead of both peers */
+  target?: Target;
+  sluice?: Stat;
+  bee?: Stat;
+  bullmq?: Stat;
 }
 
 const rows: Row[] = [];
-/** the latency of a bare Redis list under the same load (see RawSystem), for reading the latency rows */
-let floor: { p50: number; p99: number; max: number; count: number }[] | undefined;
-const SYSTEMS: SystemName[] = ['sluice', 'bullmq'];
+const SYSTEMS: readonly SystemName[] = ['sluice', 'bee', 'bullmq'];
+/** the latency of a bare Redis list under the same load (see RawSystem), and the machine's limits */
+let floor: LatencyTrial[] | undefined;
+let limits: Limits | undefined;
+/** what bench/events-publish.ts and bench/outbox.ts printed (no peer has an event bus or an outbox) */
+const extra: { title: string; lines: string[] }[] = [];
 
-async function measure(
-  row: Omit<Row, SystemName>,
-  run: (name: SystemName) => Promise<{ values: number[]; details?: unknown }>,
-): Promise<void> {
-  const done: Row = { ...row };
-  for (const name of SYSTEMS) {
-    const { values, details } = await run(name);
-    done[name] = { median: median(values), min: Math.min(...values), max: Math.max(...values), values, details };
-    console.error(
-      `  ${row.label} ${name}: median ${format(done[name].median)} ${row.unit} (${values.map(format).join(', ')})`,
-    );
+/** Runs one of the stand-alone benches (a compiled file next to this one) and keeps what it printed. */
+async function standalone(title: string, file: string, env: Record<string, string>): Promise<void> {
+  const path = fileURLToPath(new URL(file, import.meta.url));
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [path], {
+      env: { ...process.env, ...env },
+      maxBuffer: 1 << 24,
+    });
+    extra.push({ title, lines: stdout.trim().split('\n') });
+  } catch (error) {
+    extra.push({ title, lines: [`failed: ${(error as Error).message.split('\n')[0]}`] });
   }
+  for (const line of extra[extra.length - 1]!.lines) console.error(`  ${title}: ${line}`);
+}
+
+/** Trial t runs the systems starting from the t-th, so that none always goes first. */
+function orderOf<T>(list: readonly T[], trial: number): T[] {
+  return list.map((_, n) => list[(n + trial) % list.length]!);
+}
+
+function stat(values: number[], details: unknown[]): Stat {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), values, details };
+}
+
+async function measure(row: Omit<Row, SystemName>, trial: (order: SystemName[]) => Promise<TrialResult>) {
+  const values: Record<SystemName, number[]> = { sluice: [], bee: [], bullmq: [] };
+  const details: Record<SystemName, unknown[]> = { sluice: [], bee: [], bullmq: [] };
+  for (let t = 0; t < settings.trials; t++) {
+    const result = await trial(orderOf(SYSTEMS, t));
+    for (const name of SYSTEMS) {
+      values[name].push(result[name]!.value);
+      details[name].push(result[name]!.details);
+    }
+  }
+  record(row, values, details);
+}
+
+function record(
+  row: Omit<Row, SystemName>,
+  values: Record<SystemName, number[]>,
+  details?: Record<SystemName, unknown[]>,
+) {
+  const done: Row = { ...row };
+  for (const name of SYSTEMS) done[name] = stat(values[name], details?.[name] ?? []);
+  console.error(
+    `  ${row.label}: ` +
+      SYSTEMS.map((name) => `${name} ${format(done[name]!.median)} (${values[name].map(format).join(', ')})`).join(
+        '; ',
+      ) +
+      ` ${row.unit}`,
+  );
   rows.push(done);
 }
 
@@ -93,38 +160,68 @@ function format(n: number): string {
   return n.toFixed(2);
 }
 
-function verdict(row: Row): string {
+/** How many times better sluice is than a peer (above 1: sluice is ahead), whichever way the unit goes. */
+function advantage(row: Row, peer: SystemName): number {
   const s = row.sluice!.median;
-  const q = row.bullmq!.median;
-  if (row.target?.ratioAtLeast !== undefined) {
-    return `${s / q >= row.target.ratioAtLeast ? 'met' : 'MISSED'} (≥ ${row.target.ratioAtLeast}×)`;
+  const p = row[peer]!.median;
+  return row.better === 'higher' ? s / p : p / s;
+}
+
+function verdict(row: Row): string {
+  const wants: string[] = ['ahead of both'];
+  let met = advantage(row, 'bee') >= 1 && advantage(row, 'bullmq') >= 1;
+  if (row.target?.beeAtLeast !== undefined) {
+    wants.push(`≥ ${row.target.beeAtLeast}× Bee`);
+    met &&= advantage(row, 'bee') >= row.target.beeAtLeast;
   }
-  if (row.target?.atMost !== undefined)
-    return `${s <= row.target.atMost ? 'met' : 'MISSED'} (≤ ${row.target.atMost} ${row.unit})`;
-  return '';
+  if (row.target?.atMost !== undefined) {
+    wants.push(`≤ ${row.target.atMost} ${row.unit}`);
+    met &&= row.sluice!.median <= row.target.atMost;
+  }
+  return `${met ? 'MET' : 'MISSED'} (${wants.join(', ')})`;
 }
 
 function table(): string {
-  const lines = [
-    '| case | unit | sluice median (min–max) | BullMQ median (min–max) | sluice/BullMQ | target |',
-    '|---|---|---|---|---|---|',
-  ];
+  const lines =
+    rows.length === 0
+      ? []
+      : [
+          '| case | unit | sluice | Bee-Queue | BullMQ | sluice vs Bee | sluice vs BullMQ | target |',
+          '|---|---|---|---|---|---|---|---|',
+        ];
   for (const row of rows) {
-    const cell = (r: Row['sluice']) => `${format(r!.median)} (${format(r!.min)}–${format(r!.max)})`;
-    const ratio = row.sluice!.median / row.bullmq!.median;
-    const better = row.better === 'higher' ? '' : ' (lower is better)';
+    const cell = (r: Stat | undefined) => `${format(r!.median)} (${format(r!.min)}–${format(r!.max)})`;
     lines.push(
-      `| ${row.label} | ${row.unit} | ${cell(row.sluice)} | ${cell(row.bullmq)} | ${ratio.toFixed(2)}×${better} | ${verdict(row)} |`,
+      `| ${row.label} | ${row.unit}${row.better === 'lower' ? ' (lower is better)' : ''} | ${cell(row.sluice)} | ${cell(row.bee)} | ${cell(row.bullmq)} | ` +
+        `${advantage(row, 'bee').toFixed(2)}× | ${advantage(row, 'bullmq').toFixed(2)}× | ${verdict(row)} |`,
     );
   }
-  if (floor) {
-    const at = (stat: 'p50' | 'p99' | 'max') => format(median(floor!.map((t) => t[stat])));
+  if (rows.length > 0)
     lines.push(
       '',
-      `Latency floor in the same run (a bare Redis list: RPUSH, then BLPOP and one more round trip in the consumer ` +
-        `process, no queue library): p50 ${at('p50')} ms, p99 ${at('p99')} ms, max ${at('max')} ms.`,
+      'Each cell: median of the trials (min–max). "sluice vs X" is how many times better sluice is than X ' +
+        '(above 1: sluice is ahead), for rates and for times alike.',
+    );
+  if (floor) {
+    const at = (s: 'p50' | 'p99' | 'max') => format(median(floor!.map((t) => t[s])));
+    lines.push(
+      '',
+      `Latency floor in the same run (a bare Redis list: RPUSH, then BLPOP in the consumer process and the handler ` +
+        `at once, no claim, no ack, no library): p50 ${at('p50')} ms, p99 ${at('p99')} ms, max ${at('max')} ms.`,
     );
   }
+  if (limits) {
+    lines.push('', 'Limits of this machine in the same run (redis-benchmark, 100,000 requests each):', '');
+    if (limits.benchmark) {
+      for (const l of limits.benchmark) lines.push(`- ${l.label}: ${format(l.rps)} requests/s, p50 ${l.p50} ms`);
+    } else {
+      lines.push('- redis-benchmark not installed (Debian package redis-tools)');
+    }
+    lines.push(
+      `- an empty script (EVALSHA of \`return 0\`) costs ${limits.emptyScriptUs.toFixed(2)} µs of Redis CPU per call`,
+    );
+  }
+  for (const { title, lines: printed } of extra) lines.push('', `${title}:`, '', ...printed.map((l) => `- ${l}`));
   return lines.join('\n');
 }
 
@@ -144,9 +241,9 @@ async function main(): Promise<void> {
         label: `(a) send ${settings.sendCount.toLocaleString('en-US')} one at a time`,
         unit: 'msg/s',
         better: 'higher',
-        target: { ratioAtLeast: 1.3 },
+        target: { beeAtLeast: 1.15 },
       },
-      (name) => sendCase(name, 'sequential', settings),
+      (order) => sendCase(order, 'sequential', settings),
     );
     await measure(
       {
@@ -154,9 +251,9 @@ async function main(): Promise<void> {
         label: `(b) send, ${settings.inFlight} in flight`,
         unit: 'msg/s',
         better: 'higher',
-        target: { ratioAtLeast: 3 },
+        target: { beeAtLeast: 2 },
       },
-      (name) => sendCase(name, 'inFlight', settings),
+      (order) => sendCase(order, 'inFlight', settings),
     );
     await measure(
       {
@@ -164,9 +261,9 @@ async function main(): Promise<void> {
         label: `(c) bulk send, chunks of ${settings.bulkChunk.toLocaleString('en-US')}`,
         unit: 'msg/s',
         better: 'higher',
-        target: { ratioAtLeast: 5 },
+        target: { beeAtLeast: 2 },
       },
-      (name) => sendCase(name, 'bulk', settings),
+      (order) => sendCase(order, 'bulk', settings),
     );
   }
   if (wanted('drain')) {
@@ -177,29 +274,37 @@ async function main(): Promise<void> {
           label: `(d) drain ${settings.drainCount.toLocaleString('en-US')}, concurrency ${concurrency}`,
           unit: 'msg/s',
           better: 'higher',
-          ...(concurrency === 100 ? { target: { ratioAtLeast: 5 } } : {}),
+          ...(concurrency === 100 ? { target: { beeAtLeast: 4 } } : {}),
         },
-        (name) => drainCase(name, concurrency, settings),
+        (order) => drainCase(order, concurrency, settings),
       );
     }
   }
   if (wanted('latency')) {
-    const latency: Record<string, Awaited<ReturnType<typeof latencyCase>>> = {};
-    for (const name of [...SYSTEMS, 'raw'] as const) latency[name] = await latencyCase(name, settings);
-    floor = latency.raw!.trials;
+    const trials: Partial<Record<SystemName | 'raw', LatencyTrial>>[] = [];
+    for (let t = 0; t < settings.trials; t++) trials.push(await latencyCase(orderOf([...SYSTEMS, 'raw'], t), settings));
+    floor = trials.map((trial) => trial.raw!);
     console.error(
-      `  (e) floor (RPUSH, BLPOP, one more round trip): p50 ${format(median(floor.map((t) => t.p50)))} ms, p99 ${format(median(floor.map((t) => t.p99)))} ms, max ${format(median(floor.map((t) => t.max)))} ms`,
+      `  (e) floor (RPUSH, BLPOP): p50 ${format(median(floor.map((t) => t.p50)))} ms, p99 ${format(median(floor.map((t) => t.p99)))} ms`,
     );
     for (const stat of ['p50', 'p99', 'max'] as const) {
-      await measure(
+      const values = { sluice: [], bee: [], bullmq: [] } as Record<SystemName, number[]>;
+      const details = { sluice: [], bee: [], bullmq: [] } as Record<SystemName, unknown[]>;
+      for (const trial of trials) {
+        for (const name of SYSTEMS) {
+          values[name].push(trial[name]![stat]);
+          details[name].push(trial[name]);
+        }
+      }
+      record(
         {
           id: `latency-${stat}`,
           label: `(e) send→handler ${stat}, ${settings.latencyRate}/s`,
           unit: 'ms',
           better: 'lower',
-          ...(stat === 'p99' ? { target: { atMost: 2 } } : {}),
         },
-        async (name) => ({ values: latency[name]!.trials.map((t) => t[stat]), details: latency[name]!.trials }),
+        values,
+        details,
       );
     }
   }
@@ -210,9 +315,9 @@ async function main(): Promise<void> {
         label: `(f) Redis memory per pending message, N=${settings.memoryCount.toLocaleString('en-US')}`,
         unit: 'bytes',
         better: 'lower',
-        target: { atMost: 170 },
+        target: { atMost: 100 },
       },
-      (name) => memoryCase(name, settings, redis),
+      (order) => memoryCase(order, settings, redis),
     );
   }
   if (wanted('commands')) {
@@ -222,11 +327,30 @@ async function main(): Promise<void> {
         label: `(g) Redis commands per message, end to end`,
         unit: 'commands',
         better: 'lower',
-        target: { atMost: 8 },
+        target: { atMost: 4 },
       },
-      (name) => commandsCase(name, settings, redis),
+      (order) => commandsCase(order, settings, redis),
     );
   }
+
+  if (wanted('bus')) {
+    await standalone(
+      'Event bus publish, 1/10/50 matching subscribers (bench/events-publish.ts)',
+      './events-publish.js',
+      {
+        REDIS_URL: url,
+        EVENTS: quick ? '1000' : '5000',
+      },
+    );
+  }
+  if (wanted('outbox')) {
+    await standalone('Outbox relay, MariaDB to the bus (bench/outbox.ts)', './outbox.js', {
+      REDIS_URL: url,
+      ROWS: quick ? '2000' : '20000',
+      SECONDS: quick ? '3' : '10',
+    });
+  }
+  if (wanted('limits')) limits = await measureLimits(url, redis);
 
   const finished = new Date();
   const markdown = table();
@@ -248,9 +372,11 @@ async function main(): Promise<void> {
     versions: {
       sluice: pkg('../../package.json').version,
       bullmq: pkg('../../node_modules/bullmq/package.json').version,
+      beeQueue: pkg('../../node_modules/bee-queue/package.json').version,
     },
     rows,
     latencyFloor: floor,
+    limits,
     markdown,
   };
   const dir = new URL('../../bench/results/', import.meta.url);

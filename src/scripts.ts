@@ -38,28 +38,104 @@ function luaTable(name: string, entries: Record<string, string | number>): strin
   return `local ${name} = {\n${lines}\n}\n`;
 }
 
+/** Lua identifiers a text names outside its comments (an over-approximation: strings are not told apart). */
+function identifiers(lua: string): Set<string> {
+  const code = lua.replace(/--\[\[[\s\S]*?\]\]/g, '').replace(/--[^\n]*/g, '');
+  return new Set(code.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+}
+
 /**
- * The constants a script uses, generated from keys.ts: each script gets only the tables it names, since a
- * script builds them on every call.
+ * The constants a script uses, generated from keys.ts. A script runs its whole text on every call, so each
+ * gets only the tables it names, and of QUEUE_KEY_SUFFIXES only the keys it names (`k.inflight`; the ready
+ * lists whenever it names `ready`, which scripts index by priority), unless it walks the whole table.
  */
 function generatedLayout(body: string): string {
-  const uses = (name: string) => new RegExp(`\\b${name}\\b`).test(body);
+  const names = identifiers(body);
+  const walksQueueKeys = /pairs\(QUEUE_KEY_SUFFIXES\)/.test(body);
+  const queueKeys = Object.fromEntries(
+    Object.entries(QUEUE_KEY_SUFFIXES).filter(
+      ([name]) => walksQueueKeys || names.has(name) || (name.startsWith('ready') && names.has('ready')),
+    ),
+  );
   return (
     '-- Generated from src/keys.ts. DO NOT EDIT in Lua (REPLY.<NAME> codes are replaced by their values from src/replies.ts).\n' +
-    (uses('QUEUE_KEY_SUFFIXES') ? luaTable('QUEUE_KEY_SUFFIXES', QUEUE_KEY_SUFFIXES) : '') +
-    (uses('BUS_KEY_SUFFIXES') ? luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) : '') +
-    (uses('REQUEST_KEY_SUFFIX') ? `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` : '') +
-    (uses('REQUEST_TTL_MS') ? `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n` : '')
+    (names.has('QUEUE_KEY_SUFFIXES') ? luaTable('QUEUE_KEY_SUFFIXES', queueKeys) : '') +
+    (names.has('BUS_KEY_SUFFIXES') ? luaTable('BUS_KEY_SUFFIXES', BUS_KEY_SUFFIXES) : '') +
+    (names.has('REQUEST_KEY_SUFFIX') ? `local REQUEST_KEY_SUFFIX = '${REQUEST_KEY_SUFFIX}'\n` : '') +
+    (names.has('REQUEST_TTL_MS') ? `local REQUEST_TTL_MS = ${REQUEST_TTL_MS}\n` : '')
   );
 }
 
-function resolveIncludes(source: string, seen: Set<string>): string {
+const INCLUDED_MARK = '-- (included above:';
+
+/** The fragments a script includes, each once, in an order where every fragment follows those it includes. */
+function collectIncludes(source: string, seen: Set<string>, out: string[]): string {
   return source.replace(INCLUDE_PATTERN, (_line, name: string) => {
-    if (seen.has(name)) return `-- (${name} already included)`;
-    seen.add(name);
-    const fragment = readFileSync(`${LUA_DIR}includes/${name}.lua`, 'utf8');
-    return resolveIncludes(fragment, seen);
+    if (!seen.has(name)) {
+      seen.add(name);
+      const fragment = readFileSync(`${LUA_DIR}includes/${name}.lua`, 'utf8');
+      out.push(collectIncludes(fragment, seen, out));
+    }
+    return `${INCLUDED_MARK} ${name}.lua)`;
   });
+}
+
+/** A top-level declaration of a fragment: `local function name(` or `local a, b = ...`, up to the next one. */
+interface Declaration {
+  names: string[];
+  text: string;
+}
+
+const DECLARATION = /^local (?:function ([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_, ]*?)\s*(?:=|$))/;
+
+function declarations(fragment: string): { lead: string; declarations: Declaration[] } {
+  const lines = fragment.split('\n');
+  let lead = '';
+  const found: Declaration[] = [];
+  for (const line of lines) {
+    const match = DECLARATION.exec(line);
+    if (match) {
+      const names = match[1] ? [match[1]] : match[2]!.split(',').map((name) => name.trim());
+      found.push({ names, text: `${line}\n` });
+    } else if (found.length > 0) {
+      found[found.length - 1]!.text += `${line}\n`;
+    } else {
+      lead += `${line}\n`;
+    }
+  }
+  return { lead, declarations: found };
+}
+
+/**
+ * Resolves `--@include` lines and keeps, of the included fragments, only the declarations the script needs
+ * (named by its body, or by a declaration it needs): Lua runs a script's whole text on every call, and
+ * defining every function of every fragment cost more than some scripts' own work. A fragment holds nothing
+ * but comments and top-level `local` declarations; a name dropped by mistake would be a global, which
+ * `npm run lint:lua` refuses.
+ */
+function resolveIncludes(source: string): string {
+  const fragments: string[] = [];
+  const body = collectIncludes(source, new Set(), fragments);
+  const parsed = fragments.map(declarations);
+  const needed = identifiers(body);
+  const kept = new Set<Declaration>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const { declarations: list } of parsed) {
+      for (const declaration of list) {
+        if (kept.has(declaration) || !declaration.names.some((name) => needed.has(name))) continue;
+        kept.add(declaration);
+        for (const name of identifiers(declaration.text)) needed.add(name);
+        grew = true;
+      }
+    }
+  }
+  const included = parsed
+    .map(({ lead, declarations: list }) => lead + list.map((d) => (kept.has(d) ? d.text : '')).join(''))
+    .join('');
+  // The fragments go where the script's first include line was, after its header.
+  const at = body.indexOf(INCLUDED_MARK);
+  return at < 0 ? body : body.slice(0, at) + included + body.slice(at);
 }
 
 /**
@@ -104,7 +180,7 @@ function loadScripts(): Map<string, LoadedScript> {
   for (const file of files) {
     const name = file.slice(0, -'.lua'.length);
     const source = readFileSync(`${LUA_DIR}${file}`, 'utf8');
-    const body = withReplyCodes(name, resolveIncludes(source, new Set()));
+    const body = withReplyCodes(name, resolveIncludes(source));
     const lua = `${generatedLayout(body)}${body}`;
     const header = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
     scripts.set(name, { name, numberOfKeys: countKeys(name, source), lua, takesRequestId: REQUEST_ARGS.test(header) });

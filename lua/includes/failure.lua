@@ -1,13 +1,23 @@
 --[[ failure: what happens to an in-flight message that failed (nack, visibility timeout).
-  policy = { baseMs, capMs, jitter } decoded from the caller's JSON; math.random is seeded by the caller
-  because Redis seeds it identically for every script run.
+  The retry policy arrives as two plain arguments, `"<baseMs> <capMs> <jitter>"` and a random seed (Redis
+  seeds math.random identically for every script run). Most calls never compute a backoff (a dequeue
+  reclaims nothing, a nack dead-letters or names its delay), so both are parsed on first use.
 ]]
 --@include "queue"
 --@include "placement"
 --@include "respond"
 
+local function retryPolicy(text, seed)
+  return { text = text, seed = seed }
+end
+
 -- min(cap, base * 2^(attempt-1)), shortened by up to `jitter` (0..1) of itself at random.
 local function backoffMs(policy, attempts)
+  if not policy.baseMs then
+    local base, cap, jitter = string.match(policy.text, '^(%S+) (%S+) (%S+)$')
+    policy.baseMs, policy.capMs, policy.jitter = tonumber(base), tonumber(cap), tonumber(jitter)
+    if policy.jitter > 0 then math.randomseed(tonumber(policy.seed)) end
+  end
   local delay = math.min(policy.capMs, policy.baseMs * 2 ^ (attempts - 1))
   if policy.jitter > 0 then delay = delay * (1 - policy.jitter * math.random()) end
   return math.floor(delay)

@@ -51,15 +51,33 @@ local function reclaimExpired(k, now, limit, policy)
   return #members
 end
 
--- ms until the next delayed message is due or in-flight deadline passes; WAIT_UNKNOWN when there is neither.
-local function nextWakeMs(k, now)
-  local wait = REPLY.WAIT_UNKNOWN
-  for _, key in ipairs({ k.delayed, k.inflight }) do
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    if first[2] then
-      local ms = math.max(1, math.ceil(tonumber(first[2]) - now))
-      if wait < 0 or ms < wait then wait = ms end
-    end
+-- The score of a sorted set's first member (its earliest time), or nil when the set is empty.
+local function firstScore(key)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+  return first and tonumber(first)
+end
+
+-- Promotes and reclaims what is due, looking first at the earliest member of each set: when nothing is due
+-- (most calls) that is one command per set instead of a range query and, later, a second look for the
+-- wait time. Returns the earliest delayed due time and in-flight deadline left afterwards (nil: none).
+local function maintain(k, now, policy)
+  local inflightFirst = firstScore(k.inflight)
+  if inflightFirst and inflightFirst <= now then
+    reclaimExpired(k, now, 100, policy)
+    inflightFirst = firstScore(k.inflight)
   end
-  return wait
+  -- Looked at after the reclaim, which may have scheduled retries.
+  local delayedFirst = firstScore(k.delayed)
+  if delayedFirst and delayedFirst < now + 1 then
+    promoteDue(k, now, 1000)
+    delayedFirst = firstScore(k.delayed)
+  end
+  return delayedFirst, inflightFirst
+end
+
+-- ms until the earlier of two times (nil: none) comes; WAIT_UNKNOWN when there is neither.
+local function waitUntilFirst(now, a, b)
+  local first = a and b and math.min(a, b) or a or b
+  if not first then return REPLY.WAIT_UNKNOWN end
+  return math.max(1, math.ceil(first - now))
 end

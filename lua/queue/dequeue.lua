@@ -3,8 +3,8 @@
   a background poller. Partitions need no work here: only a partition's head is ever in a ready list.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
-  ARGV[3] max messages (1..1000)  ARGV[4] visibility ms  ARGV[5] retry policy JSON {baseMs,capMs,jitter}
-  ARGV[6] random seed (for backoff jitter of reclaimed messages)
+  ARGV[3] max messages (1..1000)  ARGV[4] visibility ms  ARGV[5] retry policy `<baseMs> <capMs> <jitter>`
+  ARGV[6] random seed (for backoff jitter of reclaimed messages; includes/failure.lua)
   Returns: {waitMs, firstReceipt, record, record, ...}
     With messages: waitMs 0; the n-th record's receipt is firstReceipt + n - 1; each record's id is now
     in flight as `id|receipt` until now + visibility.
@@ -40,12 +40,10 @@ if prior then
 end
 
 local want, visibility = tonumber(ARGV[3]), tonumber(ARGV[4])
-local policy = cjson.decode(ARGV[5])
-math.randomseed(tonumber(ARGV[6]))
+local policy = retryPolicy(ARGV[5], ARGV[6])
 local now = nowMs()
 
-reclaimExpired(k, now, 100, policy)
-promoteDue(k, now, 1000)
+local delayedFirst, inflightFirst = maintain(k, now, policy)
 
 local meta = redis.call('HMGET', k.meta, 'paused', 'rateMax', 'rateWindowMs')
 if meta[1] == '1' then return unchanged({ REPLY.WAIT_UNKNOWN, REPLY.NO_DELIVERY }) end
@@ -55,6 +53,10 @@ if meta[2] then
   if left < want then want = left end
 end
 
+-- One command tells an empty queue (half the calls of an idle consumer) from one with work.
+if redis.call('EXISTS', k.ready4, k.ready3, k.ready2, k.ready1) == 0 then
+  return unchanged({ waitUntilFirst(now, delayedFirst, inflightFirst), REPLY.NO_DELIVERY })
+end
 local popped = {}
 for priority = 4, 1, -1 do
   local need = want - #popped
@@ -64,7 +66,7 @@ for priority = 4, 1, -1 do
     for _, rec in ipairs(records) do popped[#popped + 1] = rec end
   end
 end
-if #popped == 0 then return unchanged({ nextWakeMs(k, now), REPLY.NO_DELIVERY }) end
+if #popped == 0 then return unchanged({ waitUntilFirst(now, delayedFirst, inflightFirst), REPLY.NO_DELIVERY }) end
 
 local good, ids = {}, {}
 for _, rec in ipairs(popped) do

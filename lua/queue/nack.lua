@@ -1,7 +1,7 @@
 --[[ queue/nack: fail in-flight messages: retry after a backoff, dead-letter, or hand back untouched.
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] request id  ARGV[2] confirmed request ids (includes/request.lua)
-  ARGV[3] retry policy JSON {baseMs, capMs, jitter}  ARGV[4] random seed (backoff jitter)
+  ARGV[3] retry policy `<baseMs> <capMs> <jitter>`  ARGV[4] random seed (backoff jitter; includes/failure.lua)
   ARGV[5..] 5 per message: id, receipt, mode, delay ms, reason
     mode 'retry': one failed attempt; to the delayed set after delay ms (< 0: the policy's backoff) while
                   attempts <= maxRetries, else to the dead-letter queue
@@ -22,8 +22,7 @@ local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
-local policy = cjson.decode(ARGV[3])
-math.randomseed(tonumber(ARGV[4]))
+local policy = retryPolicy(ARGV[3], ARGV[4])
 local now = nowMs()
 local OUTCOME = { retried = REPLY.RETRIED, dead = REPLY.DEAD_LETTERED }
 

@@ -169,7 +169,8 @@ export class Queue<T = unknown> {
   readonly retry: RetryPolicy;
   readonly visibilityMs: number;
   private readonly ownsClient: boolean;
-  private readonly retryJson: string;
+  /** the retry policy as the scripts take it: `<baseMs> <capMs> <jitter>` (lua/includes/failure.lua) */
+  private readonly retryArg: string;
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
   private readonly consumers = new Set<Consumer<T>>();
   /** the maxLength, when the queue has one */
@@ -192,7 +193,7 @@ export class Queue<T = unknown> {
     this.baseKey =
       options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
     this.retry = retryPolicy(options.retry);
-    this.retryJson = JSON.stringify(this.retry);
+    this.retryArg = `${this.retry.baseMs} ${this.retry.capMs} ${this.retry.jitter}`;
     this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
     this.limits = {
       defaultMaxRetries: requireInteger(
@@ -374,7 +375,7 @@ export class Queue<T = unknown> {
     requireInteger('count', count, 1, MAX_BATCH);
     requireVisibility('visibilityMs', visibilityMs);
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const reply = await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryJson, seed], requestId);
+    const reply = await this.run('queue/dequeue', [count, Math.ceil(visibilityMs), this.retryArg, seed], requestId);
     const waitMs = Number(reply[0]);
     if (reply.length <= 2) return { deliveries: [], waitMs };
     const first = Number(reply[1]);
@@ -466,7 +467,7 @@ export class Queue<T = unknown> {
     return this.inBatches(
       items,
       async (batch) => {
-        const args: (string | number)[] = [this.retryJson, Math.floor(Math.random() * 2 ** 31)];
+        const args: (string | number)[] = [this.retryArg, Math.floor(Math.random() * 2 ** 31)];
         for (const item of batch) args.push(...item);
         const results = await this.run('queue/nack', args);
         return results.map((r) => NACK_OUTCOME[r] ?? null);
@@ -491,7 +492,7 @@ export class Queue<T = unknown> {
    */
   async releaseMany(refs: readonly DeliveryRef[]): Promise<boolean[]> {
     return this.inBatches(refs, async (batch) => {
-      const args: (string | number)[] = [this.retryJson, 0];
+      const args: (string | number)[] = [this.retryArg, 0];
       for (const ref of batch) args.push(ref.id, ref.receipt, 'release', -1, '');
       const results = await this.run('queue/nack', args);
       return results.map((r) => r !== REPLY.STALE);
@@ -539,7 +540,7 @@ export class Queue<T = unknown> {
   async reclaim(options: { limit?: number } = {}): Promise<number> {
     checkOptions(options, LIMIT_OPTIONS, 'reclaim(options)');
     const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
-    return await this.run('queue/reclaim', [limit, this.retryJson, Math.floor(Math.random() * 2 ** 31)]);
+    return await this.run('queue/reclaim', [limit, this.retryArg, Math.floor(Math.random() * 2 ** 31)]);
   }
 
   /**
