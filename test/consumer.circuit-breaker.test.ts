@@ -53,8 +53,14 @@ describe('consumer circuit breaker', () => {
         circuitBreaker: { failureRate: 0.5, windowSize: 10, minimumCalls: 6, coolDownMs: 300 },
       },
     );
+    let failedEvents = 0;
+    let failedAtOpen = -1;
+    consumer.on('failed', () => failedEvents++);
+    consumer.once('circuitOpen', () => (failedAtOpen = failedEvents));
     const circuit = transitions(consumer, () => started);
     const opened = await circuit.nth('circuitOpen');
+    // The failure that opened the circuit was reported (its `failed` event) before the circuit's event.
+    expect(failedAtOpen).toBe(3);
     expect(opened.event).toEqual({
       state: 'open',
       failures: 3,

@@ -196,4 +196,22 @@ describe('consumer runtime', () => {
     await consumer.close();
     expect(Date.now() - started).toBeLessThan(10_000);
   });
+
+  it('a consumer started right after another one closed gets a message sent at once, not after blockMs', async () => {
+    // The closed consumer's BLPOP was still registered in Redis when the send left its wake-up token: it took
+    // the token into a closed socket, and the new consumer slept for blockMs. close() now puts a token back.
+    // blockMs is ten minutes, so the old behaviour cannot pass within waitFor's deadline.
+    const queue = env.queue<number>('restart-consumer');
+    for (let round = 0; round < 5; round++) {
+      const first = queue.consume(() => undefined, { blockMs: 600_000 });
+      await waitFor(() => consumerIsBlocked(env.redis, queue.baseKey), 'the first consumer to block');
+      await first.close();
+      const handled: number[] = [];
+      const second = queue.consume((message) => void handled.push(message.payload), { blockMs: 600_000 });
+      await queue.send(round);
+      await waitFor(() => handled.length === 1, `round ${round}: the new consumer to get the message`);
+      expect(handled).toEqual([round]);
+      await second.close();
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
@@ -168,6 +168,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   private readonly abandoned = new Set<Job<T>>();
   private fetching = true;
   private blocker: Redis | Cluster | null = null;
+  /** the blocker's BLPOP while it is outstanding (close() may abandon it: see shutdown) */
+  private pendingRead: Promise<unknown> | null = null;
   private slotFreed: (() => void) | null = null;
   private drained: (() => void) | null = null;
   private stopSleeping: AbortController = new AbortController();
@@ -396,10 +398,31 @@ export class Consumer<T = unknown> extends EventEmitter {
     try {
       // close() abandons the read rather than wait for it: a BLPOP caught by a dropped connection waits in
       // ioredis for a reconnect that may never come.
-      await Promise.race([this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000), this.stopped]);
+      const read = this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000);
+      this.pendingRead = read;
+      void read.then(
+        () => this.pendingRead === read && (this.pendingRead = null),
+        () => this.pendingRead === read && (this.pendingRead = null),
+      );
+      await Promise.race([read, this.stopped]);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Closes the blocking connection. A BLPOP still outstanding may take the wake-up token a send leaves for
+   * idle consumers before Redis notices the connection is gone (the token then goes to a closed socket and
+   * another consumer of the queue sleeps for blockMs): once the connection has ended, the token is put back.
+   * An extra token costs an idle consumer one empty dequeue.
+   */
+  private async dropBlocker(blocker: Redis | Cluster): Promise<void> {
+    const reading = this.pendingRead !== null;
+    const ended = blocker.status === 'end' ? Promise.resolve() : once(blocker, 'end');
+    dropConnection(blocker, `consumer of ${this.queue.name}`);
+    if (!reading) return;
+    await within(HAND_BACK_MS / 2, ended);
+    await this.queue.wake().catch((error: unknown) => this.reportError(error));
   }
 
   private createBlocker(): Redis | Cluster {
@@ -486,8 +509,8 @@ export class Consumer<T = unknown> extends EventEmitter {
       this.acks.push(job.delivery);
     }
     this.scheduleFlush();
-    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, false);
     if (this.listenerCount('completed') > 0) this.notify('completed', job.delivery);
+    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, false);
   }
 
   private fail(job: Job<T>, error: unknown): void {
@@ -495,8 +518,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     const reason = reasonOf(error);
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
     this.scheduleFlush();
-    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, true);
+    // The outcome's own event first, then the circuit's transition it may cause.
     if (this.listenerCount('failed') > 0) this.notify('failed', job.delivery, error);
+    if (this.breaker !== null) this.breaker.record(job.circuitEpoch, true);
   }
 
   private scheduleFlush(): void {
@@ -649,7 +673,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.stop();
     this.stopSleeping.abort();
     this.slotFreed?.();
-    if (this.blocker) dropConnection(this.blocker, `consumer of ${this.queue.name}`);
+    const passOnWake = this.blocker ? this.dropBlocker(this.blocker) : Promise.resolve();
     if (this.activeCount > 0) {
       const drained = new Promise<void>((resolve) => (this.drained = resolve));
       await within(graceMs, drained);
@@ -669,7 +693,7 @@ export class Consumer<T = unknown> extends EventEmitter {
             (ok) => void (handedBack = ok),
             (error: unknown) => this.reportError(error),
           );
-    await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone]));
+    await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone, passOnWake]));
     this.givingUp.abort();
     clearInterval(this.watchdog);
     const report: ConsumerCloseReport = { handedBack: [], notHandedBack: [], notSettled: [] };
