@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EventBus } from '../src/index.js';
+import { scriptTime } from './measure.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SUBSCRIBER_COUNTS = [1, 10, 50];
@@ -25,18 +26,6 @@ async function deletePrefix(prefix: string): Promise<void> {
     cursor = next;
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');
-}
-
-/** Server time spent in scripts so far (INFO commandstats), to tell Redis's share from the client's. */
-async function scriptMicros(): Promise<{ calls: number; usec: number }> {
-  const info = await redis.info('commandstats');
-  let calls = 0;
-  let usec = 0;
-  for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
-    calls += Number(match[1]);
-    usec += Number(match[2]);
-  }
-  return { calls, usec };
 }
 
 const data = (n: number) => ({
@@ -56,7 +45,7 @@ async function measure(subscribers: number, mode: Mode): Promise<{ rate: number;
   try {
     for (let s = 0; s < subscribers; s++) await bus.subscribe(`sub${s}`, s % 2 === 0 ? 'market.trade' : 'market.*');
     await bus.publish('market.trade', data(-1)); // loads the script
-    const before = await scriptMicros();
+    const before = await scriptTime(redis);
     const started = process.hrtime.bigint();
     if (mode === 'sequential') {
       for (let n = 0; n < EVENTS; n++) await bus.publish('market.trade', data(n));
@@ -75,7 +64,7 @@ async function measure(subscribers: number, mode: Mode): Promise<{ rate: number;
       }
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const after = await scriptMicros();
+    const after = await scriptTime(redis);
     const stats = await bus.getStats();
     if (stats.events.delivered !== (EVENTS + 1) * subscribers)
       throw new Error(`expected ${(EVENTS + 1) * subscribers} deliveries, got ${stats.events.delivered}`);

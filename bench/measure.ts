@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
@@ -48,4 +50,26 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
     if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
     await sleep(2);
   }
+}
+
+/** Calls and µs of the scripts run so far (EVAL and EVALSHA in INFO commandstats): Redis's share of the work. */
+export async function scriptTime(redis: Redis): Promise<{ calls: number; usec: number }> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  let usec = 0;
+  for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
+    calls += Number(match[1]);
+    usec += Number(match[2]);
+  }
+  return { calls, usec };
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now (for a private redis-server). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return port;
 }

@@ -3,21 +3,11 @@
 // is counted. The figures are steadier than wall-clock ones: they do not include the network or Node.
 //   npm run bench:scripts        (CALLS=5000)
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { EventBus, Locks, Queue } from '../src/index.js';
+import { freePort, scriptTime } from './measure.js';
 
 const CALLS = Number(process.env.CALLS ?? '5000');
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 const port = await freePort();
 const server = spawn(
@@ -28,17 +18,6 @@ const server = spawn(
   },
 );
 const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
-
-async function scriptStats(): Promise<{ calls: number; usec: number }> {
-  const info = await redis.info('commandstats');
-  let calls = 0;
-  let usec = 0;
-  for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
-    calls += Number(match[1]);
-    usec += Number(match[2]);
-  }
-  return { calls, usec };
-}
 
 interface Cost {
   label: string;
@@ -62,9 +41,9 @@ async function cost(
   let usec = 0;
   for (let round = 0; round < rounds; round++) {
     await options.prepare?.();
-    const before = await scriptStats();
+    const before = await scriptTime(redis);
     await work();
-    const after = await scriptStats();
+    const after = await scriptTime(redis);
     calls += after.calls - before.calls;
     usec += after.usec - before.usec;
   }
