@@ -6,8 +6,9 @@
   ARGV[3] max messages (1..1000)  ARGV[4] visibility ms  ARGV[5] retry policy `<baseMs> <capMs> <jitter>`
   ARGV[6] random seed (for backoff jitter of reclaimed messages; includes/failure.lua)
   Returns: {waitMs, firstReceipt, record, record, ...}
-    With messages: waitMs 0; the n-th record's receipt is firstReceipt + n - 1; each record's id is now
-    in flight as `id|receipt` until now + visibility.
+    With messages: the n-th record's receipt is firstReceipt + n - 1; each record's id is now in flight
+    as `id|receipt` until now + visibility. waitMs is 0 when the batch is full (more may be ready), else,
+    the ready lists having run dry, as without messages (the new deliveries' deadline counted).
     Without: firstReceipt 0 and waitMs = ms until something may become deliverable (next delayed message
     due or in-flight deadline), the ms left in the rate-limit window, or -1 (paused, or nothing scheduled).
     A repeated call may answer '' in place of a record: that delivery is no longer in flight under its
@@ -100,6 +101,13 @@ end
 if #popped == want then wake(k) end
 remember(requestKey, string.format('%.0f', first) .. '|' .. table.concat(ids, '|'))
 
-local out = { 0, first }
+-- The ready lists ran dry before the batch was full: say how long nothing can become deliverable (as an
+-- empty call would), so that the consumer blocks at once instead of asking again. 0: more may be ready.
+local wait = 0
+if #popped < want then
+  local ownDeadline = now + visibility
+  wait = waitUntilFirst(now, delayedFirst, inflightFirst and math.min(inflightFirst, ownDeadline) or ownDeadline)
+end
+local out = { wait, first }
 for _, rec in ipairs(good) do out[#out + 1] = rec end
 return out

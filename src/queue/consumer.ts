@@ -314,7 +314,10 @@ export class Consumer<T = unknown> extends EventEmitter {
         const epoch = this.breaker?.epoch ?? 0;
         for (const delivery of deliveries) this.start(delivery, now, epoch);
         await nextTurn();
-      } else if (inFlight.length === 0) {
+      }
+      // Nothing came, or the ready lists ran dry before the batch was full (waitMs is then not 0): block
+      // until a send wakes us or something becomes due, rather than ask again for nothing.
+      if ((deliveries.length === 0 || waitMs !== 0) && inFlight.length === 0 && this.fetching) {
         try {
           await this.waitForWork(waitMs);
         } catch (error) {

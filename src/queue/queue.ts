@@ -152,7 +152,10 @@ function flushSends(client: RedisClient, baseKey: string): void {
  */
 export interface DequeueResult<T> {
   deliveries: Delivery<T>[];
-  /** with no deliveries: ms until a delayed message is due or a deadline passes, -1 when unknown */
+  /**
+   * ms until something may become deliverable (a delayed message due, a deadline passing), -1 when unknown.
+   * With deliveries: 0 when the batch was full (more may be ready), else the same as without.
+   */
   waitMs: number;
 }
 
