@@ -230,7 +230,11 @@ describe('queue.request', () => {
   it('at maxLength a request is refused with QueueFullError and writes nothing', async () => {
     const queue = env.queue<{ n: number }>('rpc', { maxLength: 1, whenFull: 'wait' });
     await queue.send({ n: 0 });
-    await expect(queue.request({ n: 1 }, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(QueueFullError);
+    const error = await queue.request({ n: 1 }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    // A request never waits for room, so the message does not suggest whenFull or fullWaitMs.
+    expect((error as Error).message).toMatch(/request never waits for room.*raise maxLength/);
+    expect((error as Error).message).not.toMatch(/fullWaitMs/);
     expect((await queue.getStats()).counters.sent).toBe(1);
     expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
   });
