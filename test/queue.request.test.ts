@@ -239,6 +239,24 @@ describe('queue.request', () => {
     expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
   });
 
+  it('a consumer with an idempotency guard (default key) answers every request and marks none processed', async () => {
+    const queue = env.queue<{ n: number }>('rpc');
+    let runs = 0;
+    const consumer = queue.consume(
+      (m) => {
+        runs++;
+        return m.payload.n * 2;
+      },
+      { idempotency: { retentionMs: 60_000 } },
+    );
+    expect(await queue.request({ n: 1 }, { timeoutMs: 20_000 })).toBe(2);
+    expect(await queue.request({ n: 1 }, { timeoutMs: 20_000 })).toBe(2);
+    expect(runs).toBe(2);
+    expect(await env.redis.keys(`${queueKey(queue.baseKey, 'processedPrefix')}*`)).toEqual([]);
+    await consumer.close();
+    expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
+  });
+
   it('a request may carry a priority and a type, and the handler sees them', async () => {
     const queue = env.queue<{ n: number }>('rpc');
     queue.consume((m) => ({ type: m.type, priority: m.priority }));
