@@ -59,18 +59,29 @@ export class HandlerTimeoutError extends SluiceError {
 }
 
 /**
+ * What a QueueFullError advises, by how the send met the full queue: `reject` (whenFull 'reject', the default),
+ * `wait` (whenFull 'wait': it waited fullWaitMs in vain) or `request` (queue.request, which never waits).
+ */
+export type QueueFullMode = 'reject' | 'wait' | 'request';
+
+const QUEUE_FULL_FIX: Record<QueueFullMode, string> = {
+  reject: "Consume faster, raise maxLength, or give the queue whenFull: 'wait' (with fullWaitMs) to wait for room",
+  wait: 'Consume faster (more consumers, or a higher concurrency), raise maxLength, or raise fullWaitMs to wait longer',
+  request: 'A request never waits for room (whatever whenFull says): consume faster or raise maxLength',
+};
+
+/**
  * A send found its queue at `maxLength` (messages sent and not yet acked or dead-lettered): nothing was
  * written for it. With `whenFull: 'wait'` it is raised once the send has waited `fullWaitMs` for room.
  */
 export class QueueFullError extends SluiceError {
   readonly queueName: string;
   readonly maxLength: number;
-  constructor(queueName: string, maxLength: number, detail?: string) {
+  constructor(queueName: string, maxLength: number, detail?: string, mode: QueueFullMode = 'reject') {
     super(
       'QUEUE_FULL',
       `queue ${queueName} is full: ${maxLength} messages are outstanding (not yet acked or dead-lettered; option ` +
-        `maxLength ${maxLength})${detail ? `, ${detail}` : ''}; nothing was written. Consume faster, raise ` +
-        `maxLength, or give the queue whenFull: 'wait' (with fullWaitMs) to wait for room`,
+        `maxLength ${maxLength})${detail ? `, ${detail}` : ''}; nothing was written. ${QUEUE_FULL_FIX[mode]}`,
     );
     this.queueName = queueName;
     this.maxLength = maxLength;

@@ -53,9 +53,10 @@ export function closestName(name: string, known: Iterable<string>): string | und
 
 /**
  * An options argument: undefined (no options) or a plain object whose every key is a known option.
- * `where` names the call in messages (`send(payload, options)`); `field` is the ValidationError's field for
- * a value that is not an object, and the prefix of the field of an unknown key (`retry` -> `retry.baze`).
- * Returns the object, or `{}` for undefined.
+ * `where` names the call in messages (`send(payload, options)`), and for an object nested in an options
+ * argument the option too (`consume(handler, options).idempotency`), so that an unknown key is named where it
+ * is; `field` is the ValidationError's field for a value that is not an object, and the prefix of the field
+ * of an unknown key (`retry` -> `retry.baze`). Returns the object, or `{}` for undefined.
  */
 export function checkOptions<T extends object>(
   value: unknown,
@@ -65,9 +66,11 @@ export function checkOptions<T extends object>(
 ): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    // A nested option's `where` already ends with its name.
+    const subject = where.endsWith(`.${field}`) ? where : `${where}: ${field}`;
     throw new ValidationError(
       field,
-      `${where}: ${field} must be an object with some of ${[...known].join(', ')}; got ${describeValue(value)}`,
+      `${subject} must be an object with some of ${[...known].join(', ')}; got ${describeValue(value)}`,
     );
   }
   for (const key in value) {
@@ -82,7 +85,7 @@ function unknownOption(key: string, known: ReadonlySet<string>, where: string, f
   throw new ValidationError(
     name,
     `${where}: unknown option ${JSON.stringify(key)}` +
-      (close ? `; did you mean ${JSON.stringify(close)}?` : '') +
+      (close ? `; did you mean ${JSON.stringify(close)}?` : ';') +
       ` Known options: ${[...known].join(', ')}`,
   );
 }

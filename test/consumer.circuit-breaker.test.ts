@@ -122,6 +122,39 @@ describe('consumer circuit breaker', () => {
     probes.open();
   });
 
+  it('halfOpenProbes above concurrency: the probes run at most concurrency at a time, and all must pass to close', async () => {
+    const queue = env.queue<number>('probes-over-concurrency', NO_RETRY);
+    await queue.sendMany(Array.from({ length: 10 }, (_, n) => ({ payload: n })));
+    let started = 0;
+    let running = 0;
+    let mostRunning = 0;
+    let failing = true;
+    const consumer = queue.consume(
+      async () => {
+        started++;
+        if (failing) throw new Error('down');
+        running++;
+        mostRunning = Math.max(mostRunning, running);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        running--;
+      },
+      {
+        concurrency: 2,
+        batchSize: 2,
+        circuitBreaker: { failureRate: 1, windowSize: 2, minimumCalls: 2, coolDownMs: 200, halfOpenProbes: 5 },
+      },
+    );
+    const circuit = transitions(consumer, () => started);
+    const opened = await circuit.nth('circuitOpen');
+    failing = false;
+    const closed = await circuit.nth('circuitClosed');
+    // Closed by the fifth successful probe, taken two at a time as earlier ones finished.
+    expect(closed.event).toMatchObject({ state: 'closed', failures: 0, calls: 5 });
+    expect(closed.started - opened.started).toBe(5);
+    expect(mostRunning).toBeLessThanOrEqual(2);
+    await consumer.close();
+  });
+
   it('half-open → closed: the probes succeed, fetching resumes at full concurrency and the rest drains', async () => {
     // Failed messages come back quickly, so that every message ends acked.
     const queue = env.queue<number>('closed', { retry: { baseMs: 50, capMs: 50 } });

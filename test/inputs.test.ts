@@ -106,6 +106,44 @@ describe('options objects: unknown keys and non-objects are refused', () => {
     expect(await env.redis.exists(`${queue.baseKey}:meta`)).toBe(0);
   });
 
+  it('an unknown key of a nested option is named where it is, and a message without a suggestion still reads', async () => {
+    const prefix = env.prefix();
+    const queue = env.queue<number>('q', { prefix });
+    await expectRefused(
+      () => queue.consume(() => true, { idempotency: { retentionMs: 1000, kye: 1 } } as never),
+      'idempotency.kye',
+      /^consume\(handler, options\)\.idempotency: unknown option "kye"; did you mean "key"\? Known options: retentionMs, key$/,
+    );
+    await expectRefused(
+      () => queue.consume(() => true, { circuitBreaker: { probes: 2 } } as never),
+      'circuitBreaker.probes',
+      /^consume\(handler, options\)\.circuitBreaker: unknown option "probes"[;].* Known options: failureRate, /,
+    );
+    await expectRefused(
+      () => queue.consume(() => true, { circuitBreaker: 5 } as never),
+      'circuitBreaker',
+      /^consume\(handler, options\)\.circuitBreaker must be an object with some of failureRate, .*; got 5$/,
+    );
+    await expectRefused(
+      () => new Queue('q', { connection: env.redis, prefix, retry: { capMS: 5 } } as never),
+      'retry.capMS',
+      /^new Queue\(name, options\)\.retry: unknown option "capMS"; did you mean "capMs"\?/,
+    );
+    await expectRefused(
+      () => new EventBus('b', { connection: env.redis, prefix, retry: { x: 5 } } as never),
+      'retry.x',
+      /^new EventBus\(name, options\)\.retry: unknown option "x"; Known options: baseMs, capMs, jitter$/,
+    );
+    // No close name: the known ones follow after a separator, not run into the sentence.
+    await expectRefused(
+      () => queue.request(1, { delayMs: 5 } as never),
+      'delayMs',
+      /^request\(payload, options\): unknown option "delayMs"; Known options: /,
+    );
+    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await env.redis.exists(`${queue.baseKey}:meta`)).toBe(0);
+  });
+
   it('constructors of Queue, EventBus, Locks and Scheduler refuse unknown options and misspelled retry keys', async () => {
     const prefix = env.prefix();
     const connection = env.redis;

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClosedError, RateLimiter, ValidationError, type RateLimiterOptions } from '../src/index.js';
+import { ClosedError, ConnectionError, RateLimiter, ValidationError, type RateLimiterOptions } from '../src/index.js';
 import { limiterKey, REQUEST_KEY_SUFFIX } from '../src/keys.js';
 import { newRequestId, runScript } from '../src/scripts.js';
 import { useProxy } from './faults.helpers.js';
 import { scriptCall } from './proxy.js';
 import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { freePort } from './ports.js';
 
 /**
  * The per-key rate limiter (lua/lock/rateTake.lua): a sliding window log per key, on the server's clock.
@@ -278,5 +279,25 @@ describe('RateLimiter: close', () => {
     await limits.close();
     await waitFor(() => limits.client.status === 'end', 'the connection to end');
     await expect(limits.take('u')).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('a URL where nothing listens fails the take with a ConnectionError; connectTimeoutMs is checked', async () => {
+    const prefix = env.prefix();
+    const port = await freePort();
+    const limits = new RateLimiter({
+      connection: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 30_000,
+      prefix,
+      name: 'n',
+      limit: 1,
+      windowMs: 1_000,
+    });
+    const error = await limits.take('u').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ address: `127.0.0.1:${port}`, failure: 'refused' });
+    await limits.close();
+    expect(
+      () => new RateLimiter({ connection: redisUrl(), connectTimeoutMs: 0, prefix, name: 'n', limit: 1, windowMs: 1 }),
+    ).toThrow(expect.objectContaining({ field: 'connectTimeoutMs' }));
   });
 });

@@ -165,6 +165,9 @@ describe('queue maxLength', () => {
     await short.send({ n: 1 });
     const error = await expectFull(short.send({ n: 2 }));
     expect(error.message).toMatch(/after waiting 200 ms/);
+    // It already waited: the advice is to wait longer or make room, not to turn on waiting.
+    expect(error.message).toMatch(/raise fullWaitMs/);
+    expect(error.message).not.toMatch(/give the queue whenFull/);
     const manyError = await expectFull(short.sendMany([{ payload: { n: 3 } }]));
     expect(manyError.message).toMatch(/fullWaitMs/);
     expect((await short.getStats()).counters.sent).toBe(1);

@@ -230,8 +230,59 @@ describe('queue.request', () => {
   it('at maxLength a request is refused with QueueFullError and writes nothing', async () => {
     const queue = env.queue<{ n: number }>('rpc', { maxLength: 1, whenFull: 'wait' });
     await queue.send({ n: 0 });
-    await expect(queue.request({ n: 1 }, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(QueueFullError);
+    const error = await queue.request({ n: 1 }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    // A request never waits for room, so the message does not suggest whenFull or fullWaitMs.
+    expect((error as Error).message).toMatch(/request never waits for room.*raise maxLength/);
+    expect((error as Error).message).not.toMatch(/fullWaitMs/);
     expect((await queue.getStats()).counters.sent).toBe(1);
+    expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
+  });
+
+  it('a consumer with an idempotency guard (default key) answers every request and marks none processed', async () => {
+    const queue = env.queue<{ n: number }>('rpc');
+    let runs = 0;
+    const consumer = queue.consume(
+      (m) => {
+        runs++;
+        return m.payload.n * 2;
+      },
+      { idempotency: { retentionMs: 60_000 } },
+    );
+    expect(await queue.request({ n: 1 }, { timeoutMs: 20_000 })).toBe(2);
+    expect(await queue.request({ n: 1 }, { timeoutMs: 20_000 })).toBe(2);
+    expect(runs).toBe(2);
+    expect(await env.redis.keys(`${queueKey(queue.baseKey, 'processedPrefix')}*`)).toEqual([]);
+    await consumer.close();
+    expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
+  });
+
+  it('the idempotency guard leaves requests alone: a business key marked by a plain message does not skip a request', async () => {
+    const queue = env.queue<{ order: string }>('rpc');
+    const handled: string[] = [];
+    const keys: string[] = [];
+    const consumer = queue.consume(
+      (m) => {
+        handled.push(m.id.includes('@') ? 'request' : 'message');
+        return `done ${m.payload.order}`;
+      },
+      {
+        idempotency: {
+          retentionMs: 60_000,
+          key: (m) => {
+            keys.push(m.id);
+            return `order-${m.payload.order}`;
+          },
+        },
+      },
+    );
+    await queue.send({ order: '1' });
+    await waitFor(async () => (await queue.getStats()).counters.acked === 1, 'the plain message to be acked');
+    expect(await queue.request({ order: '1' }, { timeoutMs: 20_000 })).toBe('done 1');
+    expect(handled).toEqual(['message', 'request']);
+    // The key function ran on the plain message only.
+    expect(keys).toHaveLength(1);
+    await consumer.close();
     expect(await leftovers(queue)).toEqual({ requests: 0, replyLists: [] });
   });
 

@@ -128,7 +128,7 @@ export class EventBus {
       1,
       512 * 1024 * 1024,
     );
-    this.retry = retryPolicy(options.retry);
+    this.retry = retryPolicy(options.retry, 'new EventBus(name, options)');
     this.visibilityMs =
       options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });

@@ -159,7 +159,7 @@ export class Outbox extends EventEmitter {
     const retry = checkOptions<NonNullable<OutboxOptions['retry']>>(
       options.retry,
       RETRY_OPTIONS,
-      'new Outbox(options)',
+      'new Outbox(options).retry',
       'retry',
     );
     this.retry = {
@@ -455,8 +455,8 @@ export class Outbox extends EventEmitter {
     }
   }
 
-  private relayOptions(options: RelayOptions): { batchSize: number; pollMs: number } {
-    checkOptions(options, RELAY_OPTIONS, 'relay options');
+  private relayOptions(options: RelayOptions, where: string): { batchSize: number; pollMs: number } {
+    checkOptions(options, RELAY_OPTIONS, where);
     return {
       batchSize: requireInteger('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE, 1, MAX_BATCH),
       pollMs: Math.max(1, requireDuration('pollMs', options.pollMs ?? DEFAULT_POLL_MS, 1, 3600 * 1000)),
@@ -465,7 +465,7 @@ export class Outbox extends EventEmitter {
 
   /** One relay cycle: claims up to `batchSize` due rows, publishes and marks them. */
   async relayOnce(options: Pick<RelayOptions, 'batchSize'> = {}): Promise<RelayResult> {
-    const { batchSize } = this.relayOptions(options);
+    const { batchSize } = this.relayOptions(options, 'relayOnce(options)');
     this.checkDedupWindow();
     await this.checkServer();
     return relayCycle(this.host, batchSize);
@@ -480,7 +480,7 @@ export class Outbox extends EventEmitter {
    */
   async startRelay(options: RelayOptions = {}): Promise<{ stop(): Promise<void> }> {
     if (this.closed) throw new ClosedError(`outbox ${this.table}`);
-    const { batchSize, pollMs } = this.relayOptions(options);
+    const { batchSize, pollMs } = this.relayOptions(options, 'startRelay(options)');
     this.checkDedupWindow();
     await this.checkServer();
     // close() may have run while the server was checked.

@@ -147,7 +147,12 @@ export class SendLimit {
     const parts: string[] = [];
     if (mode === 'all') parts.push(`the ${args.length / ARGS_PER_MESSAGE} messages of sendMany do not all fit`);
     if (waited !== undefined) parts.push(`still after waiting ${waited} ms (fullWaitMs)`);
-    return new QueueFullError(this.queueName, this.maxLength, parts.join(', ') || undefined);
+    return new QueueFullError(
+      this.queueName,
+      this.maxLength,
+      parts.join(', ') || undefined,
+      waited === undefined ? 'reject' : 'wait',
+    );
   }
 
   private schedule(): void {

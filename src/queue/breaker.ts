@@ -84,7 +84,7 @@ export class CircuitBreaker {
     const options = checkOptions<CircuitBreakerOptions>(
       value,
       CIRCUIT_BREAKER_OPTIONS,
-      'consume(handler, options)',
+      'consume(handler, options).circuitBreaker',
       'circuitBreaker',
     );
     const failureRate = options.failureRate ?? 0.5;

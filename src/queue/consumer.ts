@@ -353,8 +353,14 @@ export class Consumer<T = unknown> extends EventEmitter {
    * meanwhile, the whole batch is returned, to be handed back (a delivery the call did ack is then stale).
    */
   private async withoutProcessed(guard: IdempotencyGuard<T>, deliveries: Delivery<T>[]): Promise<Delivery<T>[]> {
+    // A request is always handled: its caller waits for the reply, and its ack (reply.lua) marks nothing.
+    const requests: Delivery<T>[] = [];
     const checked: Delivery<T>[] = [];
     for (const delivery of deliveries) {
+      if (isRequestId(delivery.id)) {
+        requests.push(delivery);
+        continue;
+      }
       try {
         guard.keyOf(delivery);
         checked.push(delivery);
@@ -364,13 +370,13 @@ export class Consumer<T = unknown> extends EventEmitter {
         if (this.listenerCount('failed') > 0) this.notify('failed', delivery, error);
       }
     }
-    if (checked.length === 0) return checked;
+    if (checked.length === 0) return requests;
     const requestId = newRequestId();
     let errorDelay = 0;
     for (;;) {
       try {
         const outcomes = await guard.skip(checked, requestId);
-        const toRun: Delivery<T>[] = [];
+        const toRun: Delivery<T>[] = requests;
         outcomes.forEach((outcome, n) => {
           const delivery = checked[n]!;
           if (outcome === 'run') toRun.push(delivery);
@@ -379,11 +385,11 @@ export class Consumer<T = unknown> extends EventEmitter {
         });
         return toRun;
       } catch (error) {
-        if (!this.fetching) return checked;
+        if (!this.fetching) return [...requests, ...checked];
         this.reportError(error);
         errorDelay = Math.min(2_000, errorDelay * 2 || 50);
         await sleep(errorDelay, undefined, { signal: this.stopSleeping.signal }).catch(() => undefined);
-        if (!this.fetching) return checked;
+        if (!this.fetching) return [...requests, ...checked];
       }
     }
   }

@@ -51,7 +51,7 @@ export class IdempotencyGuard<T> {
     const given = checkOptions<IdempotencyOptions<T>>(
       options,
       IDEMPOTENCY_OPTIONS,
-      'consume(handler, options)',
+      'consume(handler, options).idempotency',
       'idempotency',
     );
     if (given.retentionMs === undefined) {

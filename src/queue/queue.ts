@@ -195,7 +195,7 @@ export class Queue<T = unknown> {
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.baseKey =
       options.baseKey === undefined ? queueBaseKey(this.prefix, this.name) : requireTaggedKey(options.baseKey);
-    this.retry = retryPolicy(options.retry);
+    this.retry = retryPolicy(options.retry, 'new Queue(name, options)');
     this.retryArg = `${this.retry.baseMs} ${this.retry.capMs} ${this.retry.jitter}`;
     this.visibilityMs = requireVisibility('visibilityMs', options.visibilityMs ?? DEFAULT_VISIBILITY_MS);
     this.limits = {

@@ -113,7 +113,7 @@ export class Requester {
         (code) => {
           if (code === REPLY.QUEUE_FULL) {
             this.take(messageId)?.reject(
-              new QueueFullError(this.host.name, this.host.maxLength!, 'so the request was refused'),
+              new QueueFullError(this.host.name, this.host.maxLength!, 'so the request was refused', 'request'),
             );
           }
         },

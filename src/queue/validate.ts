@@ -217,9 +217,12 @@ export function requireDelay(field: string, value: unknown): number {
 
 const RETRY_OPTIONS = optionNames<RetryPolicy>({ baseMs: true, capMs: true, jitter: true });
 
-/** A retry option: `{ baseMs, capMs, jitter }`, each optional; `capMs >= baseMs`. */
-export function retryPolicy(partial: unknown): RetryPolicy {
-  const given = checkOptions<RetryPolicy>(partial, RETRY_OPTIONS, 'retry policy', 'retry');
+/**
+ * A retry option: `{ baseMs, capMs, jitter }`, each optional; `capMs >= baseMs`. `where` names the call it is
+ * an option of (`new Queue(name, options)`).
+ */
+export function retryPolicy(partial: unknown, where: string): RetryPolicy {
+  const given = checkOptions<RetryPolicy>(partial, RETRY_OPTIONS, `${where}.retry`, 'retry');
   // One of the two given alone moves the other's default out of its way: { baseMs: 600_000 } alone has a
   // cap of 600,000, { capMs: 1_000 } alone a base of 1,000. Both given, capMs < baseMs is refused.
   const givenCap = given.capMs === undefined ? undefined : requireDelay('retry.capMs', given.capMs);
