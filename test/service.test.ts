@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,13 +11,14 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   ClosedError,
   ConnectionError,
+  EventBus,
   QUEUE_JOB_NAMES,
   SCHEDULER_JOB_NAMES,
   Scheduler,
   SluiceError,
   ValidationError,
 } from '../src/index.js';
-import { OUTBOX_JOB_NAMES } from '../src/outbox/index.js';
+import { OUTBOX_JOB_NAMES, Outbox } from '../src/outbox/index.js';
 import {
   AlreadyInitializedError,
   EventType,
@@ -562,7 +563,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
   });
 
   it('gracefulShutdown relays every row committed before it: none of the service is left PENDING', async () => {
-    const { service, table } = await start({ mysql: true, relayEveryMs: 60_000 });
+    const { service, table, prefix } = await start({ mysql: true, relayEveryMs: 60_000 });
     const ids = Array.from({ length: 300 }, (_, n) => n);
     for (let from = 0; from < ids.length; from += 50) {
       await Promise.all(
@@ -577,12 +578,31 @@ describe('QueueService: startup, shutdown and its outbox', () => {
         ),
       );
     }
+    // Rows committed without a wake-up (another writer's own transaction, outbox.add): the service's relay
+    // would find them only at its next poll, after the shutdown; the shutdown relays them itself.
+    const writerBus = new EventBus('writer', { connection: redisUrl(), prefix });
+    const writer = new Outbox({ mysql: pool, bus: writerBus, table });
+    const tx = await pool.getConnection();
+    try {
+      await tx.beginTransaction();
+      await writer.add(
+        tx,
+        ids
+          .slice(0, 20)
+          .map((n) => ({ type: 'order.placed', aggregateType: 'order', aggregateId: `late${n}`, data: { n } })),
+      );
+      await tx.commit();
+    } finally {
+      tx.release();
+      await writer.close();
+      await writerBus.close();
+    }
     await service.gracefulShutdown();
     const [rows] = await pool.query<RowDataPacket[]>(
       `SELECT status, COUNT(*) AS n FROM \`${table}\` GROUP BY status ORDER BY status`,
     );
-    expect(rows.map((row) => `${row.status} ${row.n}`)).toEqual(['PUBLISHED 300']);
-    expect(service.getStats().outbox_events_processed).toBe(300);
+    expect(rows.map((row) => `${row.status} ${row.n}`)).toEqual(['PUBLISHED 320']);
+    expect(service.getStats().outbox_events_processed).toBe(320);
   });
 
   it('QueueService.initialize again: the same options give the same instance, others AlreadyInitializedError', async () => {
@@ -638,7 +658,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     ]);
   });
 
-  it('the public types take `undefined` for optional options under exactOptionalPropertyTypes', async () => {
+  it('the public types take `undefined` for optional options under exactOptionalPropertyTypes; the README example compiles', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-types-'));
     try {
       const entry = fileURLToPath(new URL('../dist/src/service/index.js', import.meta.url));
@@ -661,12 +681,31 @@ describe('QueueService: startup, shutdown and its outbox', () => {
          }
         `,
       );
-      const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+      // The README's example too, as a user's ESM program with these settings.
+      const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+      const section = readme.slice(readme.indexOf("## QueueService (the seed's names)"));
+      const example = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+      expect(example).toContain("from 'sluice/service'");
+      await writeFile(join(dir, 'readme.mts'), example.replace("'sluice/service'", JSON.stringify(entry)));
       const root = fileURLToPath(new URL('..', import.meta.url));
-      const args = [tsc, '--noEmit', '--strict', '--exactOptionalPropertyTypes', '--skipLibCheck'];
-      args.push('--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022');
-      args.push('--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), file);
-      const result = await promisify(execFile)(process.execPath, args, { encoding: 'utf8' }).catch(
+      const compilerOptions = {
+        noEmit: true,
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        skipLibCheck: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
+        paths: { 'mysql2/promise': [join(root, 'node_modules/mysql2/promise.d.ts')] },
+      };
+      await writeFile(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions, files: ['check.ts', 'readme.mts'] }),
+      );
+      const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+      const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' }).catch(
         (error: { stdout: string }) => ({ stdout: error.stdout }),
       );
       expect(result.stdout).toBe('');
