@@ -32,6 +32,7 @@ import {
 } from '../src/service/index.js';
 import { deletePrefix, redisUrl, uniquePrefix, waitFor } from './helpers.js';
 import { freePort } from './ports.js';
+import { FaultProxy } from './proxy.js';
 
 const mysqlUrl = (): string => process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const redis = new Redis(redisUrl());
@@ -482,6 +483,51 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     await waitFor(() => jobLines().length === 3, 'the failure logged again');
     expect(jobLines()[2]).toContain(' failed: ');
     await pool.query(`RENAME TABLE \`${table}_away\` TO \`${table}\``);
+  });
+
+  it('a Redis outage after startup: each job logs its failure once, in one line, and again after the reconnect', async () => {
+    const proxy = await FaultProxy.start(redisUrl());
+    const lines: string[] = [];
+    const prefix = uniquePrefix('svc');
+    prefixes.push(prefix);
+    const service = new QueueService();
+    services.push(service);
+    try {
+      await service.initialize({
+        redis: proxy.url,
+        prefix,
+        logger: {
+          info: (message: string, details?: unknown) => void lines.push(message + (details ? ' +details' : '')),
+        },
+      });
+      const jobs = [QUEUE_JOB_NAMES.maintenance, QUEUE_JOB_NAMES.monitoring, SCHEDULER_JOB_NAMES.cleanup];
+      const failures = () => lines.filter((line) => line.includes(' failed: '));
+      const outage = async (round: number) => {
+        const before = service.getStats().errors;
+        proxy.refuse();
+        proxy.dropAll();
+        // Each job's loop fails about once a second: several failures each, one line each.
+        await waitFor(() => service.getStats().errors >= before + 4 * jobs.length, `round ${round} failures`, 60_000);
+        for (const job of jobs) {
+          expect(
+            failures().filter((line) => line.startsWith(`[sluice] QueueService scheduler job ${job} failed: `)),
+          ).toHaveLength(round);
+        }
+        expect(failures()).toHaveLength(round * jobs.length);
+        expect(
+          failures().every((line) => line.includes('ConnectionError') || line.includes('Redis at 127.0.0.1')),
+        ).toBe(true);
+        proxy.accept();
+      };
+      await outage(1);
+      await waitFor(() => proxy.connectionCount > 0, 'the reconnect');
+      await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't' });
+      await outage(2);
+      expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
+    } finally {
+      await service.gracefulShutdown();
+      await proxy.close();
+    }
   });
 
   it('defaultOutboxTable: sluice_outbox for the default prefix, else one table per prefix within 64 characters', () => {

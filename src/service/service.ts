@@ -7,6 +7,7 @@ import {
   Scheduler,
   ValidationError,
   ClosedError,
+  ConnectionError,
   queueMaintenanceJobs,
   schedulerCleanupJobs,
   toSeedEventStats,
@@ -297,8 +298,10 @@ export class QueueService {
   private failed(source: string, error: unknown): void {
     this.stats.errors++;
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-    if (this.failures.get(source) === message) return;
-    this.failures.set(source, message);
+    // An outage is one cause, whatever socket error each attempt met (ECONNRESET, EPIPE ...).
+    const cause = error instanceof ConnectionError ? `${error.code} ${error.address} ${error.failure}` : message;
+    if (this.failures.get(source) === cause) return;
+    this.failures.set(source, cause);
     this.logger.info(`[sluice] QueueService ${source} failed: ${message}`);
   }
 
