@@ -92,9 +92,12 @@ describe('QueueService', () => {
     await expect(service.publishEvent({ eventType: 'a.b', source: 's', data: {} })).rejects.toBeInstanceOf(ClosedError);
   });
 
-  it('refuses initialize without redis with a ValidationError', async () => {
+  it('refuses initialize without redis, or with an unknown option, with a ValidationError', async () => {
     const service = new QueueService();
     await expect(service.initialize({} as never)).rejects.toBeInstanceOf(ValidationError);
+    await expect(service.initialize({ redis: redisUrl(), outboxtable: 'x' } as never)).rejects.toThrow(
+      /unknown option "outboxtable"; did you mean "outboxTable"\?/,
+    );
   });
 
   it('sendMessage and registerMessageConsumer: the handler gets the seed QueueMessage, by priority', async () => {
@@ -468,12 +471,17 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     const jobLines = () => lines.filter((line) => line.includes(relayJob));
     // The table vanishing makes the relay job (every 50 ms) and the relay fail again and again.
     await pool.query(`RENAME TABLE \`${table}\` TO \`${table}_away\``);
-    await waitFor(() => service.getStats().errors >= 10, 'ten failures');
+    const relayLines = () => lines.filter((line) => line.includes('outbox relay failed'));
+    // the relay, not woken, finds out at its next poll (1 s)
+    await waitFor(
+      () => service.getStats().errors >= 10 && relayLines().length > 0,
+      'ten failures, the relay among them',
+    );
     expect(jobLines()).toHaveLength(1);
     expect(jobLines()[0]).toMatch(
       new RegExp(`^\\[sluice\\] QueueService scheduler job ${relayJob} failed: .*${table}`),
     );
-    expect(lines.filter((line) => line.includes('outbox relay failed'))).toHaveLength(1);
+    expect(relayLines()).toHaveLength(1);
     expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
 
     // Back: the job's next success is logged as a recovery, and the next failure is logged again.

@@ -27,6 +27,7 @@ import {
 } from '../index.js';
 import type { Connection } from '../connection.js';
 import { AlreadyInitializedError, NotInitializedError, OutboxNotConfiguredError } from '../errors.js';
+import { checkOptions, optionNames } from '../validate.js';
 import type { Outbox, Transaction } from '../outbox/index.js';
 
 /** The seed's MessagePriority: LOW=1, NORMAL=2, HIGH=3, CRITICAL=4 (sluice's Priority). */
@@ -153,6 +154,15 @@ export interface ServiceStats {
 /** The name of the event bus the service publishes on and subscribes to. */
 export const SERVICE_BUS_NAME = 'events';
 
+const SERVICE_OPTIONS = optionNames<QueueServiceOptions>({
+  redis: true,
+  mysql: true,
+  prefix: true,
+  outboxTable: true,
+  outboxRelayEveryMs: true,
+  retry: true,
+  logger: true,
+});
 const USE_GET_INSTANCE = 'call `await QueueService.initialize({ redis })` once at startup';
 /** The most gracefulShutdown spends relaying the outbox rows committed before it was called. */
 const DRAIN_MS = 10_000;
@@ -220,7 +230,7 @@ export class QueueService {
    */
   static initialize(options: QueueServiceOptions): Promise<QueueService> {
     QueueService.instance ??= new QueueService();
-    return QueueService.instance.initialize(options, 'QueueService.initialize()');
+    return QueueService.instance.begin(options, 'QueueService.initialize()');
   }
 
   /** The process's instance; NotInitializedError before QueueService.initialize(). */
@@ -237,7 +247,11 @@ export class QueueService {
    * port or host at once, as every part's first connection) and leaves nothing open. Calling it again with
    * the same options returns the same service; with other options it throws AlreadyInitializedError.
    */
-  initialize(options: QueueServiceOptions, what = 'initialize()'): Promise<this> {
+  initialize(options: QueueServiceOptions): Promise<this> {
+    return this.begin(options, 'initialize()');
+  }
+
+  private begin(options: QueueServiceOptions, what: string): Promise<this> {
     if (this.closed) return Promise.reject(new ClosedError('QueueService', 'create a new one'));
     if (this.requested && !sameValue(this.requested, options)) {
       return Promise.reject(new AlreadyInitializedError(what));
@@ -256,6 +270,7 @@ export class QueueService {
     if (typeof options !== 'object' || options === null || options.redis === undefined) {
       throw new ValidationError('redis', 'initialize({ redis, mysql?, prefix? }): redis is required');
     }
+    checkOptions(options, SERVICE_OPTIONS, 'initialize(options)');
     const { redis, prefix, retry } = options;
     const logger = options.logger ?? console;
     this.logger = logger;
