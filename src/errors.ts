@@ -378,3 +378,18 @@ export class OutboxNotConfiguredError extends SluiceError {
     );
   }
 }
+
+/**
+ * QueueService.initialize() was called again with options other than those the process's instance was
+ * initialized with: the second call would silently get the first service. `getInstance()` returns the one
+ * there is; `await new QueueService().initialize(options)` makes a second, independent one.
+ */
+export class AlreadyInitializedError extends SluiceError {
+  constructor(what: string) {
+    super(
+      'ALREADY_INITIALIZED',
+      `${what}: the QueueService is already initialized with other options; use QueueService.getInstance() for ` +
+        'it, or `await new QueueService().initialize(options)` for a second, independent service',
+    );
+  }
+}

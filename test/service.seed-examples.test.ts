@@ -1,7 +1,12 @@
 // The usage examples of seeds 000 (architecture guide) and 001 (QueueService README), ported to TypeScript
 // as the seed's users wrote them: the singleton, keyword arguments as an options object, handlers that
 // catch their own errors and return a boolean, positional register/subscribe calls.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { transform } from 'esbuild';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +14,7 @@ import {
   EventType,
   MessagePriority,
   QueueService,
+  defaultOutboxTable,
   type QueueMessage,
   type SeedEvent as Event,
 } from '../src/service/index.js';
@@ -427,5 +433,53 @@ describe('seed 001: QueueService README', () => {
     expect(await queueService.getQueueStats('portfolio_tasks')).toMatchObject({ delayed_count: 1 });
     expect(await queueService.getQueueStats('maintenance_tasks')).toMatchObject({ delayed_count: 1 });
     expect(rebalanced).toEqual([]);
+  });
+});
+
+describe("sluice's README: the QueueService example", () => {
+  it('runs as written, twice in a row, against the same Redis prefix and database', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf("## QueueService (the seed's names)"));
+    const example = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+    // Only the addresses change (a prefix and a table of its own, so that tests never share them).
+    const examplePrefix = uniquePrefix('readme');
+    const exampleAccounts = `t_readme_${randomBytes(5).toString('hex')}_accounts`;
+    const substitutions: [string | RegExp, string][] = [
+      ["'sluice/service'", JSON.stringify(new URL('../dist/src/service/index.js', import.meta.url).href)],
+      [
+        "redis: 'redis://127.0.0.1:6379'",
+        `redis: ${JSON.stringify(redisUrl())}, prefix: ${JSON.stringify(examplePrefix)}`,
+      ],
+      ["'mysql://root@127.0.0.1:3306/test'", JSON.stringify(mysqlUrl())],
+      [/\baccounts\b/g, exampleAccounts],
+    ];
+    let source = example;
+    for (const [from, to] of substitutions) {
+      expect(source).toMatch(from);
+      source = source.replace(from, to);
+    }
+    const { code } = await transform(source, { loader: 'ts', format: 'esm', target: 'node20' });
+    try {
+      for (const run of [1, 2]) {
+        const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], {
+          cwd: fileURLToPath(new URL('..', import.meta.url)),
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(stderr, `run ${run}`).toBe('');
+        expect(stdout).toContain("'notification, retry 0'");
+        expect(stdout).toContain("'account.created 123 req-456'");
+        expect(stdout).toMatch(/'account\.created [0-9a-f-]{36} -'/);
+        expect(stdout).toMatch(
+          /messages_processed: 1,\s+events_published: 1,\s+outbox_events_processed: 1,\s+errors: 0/,
+        );
+      }
+      const [rows] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${exampleAccounts}\``);
+      expect(Number(rows[0]!.n)).toBe(2);
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS \`${exampleAccounts}\``);
+      await pool.query(`DROP TABLE IF EXISTS \`${defaultOutboxTable(examplePrefix)}\``);
+      await deletePrefix(redis, examplePrefix);
+    }
   });
 });

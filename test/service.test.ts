@@ -1,27 +1,38 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   ClosedError,
+  ConnectionError,
+  EventBus,
   QUEUE_JOB_NAMES,
   SCHEDULER_JOB_NAMES,
   Scheduler,
   SluiceError,
   ValidationError,
 } from '../src/index.js';
-import { OUTBOX_JOB_NAMES } from '../src/outbox/index.js';
+import { OUTBOX_JOB_NAMES, Outbox } from '../src/outbox/index.js';
 import {
+  AlreadyInitializedError,
   EventType,
   MessagePriority,
   NotInitializedError,
+  defaultOutboxTable,
   OutboxNotConfiguredError,
   QueueService,
   type QueueMessage,
   type SeedEvent,
 } from '../src/service/index.js';
 import { deletePrefix, redisUrl, uniquePrefix, waitFor } from './helpers.js';
+import { freePort } from './ports.js';
+import { FaultProxy } from './proxy.js';
 
 const mysqlUrl = (): string => process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const redis = new Redis(redisUrl());
@@ -81,9 +92,12 @@ describe('QueueService', () => {
     await expect(service.publishEvent({ eventType: 'a.b', source: 's', data: {} })).rejects.toBeInstanceOf(ClosedError);
   });
 
-  it('refuses initialize without redis with a ValidationError', async () => {
+  it('refuses initialize without redis, or with an unknown option, with a ValidationError', async () => {
     const service = new QueueService();
     await expect(service.initialize({} as never)).rejects.toBeInstanceOf(ValidationError);
+    await expect(service.initialize({ redis: redisUrl(), outboxtable: 'x' } as never)).rejects.toThrow(
+      /unknown option "outboxtable"; did you mean "outboxTable"\?/,
+    );
   });
 
   it('sendMessage and registerMessageConsumer: the handler gets the seed QueueMessage, by priority', async () => {
@@ -361,7 +375,16 @@ describe('QueueService', () => {
     await service.gracefulShutdown();
     expect(finished).toBe(true);
     await service.gracefulShutdown();
-    expect(() => service.getStats()).toThrow(ClosedError);
+    // The final counts stay readable (they are this instance's own).
+    expect(service.getStats()).toEqual({
+      messages_processed: 1,
+      events_published: 0,
+      outbox_events_processed: 0,
+      errors: 0,
+    });
+    await expect(service.sendMessage({ queueName: 'slow', payload: {}, messageType: 't' })).rejects.toBeInstanceOf(
+      ClosedError,
+    );
   });
 
   it('a program using the service without mysql never loads the outbox nor mysql2', () => {
@@ -391,5 +414,357 @@ describe('QueueService', () => {
       true,
     );
     expect(lines.length).toBeGreaterThan(1);
+  });
+});
+
+describe('QueueService: startup, shutdown and its outbox', () => {
+  const silent = { info: () => undefined };
+
+  it('initialize against a Redis nobody listens on rejects with ConnectionError and leaves nothing running', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const service = new QueueService();
+    const error = await service.initialize({ redis: dead, logger: silent }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as ConnectionError).message).toContain('127.0.0.1');
+    // The static initialize too; it can be called again once Redis is there.
+    await expect(QueueService.initialize({ redis: dead, logger: silent })).rejects.toBeInstanceOf(ConnectionError);
+    expect(() => QueueService.getInstance()).toThrow(NotInitializedError);
+
+    // A program that does this and nothing else exits by itself: no connection, timer or job is left.
+    const script = `
+      const { QueueService } = await import(${JSON.stringify(new URL('../dist/src/service/index.js', import.meta.url).href)});
+      const lines = [];
+      try {
+        await QueueService.initialize({ redis: process.env.DEAD_URL, mysql: process.env.MYSQL_URL, logger: { info: (m) => lines.push(m) } });
+        console.log('RESOLVED');
+      } catch (error) {
+        console.log('REJECTED ' + error.code + ' ' + error.constructor.name);
+      }
+      process.on('exit', () => console.log('EXIT ' + lines.length));
+    `;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, DEAD_URL: dead, MYSQL_URL: mysqlUrl() },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(stdout.trim().split('\n')).toEqual(['REJECTED CONNECTION ConnectionError', 'EXIT 0']);
+    expect(stderr).toBe('');
+  });
+
+  it('logs a repeating job failure in one line, once per cause, and again after the job recovered', async () => {
+    const lines: string[] = [];
+    const prefix = uniquePrefix('svc');
+    prefixes.push(prefix);
+    const table = `t_svc_${randomBytes(5).toString('hex')}`;
+    tables.push(table, `${table}_away`);
+    const service = new QueueService();
+    services.push(service);
+    await service.initialize({
+      redis: redisUrl(),
+      prefix,
+      mysql: pool,
+      outboxTable: table,
+      outboxRelayEveryMs: 50,
+      logger: { info: (message: string, details?: unknown) => void lines.push(message + (details ? ' +details' : '')) },
+    });
+    const relayJob = `${OUTBOX_JOB_NAMES.relay}:${table}`;
+    const jobLines = () => lines.filter((line) => line.includes(relayJob));
+    // The table vanishing makes the relay job (every 50 ms) and the relay fail again and again.
+    await pool.query(`RENAME TABLE \`${table}\` TO \`${table}_away\``);
+    const relayLines = () => lines.filter((line) => line.includes('outbox relay failed'));
+    // the relay, not woken, finds out at its next poll (1 s)
+    await waitFor(
+      () => service.getStats().errors >= 10 && relayLines().length > 0,
+      'ten failures, the relay among them',
+    );
+    expect(jobLines()).toHaveLength(1);
+    expect(jobLines()[0]).toMatch(
+      new RegExp(`^\\[sluice\\] QueueService scheduler job ${relayJob} failed: .*${table}`),
+    );
+    expect(relayLines()).toHaveLength(1);
+    expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
+
+    // Back: the job's next success is logged as a recovery, and the next failure is logged again.
+    await pool.query(`RENAME TABLE \`${table}_away\` TO \`${table}\``);
+    await waitFor(() => jobLines().some((line) => line.endsWith(' recovered')), 'the recovery');
+    await pool.query(`RENAME TABLE \`${table}\` TO \`${table}_away\``);
+    await waitFor(() => jobLines().length === 3, 'the failure logged again');
+    expect(jobLines()[2]).toContain(' failed: ');
+    await pool.query(`RENAME TABLE \`${table}_away\` TO \`${table}\``);
+  });
+
+  it('a Redis outage after startup: each job logs its failure once, in one line, and again after the reconnect', async () => {
+    const proxy = await FaultProxy.start(redisUrl());
+    const lines: string[] = [];
+    const prefix = uniquePrefix('svc');
+    prefixes.push(prefix);
+    const service = new QueueService();
+    services.push(service);
+    try {
+      await service.initialize({
+        redis: proxy.url,
+        prefix,
+        logger: {
+          info: (message: string, details?: unknown) => void lines.push(message + (details ? ' +details' : '')),
+        },
+      });
+      const jobs = [QUEUE_JOB_NAMES.maintenance, QUEUE_JOB_NAMES.monitoring, SCHEDULER_JOB_NAMES.cleanup];
+      const failures = () => lines.filter((line) => line.includes(' failed: '));
+      const outage = async (round: number) => {
+        const before = service.getStats().errors;
+        proxy.refuse();
+        proxy.dropAll();
+        // Each job's loop fails about once a second: several failures each, one line each.
+        await waitFor(() => service.getStats().errors >= before + 4 * jobs.length, `round ${round} failures`, 60_000);
+        for (const job of jobs) {
+          expect(
+            failures().filter((line) => line.startsWith(`[sluice] QueueService scheduler job ${job} failed: `)),
+          ).toHaveLength(round);
+        }
+        expect(failures()).toHaveLength(round * jobs.length);
+        expect(
+          failures().every((line) => line.includes('ConnectionError') || line.includes('Redis at 127.0.0.1')),
+        ).toBe(true);
+        proxy.accept();
+      };
+      await outage(1);
+      await waitFor(() => proxy.connectionCount > 0, 'the reconnect');
+      await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't' });
+      await outage(2);
+      expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
+    } finally {
+      await service.gracefulShutdown();
+      await proxy.close();
+    }
+  });
+
+  it('defaultOutboxTable: sluice_outbox for the default prefix, else one table per prefix within 64 characters', () => {
+    expect(defaultOutboxTable(undefined)).toBe('sluice_outbox');
+    expect(defaultOutboxTable('sluice')).toBe('sluice_outbox');
+    expect(defaultOutboxTable('billing')).toBe('billing_outbox');
+    expect(defaultOutboxTable('my-app.v2')).toBe('my_app_v2_outbox');
+    expect(defaultOutboxTable('2026-app')).toBe('_2026_app_outbox');
+    const long = (end: string) => defaultOutboxTable(`${'a'.repeat(80)}${end}`);
+    expect(long('x')).toHaveLength(64);
+    expect(long('x')).toMatch(/^a{48}_[0-9a-f]{8}_outbox$/);
+    expect(long('y')).not.toBe(long('x'));
+  });
+
+  it('two services with other prefixes on one MySQL each relay only their own events (default tables)', async () => {
+    const started = await Promise.all(
+      ['A', 'B'].map(async (name) => {
+        const prefix = uniquePrefix(`svc${name}`);
+        prefixes.push(prefix);
+        tables.push(defaultOutboxTable(prefix));
+        const service = new QueueService();
+        services.push(service);
+        await service.initialize({ redis: redisUrl(), prefix, mysql: pool, logger: silent });
+        const seen: SeedEvent[] = [];
+        await service.subscribeEvents('audit', 'account.*', (event) => {
+          seen.push(event);
+          return true;
+        });
+        return { name, prefix, service, seen };
+      }),
+    );
+    for (const round of [1, 2]) {
+      for (const { name, service } of started) {
+        await service.publishEventWithTransaction({
+          eventType: 'account.created',
+          aggregateId: `${name}-${round}`,
+          aggregateType: 'account',
+          eventData: { from: name, round },
+          businessOperation: () => undefined,
+        });
+      }
+      await waitFor(() => started.every(({ seen }) => seen.length >= round), `round ${round}`);
+    }
+    for (const { name, prefix, service, seen } of started) {
+      await service.gracefulShutdown();
+      expect(seen.map((event) => event.data)).toEqual([
+        { from: name, round: 1 },
+        { from: name, round: 2 },
+      ]);
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT aggregate_id, status FROM \`${defaultOutboxTable(prefix)}\` ORDER BY id`,
+      );
+      expect(rows.map((row) => `${row.aggregate_id} ${row.status}`)).toEqual([
+        `${name}-1 PUBLISHED`,
+        `${name}-2 PUBLISHED`,
+      ]);
+      expect(service.getStats().outbox_events_processed).toBe(2);
+    }
+  });
+
+  it('an event published with its transaction reaches subscribers at once, not at the 60 s relay job', async () => {
+    const { service } = await start({ mysql: true, relayEveryMs: 60_000 });
+    const seen: SeedEvent[] = [];
+    await service.subscribeEvents('mailer', 'account.created', (event) => {
+      seen.push(event);
+      return true;
+    });
+    await service.publishEventWithTransaction({
+      eventType: 'account.created',
+      aggregateId: 'u1',
+      aggregateType: 'account',
+      eventData: { user_id: 'u1' },
+      businessOperation: () => undefined,
+    });
+    // far below the job's 60 s: only the service's relay can have published it
+    await waitFor(() => seen.length === 1, 'the event', 15_000);
+    expect(seen[0]).toMatchObject({ event_type: 'account.created', data: { user_id: 'u1' } });
+    expect(service.getStats().outbox_events_processed).toBe(1);
+  });
+
+  it('gracefulShutdown relays every row committed before it: none of the service is left PENDING', async () => {
+    const { service, table, prefix } = await start({ mysql: true, relayEveryMs: 60_000 });
+    const ids = Array.from({ length: 300 }, (_, n) => n);
+    for (let from = 0; from < ids.length; from += 50) {
+      await Promise.all(
+        ids.slice(from, from + 50).map((n) =>
+          service.publishEventWithTransaction({
+            eventType: 'order.placed',
+            aggregateId: `o${n}`,
+            aggregateType: 'order',
+            eventData: { n },
+            businessOperation: () => undefined,
+          }),
+        ),
+      );
+    }
+    // Rows committed without a wake-up (another writer's own transaction, outbox.add): the service's relay
+    // would find them only at its next poll, after the shutdown; the shutdown relays them itself.
+    const writerBus = new EventBus('writer', { connection: redisUrl(), prefix });
+    const writer = new Outbox({ mysql: pool, bus: writerBus, table });
+    const tx = await pool.getConnection();
+    try {
+      await tx.beginTransaction();
+      await writer.add(
+        tx,
+        ids
+          .slice(0, 20)
+          .map((n) => ({ type: 'order.placed', aggregateType: 'order', aggregateId: `late${n}`, data: { n } })),
+      );
+      await tx.commit();
+    } finally {
+      tx.release();
+      await writer.close();
+      await writerBus.close();
+    }
+    await service.gracefulShutdown();
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT status, COUNT(*) AS n FROM \`${table}\` GROUP BY status ORDER BY status`,
+    );
+    expect(rows.map((row) => `${row.status} ${row.n}`)).toEqual(['PUBLISHED 320']);
+    expect(service.getStats().outbox_events_processed).toBe(320);
+  });
+
+  it('QueueService.initialize again: the same options give the same instance, others AlreadyInitializedError', async () => {
+    const prefix = uniquePrefix('svc');
+    prefixes.push(prefix);
+    const options = { redis: redisUrl(), prefix, retry: { baseMs: 100 }, logger: silent };
+    const service = await QueueService.initialize(options);
+    services.push(service);
+    expect(await QueueService.initialize(options)).toBe(service);
+    expect(await QueueService.initialize({ ...options, retry: { baseMs: 100 }, outboxTable: undefined })).toBe(service);
+    const error = await QueueService.initialize({ ...options, prefix: `${prefix}-other` }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AlreadyInitializedError);
+    expect(error).toBeInstanceOf(SluiceError);
+    expect(error).toMatchObject({ code: 'ALREADY_INITIALIZED' });
+    expect((error as Error).message).toMatch(/getInstance\(\).*new QueueService\(\)/);
+    await expect(service.initialize({ ...options, retry: { baseMs: 200 } })).rejects.toBeInstanceOf(
+      AlreadyInitializedError,
+    );
+    expect(QueueService.getInstance()).toBe(service);
+  });
+
+  it('a handler or callback returning nothing (undefined) is a failure: retried, dead-lettered, logged once', async () => {
+    const lines: string[] = [];
+    const prefix = uniquePrefix('svc');
+    prefixes.push(prefix);
+    const service = new QueueService();
+    services.push(service);
+    await service.initialize({
+      redis: redisUrl(),
+      prefix,
+      logger: { info: (message: string) => void lines.push(message) },
+    });
+    for (const n of [1, 2]) {
+      await service.sendMessage({
+        queueName: 'q',
+        payload: { n },
+        messageType: 't',
+        maxRetries: 0,
+        scheduledAt: undefined,
+        partitionKey: undefined,
+        priority: undefined,
+      });
+    }
+    const handled: number[] = [];
+    // A JavaScript caller (or a cast) can return nothing; the types ask for a boolean.
+    const noReturn = (async (message: QueueMessage) => void handled.push(message.payload.n as number)) as never;
+    await service.registerMessageConsumer('q', 'w', noReturn);
+    await waitFor(async () => (await service.getQueueStats('q')).dlq_count === 2, 'both dead-lettered');
+    expect(handled.sort()).toEqual([1, 2]);
+    expect(service.getStats()).toMatchObject({ messages_processed: 0, errors: 2 });
+    expect(lines.filter((line) => line.includes('returned undefined'))).toEqual([
+      '[sluice] QueueService consumer w of q returned undefined: counted as a failure (retried, then dead-lettered); return true when handled',
+    ]);
+  });
+
+  it('the public types take `undefined` for optional options under exactOptionalPropertyTypes; the README example compiles', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-types-'));
+    try {
+      const entry = fileURLToPath(new URL('../dist/src/service/index.js', import.meta.url));
+      const file = join(dir, 'check.ts');
+      await writeFile(
+        file,
+        `import { QueueService, type QueueServiceOptions } from ${JSON.stringify(entry)};
+         const options: QueueServiceOptions = { redis: 'redis://x', mysql: undefined, prefix: undefined,
+           outboxTable: undefined, outboxRelayEveryMs: undefined, retry: undefined, logger: undefined };
+         export async function use(service: QueueService, later: Date | undefined, key: string | undefined) {
+           await QueueService.initialize(options);
+           await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't', scheduledAt: later,
+             partitionKey: key, priority: undefined, maxRetries: undefined });
+           await service.publishEvent({ eventType: 'a.b', source: 's', data: {}, correlationId: undefined, metadata: undefined });
+           await service.publishEventWithTransaction({ eventType: 'a.b', aggregateId: 1, aggregateType: 'a', eventData: {},
+             businessOperation: () => 1, source: undefined, correlationId: undefined });
+           await service.registerMessageConsumer('q', 'w', async () => true);
+           // @ts-expect-error a handler must say whether it handled the message
+           await service.registerMessageConsumer('q', 'w', async () => {});
+         }
+        `,
+      );
+      // The README's example too, as a user's ESM program with these settings.
+      const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+      const section = readme.slice(readme.indexOf("## QueueService (the seed's names)"));
+      const example = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+      expect(example).toContain("from 'sluice/service'");
+      await writeFile(join(dir, 'readme.mts'), example.replace("'sluice/service'", JSON.stringify(entry)));
+      const root = fileURLToPath(new URL('..', import.meta.url));
+      const compilerOptions = {
+        noEmit: true,
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        skipLibCheck: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
+        paths: { 'mysql2/promise': [join(root, 'node_modules/mysql2/promise.d.ts')] },
+      };
+      await writeFile(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions, files: ['check.ts', 'readme.mts'] }),
+      );
+      const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+      const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' }).catch(
+        (error: { stdout: string }) => ({ stdout: error.stdout }),
+      );
+      expect(result.stdout).toBe('');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -577,6 +577,11 @@ export class Outbox extends EventEmitter {
     return deleted;
   }
 
+  /** The events this instance has relayed since it was created, as `stats().relayed`, without a query. */
+  get relayedCount(): number {
+    return this.relayed;
+  }
+
   /** Row counts by status, the relay lag, and the events relayed by this instance. */
   async stats(): Promise<OutboxStats> {
     const counts = await this.run<CountDbRow[]>('stats', this.sql.countByStatus, []);

@@ -6,6 +6,7 @@ export {
   MessagePriority,
   EventType,
   SERVICE_BUS_NAME,
+  defaultOutboxTable,
   type QueueServiceOptions,
   type QueueMessage,
   type SeedEvent,
@@ -16,4 +17,4 @@ export {
   type PublishEventWithTransactionOptions,
   type ServiceStats,
 } from './service.js';
-export { NotInitializedError, OutboxNotConfiguredError } from '../errors.js';
+export { AlreadyInitializedError, NotInitializedError, OutboxNotConfiguredError } from '../errors.js';

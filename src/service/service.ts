@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool, PoolOptions } from 'mysql2/promise';
 import {
   EventBus,
@@ -6,6 +7,7 @@ import {
   Scheduler,
   ValidationError,
   ClosedError,
+  ConnectionError,
   queueMaintenanceJobs,
   schedulerCleanupJobs,
   toSeedEventStats,
@@ -24,7 +26,8 @@ import {
   type SeedQueueStats,
 } from '../index.js';
 import type { Connection } from '../connection.js';
-import { NotInitializedError, OutboxNotConfiguredError } from '../errors.js';
+import { AlreadyInitializedError, NotInitializedError, OutboxNotConfiguredError } from '../errors.js';
+import { checkOptions, optionNames } from '../validate.js';
 import type { Outbox, Transaction } from '../outbox/index.js';
 
 /** The seed's MessagePriority: LOW=1, NORMAL=2, HIGH=3, CRITICAL=4 (sluice's Priority). */
@@ -74,26 +77,33 @@ export interface SeedEvent<T = Record<string, unknown>> {
   metadata: Record<string, unknown>;
 }
 
-/** Returns true (acked), false (retried after the backoff, then dead-lettered) or throws (same as false). */
+/**
+ * Returns true (acked), false (retried after the backoff, then dead-lettered) or throws (same as false). As
+ * the seed's `if success:`, a value that is not truthy is a failure: a handler that returns nothing
+ * (`undefined`) has its message retried, and the service logs that once per consumer.
+ */
 export type MessageHandler<T = Record<string, unknown>> = (message: QueueMessage<T>) => boolean | Promise<boolean>;
-/** Returns true (done), false or throws (the delivery is retried after the backoff, then dead-lettered). */
+/** Returns true (done), false, nothing (`undefined`) or throws (the delivery is retried after the backoff, then dead-lettered). */
 export type EventCallback<T = Record<string, unknown>> = (event: SeedEvent<T>) => boolean | Promise<boolean>;
 
 export interface QueueServiceOptions {
   /** an ioredis client (you close it) or a redis:// URL (each part of the service opens and closes its own) */
   redis: Connection;
   /** for publishEventWithTransaction: a mysql2/promise Pool (you end it), or a mysql:// URL or pool options */
-  mysql?: Pool | string | PoolOptions;
+  mysql?: Pool | string | PoolOptions | undefined;
   /** key prefix (default `sluice`) */
-  prefix?: string;
-  /** the outbox table (default `sluice_outbox`) */
-  outboxTable?: string;
-  /** how often the outbox relay job runs (default 60,000 ms, the seed's 1 minute) */
-  outboxRelayEveryMs?: number;
+  prefix?: string | undefined;
+  /**
+   * the outbox table (default `sluice_outbox` for the default prefix, else `<prefix>_outbox` with every
+   * character other than letters, digits and `_` made `_`: see defaultOutboxTable)
+   */
+  outboxTable?: string | undefined;
+  /** how often the outbox relay job, the safety net under the service's relay, runs (default 60,000 ms, the seed's 1 minute) */
+  outboxRelayEveryMs?: number | undefined;
   /** backoff of retried messages and event deliveries (default 30 s doubling up to 5 min, as the queue's) */
-  retry?: Partial<RetryPolicy>;
-  /** where the monitoring and cleanup jobs report (default console) */
-  logger?: JobLogger;
+  retry?: Partial<RetryPolicy> | undefined;
+  /** where the jobs and the service report, one line each (default console) */
+  logger?: JobLogger | undefined;
 }
 
 export interface SendMessageOptions<T = Record<string, unknown>> {
@@ -101,21 +111,21 @@ export interface SendMessageOptions<T = Record<string, unknown>> {
   payload: T;
   messageType: string;
   /** default NORMAL */
-  priority?: PriorityValue | PriorityName;
+  priority?: PriorityValue | PriorityName | undefined;
   /** run it then, not before (the seed's delayed message) */
-  scheduledAt?: Date;
+  scheduledAt?: Date | undefined;
   /** messages with the same key are handled one at a time, in order */
-  partitionKey?: string;
+  partitionKey?: string | undefined;
   /** retries after the first failed attempt before the message is dead-lettered (default 3) */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
 }
 
 export interface PublishEventOptions<T = Record<string, unknown>> {
   eventType: string;
   source: string;
   data: T;
-  correlationId?: string;
-  metadata?: Record<string, unknown>;
+  correlationId?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 export interface PublishEventWithTransactionOptions<T = Record<string, unknown>, R = unknown> {
@@ -125,8 +135,8 @@ export interface PublishEventWithTransactionOptions<T = Record<string, unknown>,
   eventData: T;
   /** your writes, on `tx` (a mysql2/promise connection inside the transaction); its result is returned */
   businessOperation: (tx: Transaction) => R | Promise<R>;
-  source?: string;
-  correlationId?: string;
+  source?: string | undefined;
+  correlationId?: string | undefined;
 }
 
 /** The seed's get_stats(): what this QueueService instance has done since it was initialized. */
@@ -135,7 +145,7 @@ export interface ServiceStats {
   messages_processed: number;
   /** events published by publishEvent */
   events_published: number;
-  /** outbox rows the relay job published from this process */
+  /** outbox rows this service's relay and relay job published (and gracefulShutdown's last relay) */
   outbox_events_processed: number;
   /** handlers and callbacks that returned false or threw, and scheduler errors */
   errors: number;
@@ -144,7 +154,39 @@ export interface ServiceStats {
 /** The name of the event bus the service publishes on and subscribes to. */
 export const SERVICE_BUS_NAME = 'events';
 
+const SERVICE_OPTIONS = optionNames<QueueServiceOptions>({
+  redis: true,
+  mysql: true,
+  prefix: true,
+  outboxTable: true,
+  outboxRelayEveryMs: true,
+  retry: true,
+  logger: true,
+});
 const USE_GET_INSTANCE = 'call `await QueueService.initialize({ redis })` once at startup';
+/** The most gracefulShutdown spends relaying the outbox rows committed before it was called. */
+const DRAIN_MS = 10_000;
+const DEFAULT_PREFIX = 'sluice';
+const OUTBOX_SUFFIX = '_outbox';
+const MAX_TABLE = 64;
+
+/**
+ * The outbox table a service uses when `outboxTable` is not given: `sluice_outbox` for the default prefix
+ * (as before), else the prefix with every character other than letters, digits and `_` made `_`, plus
+ * `_outbox` (`_` in front when it would start with a digit; a name over MySQL's 64 characters keeps its
+ * first 48 and adds 8 hex digits of the prefix's hash). Services on different prefixes then never share
+ * a table, so one's relay never publishes another's rows.
+ */
+export function defaultOutboxTable(prefix: string | undefined): string {
+  if (prefix === undefined || prefix === DEFAULT_PREFIX) return `${DEFAULT_PREFIX}${OUTBOX_SUFFIX}`;
+  let name = prefix.replace(/[^A-Za-z0-9_]/g, '_');
+  if (/^[0-9]/.test(name)) name = `_${name}`;
+  const room = MAX_TABLE - OUTBOX_SUFFIX.length;
+  if (name.length > room) {
+    name = `${name.slice(0, room - 9)}_${createHash('sha256').update(prefix).digest('hex').slice(0, 8)}`;
+  }
+  return `${name}${OUTBOX_SUFFIX}`;
+}
 
 /**
  * The seed system's QueueService, with its names in TypeScript: messages (priorities, delays, partitions,
@@ -159,7 +201,14 @@ export class QueueService {
   private static instance: QueueService | null = null;
 
   private options: QueueServiceOptions | null = null;
+  /** the options of the initialize() call in progress or done */
+  private requested: QueueServiceOptions | null = null;
   private initializing: Promise<this> | null = null;
+  private logger: JobLogger = console;
+  /** the last failure logged per source (a job, the relay), so that a cause repeating is logged once */
+  private readonly failures = new Map<string, string>();
+  private readonly warnedUndefined = new Set<string>();
+  private relay: { stop(): Promise<void> } | null = null;
   private closed = false;
   private bus: EventBus | null = null;
   private scheduler: Scheduler | null = null;
@@ -174,10 +223,14 @@ export class QueueService {
     errors: 0,
   };
 
-  /** Initializes the process's instance (once; later calls return it) and returns it. */
+  /**
+   * Initializes the process's instance and returns it. A later call with the same options returns it too;
+   * one with other options throws AlreadyInitializedError (use getInstance(), or `new QueueService()` for
+   * a second service).
+   */
   static initialize(options: QueueServiceOptions): Promise<QueueService> {
     QueueService.instance ??= new QueueService();
-    return QueueService.instance.initialize(options);
+    return QueueService.instance.begin(options, 'QueueService.initialize()');
   }
 
   /** The process's instance; NotInitializedError before QueueService.initialize(). */
@@ -189,14 +242,25 @@ export class QueueService {
   /**
    * Connects the service and registers the seed's scheduler jobs (outbox relay every 60 s when `mysql` is
    * given, queue monitoring every 300 s, cleanup every 3,600 s, plus delayed-message promotion every 10 s);
-   * each tick of a job runs in one process of those sharing the Redis and prefix. Calling it again returns
-   * the same service.
+   * each tick of a job runs in one process of those sharing the Redis and prefix; with `mysql`, also a relay
+   * that publishes each committed event at once. Redis not answering rejects with a ConnectionError (a wrong
+   * port or host at once, as every part's first connection) and leaves nothing open. Calling it again with
+   * the same options returns the same service; with other options it throws AlreadyInitializedError.
    */
   initialize(options: QueueServiceOptions): Promise<this> {
+    return this.begin(options, 'initialize()');
+  }
+
+  private begin(options: QueueServiceOptions, what: string): Promise<this> {
     if (this.closed) return Promise.reject(new ClosedError('QueueService', 'create a new one'));
+    if (this.requested && !sameValue(this.requested, options)) {
+      return Promise.reject(new AlreadyInitializedError(what));
+    }
+    this.requested = options;
     this.initializing ??= this.setUp(options).catch(async (error: unknown) => {
       this.initializing = null;
-      await this.tearDown().catch(() => undefined);
+      this.requested = null;
+      await this.tearDown(false).catch(() => undefined);
       throw error;
     });
     return this.initializing;
@@ -206,31 +270,58 @@ export class QueueService {
     if (typeof options !== 'object' || options === null || options.redis === undefined) {
       throw new ValidationError('redis', 'initialize({ redis, mysql?, prefix? }): redis is required');
     }
-    const { redis, prefix, retry, logger = console } = options;
+    checkOptions(options, SERVICE_OPTIONS, 'initialize(options)');
+    const { redis, prefix, retry } = options;
+    const logger = options.logger ?? console;
+    this.logger = logger;
     this.bus = new EventBus(SERVICE_BUS_NAME, { connection: redis, prefix, ...(retry && { retry }) });
     this.scheduler = new Scheduler({ connection: redis, prefix });
-    this.scheduler.on('error', (error, jobName) => {
-      this.stats.errors++;
-      logger.info(`[sluice] QueueService scheduler job ${jobName} error`, error);
-    });
+    // Fail fast, as every part does on its first command: nothing is started while Redis does not answer.
+    await this.bus.getStats();
+    this.scheduler.on('error', (error, jobName) => this.failed(`scheduler job ${jobName}`, error));
+    this.scheduler.on('failed', ({ name, error }) => this.failed(`scheduler job ${name}`, error));
+    this.scheduler.on('completed', ({ name }) => this.recovered(`scheduler job ${name}`));
+    // A connection the service opened coming back ends every outage it logged.
+    if (typeof redis === 'string') this.scheduler.client.on('ready', () => this.failures.clear());
     const jobs: JobDefinition[] = [...this.queueJobs(logger), ...schedulerCleanupJobs(this.scheduler, { logger })];
     if (options.mysql !== undefined) {
       // Loaded only when asked for: a service without mysql never imports the outbox (nor mysql2).
       const { Outbox, outboxJobs } = await import('../outbox/index.js');
-      this.outbox = new Outbox({ mysql: options.mysql, bus: this.bus, table: options.outboxTable });
-      this.outbox.on('error', () => undefined);
+      const table = options.outboxTable ?? defaultOutboxTable(prefix);
+      this.outbox = new Outbox({ mysql: options.mysql, bus: this.bus, table });
+      this.outbox.on('error', (error) => this.failed('outbox relay', error));
       await this.outbox.migrate();
       const relayEveryMs = options.outboxRelayEveryMs ?? 60_000;
-      const [relay] = outboxJobs(this.outbox, { relayEveryMs });
-      jobs.push(relay!);
-      this.scheduler.on('completed', ({ name, result }) => {
-        if (name === relay!.name) this.stats.outbox_events_processed += (result as { published: number }).published;
+      const [relayJob] = outboxJobs(this.outbox, { relayEveryMs });
+      jobs.push(relayJob!);
+      this.scheduler.on('completed', ({ name }) => {
+        if (name === relayJob!.name) this.recovered('outbox relay');
       });
+      // The relay publishes each commit at once (publishInTransaction wakes it); the job is the safety net.
+      this.relay = await this.outbox.startRelay();
     }
     for (const job of jobs) this.scheduler.addJob(job);
     this.scheduler.start();
     this.options = options;
     return this;
+  }
+
+  /**
+   * Logs a failure in one line (its message, not its stack), once per cause: again only when the message
+   * changes or after the source recovered. Every failure is counted.
+   */
+  private failed(source: string, error: unknown): void {
+    this.stats.errors++;
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    // An outage is one cause, whatever socket error each attempt met (ECONNRESET, EPIPE ...).
+    const cause = error instanceof ConnectionError ? `${error.code} ${error.address} ${error.failure}` : message;
+    if (this.failures.get(source) === cause) return;
+    this.failures.set(source, cause);
+    this.logger.info(`[sluice] QueueService ${source} failed: ${message}`);
+  }
+
+  private recovered(source: string): void {
+    if (this.failures.delete(source)) this.logger.info(`[sluice] QueueService ${source} recovered`);
   }
 
   /** queueMaintenanceJobs over the queues this service knows at each run (they are created as they are used). */
@@ -281,7 +372,7 @@ export class QueueService {
     }
     const queue = this.queue(queueName) as Queue<T>;
     const consumer = queue.consume(async (delivery) => {
-      const ok = await this.count(() => handler(toQueueMessage(delivery)));
+      const ok = await this.count(() => handler(toQueueMessage(delivery)), `consumer ${consumerId} of ${queueName}`);
       if (ok) this.stats.messages_processed++;
       return ok;
     });
@@ -324,7 +415,9 @@ export class QueueService {
       );
     }
     await bus.subscribe(subscriberId, eventTypes, filterConditions ? { filter: filterConditions } : {});
-    const consumer = bus.consume<T>(subscriberId, (event) => this.count(() => callback(toSeedEvent(event))));
+    const consumer = bus.consume<T>(subscriberId, (event) =>
+      this.count(() => callback(toSeedEvent(event)), `subscriber ${subscriberId}`),
+    );
     consumer.on('error', () => undefined);
     this.subscriptions.set(subscriberId, consumer as EventConsumer<unknown>);
     await consumer.ready;
@@ -373,26 +466,44 @@ export class QueueService {
     return toSeedEventStats(await this.ready('getEventStats').getStats());
   }
 
-  /** The seed's get_stats(): counts of this instance since initialize. */
+  /** The seed's get_stats(): counts of this instance since initialize; after gracefulShutdown, the final ones. */
   getStats(): ServiceStats {
-    this.ready('getStats');
-    return { ...this.stats };
+    if (!this.closed) this.ready('getStats');
+    return { ...this.stats, outbox_events_processed: this.outbox?.relayedCount ?? 0 };
   }
 
   /**
-   * Stops the consumers and subscriptions (handlers running are awaited), the scheduler and the outbox,
-   * and closes the connections the service opened. Safe to call twice. The process's instance is forgotten:
-   * QueueService.initialize() makes a new one.
+   * Stops the consumers and subscriptions (handlers running are awaited) and the scheduler, relays the
+   * outbox rows committed before the call (for up to 10 s), stops the relay, and closes the connections the
+   * service opened. Safe to call twice; getStats() still gives the final counts. The process's instance is
+   * forgotten: QueueService.initialize() makes a new one.
    */
   async gracefulShutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (QueueService.instance === this) QueueService.instance = null;
     await this.initializing?.catch(() => undefined);
-    await this.tearDown();
+    await this.tearDown(true);
   }
 
-  private async tearDown(): Promise<void> {
+  /** Stops the relay, then (with `drain`) relays what is due until none is left or DRAIN_MS have passed. */
+  private async stopRelay(drain: boolean): Promise<void> {
+    const deadline = Date.now() + DRAIN_MS;
+    const relay = this.relay;
+    this.relay = null;
+    await relay?.stop();
+    if (!drain || !this.outbox || !this.options) return;
+    try {
+      while (Date.now() < deadline) {
+        const { published, refused } = await this.outbox.relayOnce();
+        if (published + refused === 0) break;
+      }
+    } catch (error) {
+      this.failed('outbox relay', error);
+    }
+  }
+
+  private async tearDown(drain: boolean): Promise<void> {
     const errors: unknown[] = [];
     const closeAll = async (items: ({ close(): Promise<unknown> } | null)[]): Promise<void> => {
       const results = await Promise.allSettled(items.map((item) => (item ? item.close() : Promise.resolve())));
@@ -400,6 +511,7 @@ export class QueueService {
     };
     // Consumers first (their handlers finish), then what publishes, then the connections they used.
     await closeAll([...this.consumers.values(), ...this.subscriptions.values(), this.scheduler]);
+    await this.stopRelay(drain);
     await closeAll([this.outbox]);
     await closeAll([...this.queues.values(), this.bus]);
     this.consumers.clear();
@@ -426,11 +538,21 @@ export class QueueService {
     return queue;
   }
 
-  /** Runs a handler or callback: true or false as it said; a throw counts as an error and is rethrown. */
-  private async count(run: () => boolean | Promise<boolean>): Promise<boolean> {
+  /**
+   * Runs a handler or callback: a truthy result is done, anything else (false, undefined ...) a failure, as
+   * the seed's `if success:`; a throw counts as an error and is rethrown. `undefined` is logged once per `who`.
+   */
+  private async count(run: () => boolean | Promise<boolean>, who: string): Promise<boolean> {
     try {
-      const ok = (await run()) !== false;
+      const result: unknown = await run();
+      const ok = Boolean(result);
       if (!ok) this.stats.errors++;
+      if (result === undefined && !this.warnedUndefined.has(who)) {
+        this.warnedUndefined.add(who);
+        this.logger.info(
+          `[sluice] QueueService ${who} returned undefined: counted as a failure (retried, then dead-lettered); return true when handled`,
+        );
+      }
       return ok;
     } catch (error) {
       this.stats.errors++;
@@ -466,4 +588,19 @@ function toSeedEvent<T>(event: Event<T>): SeedEvent<T> {
     version: event.version,
     metadata: event.metadata,
   };
+}
+
+/** Options compared for initialize(): the same values, plain objects and arrays compared by content. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, n) => sameValue(item, b[n]));
+  if (!isPlain(a) || !isPlain(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((key) => sameValue(a[key], b[key]));
+}
+
+function isPlain(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
