@@ -385,11 +385,15 @@ export class OutboxNotConfiguredError extends SluiceError {
  * there is; `await new QueueService().initialize(options)` makes a second, independent one.
  */
 export class AlreadyInitializedError extends SluiceError {
-  constructor(what: string) {
+  /** `singleton`: the call was the static QueueService.initialize() (the process's instance) */
+  constructor(what: string, singleton = true) {
     super(
       'ALREADY_INITIALIZED',
-      `${what}: the QueueService is already initialized with other options; use QueueService.getInstance() for ` +
-        'it, or `await new QueueService().initialize(options)` for a second, independent service',
+      singleton
+        ? `${what}: the QueueService is already initialized with other options; use QueueService.getInstance() ` +
+            'for it, or `await new QueueService().initialize(options)` for a second, independent service'
+        : `${what}: this QueueService is already initialized with other options; keep using it, or ` +
+            '`await new QueueService().initialize(options)` for a second, independent service',
     );
   }
 }

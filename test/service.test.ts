@@ -676,6 +676,15 @@ describe('QueueService: startup, shutdown and its outbox', () => {
       AlreadyInitializedError,
     );
     expect(QueueService.getInstance()).toBe(service);
+    // An independent service is not pointed at the process's instance.
+    const own = new QueueService();
+    services.push(own);
+    prefixes.push(`${prefix}-own`);
+    await own.initialize({ ...options, prefix: `${prefix}-own` });
+    const ownError = await own.initialize({ ...options, prefix: `${prefix}-else` }).catch((e: unknown) => e);
+    expect(ownError).toMatchObject({ code: 'ALREADY_INITIALIZED' });
+    expect((ownError as Error).message).toMatch(/^initialize\(\): this QueueService .*new QueueService\(\)/);
+    expect((ownError as Error).message).not.toMatch(/getInstance/);
   });
 
   it('a handler or callback returning nothing (undefined) is a failure: retried, dead-lettered, logged once', async () => {

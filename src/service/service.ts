@@ -254,7 +254,7 @@ export class QueueService {
   private begin(options: QueueServiceOptions, what: string): Promise<this> {
     if (this.closed) return Promise.reject(new ClosedError('QueueService', 'create a new one'));
     if (this.requested && !sameValue(this.requested, options)) {
-      return Promise.reject(new AlreadyInitializedError(what));
+      return Promise.reject(new AlreadyInitializedError(what, this === QueueService.instance));
     }
     this.requested = options;
     this.initializing ??= this.setUp(options).catch(async (error: unknown) => {
