@@ -361,4 +361,42 @@ describe('consumer circuit breaker', () => {
       expect((error as ValidationError).message).toMatch(message);
     }
   });
+
+  it('a consumer whose circuit opened while it was blocked hands the wake-up on: another consumer gets the message at once', async () => {
+    // Blocked clients are served in the order they blocked: A (breaker) first, then B. A's circuit opens while
+    // A sits in BLPOP (its failing handler was still running when it blocked); the next send's wake-up goes
+    // to A, which may not fetch. blockMs is ten minutes, so B would sleep through waitFor's deadline if A
+    // kept the token.
+    const queue = env.queue<string>('handoff');
+    // Connections of this queue's consumers blocked in Redis right now (flag b), not merely last in BLPOP.
+    const blocked = async () =>
+      ((await env.redis.client('LIST')) as string)
+        .split('\n')
+        .filter((line) => line.includes(`name=sluice:consumer:${queue.baseKey} `) && /flags=\S*b/.test(line)).length;
+    const failNow = gate();
+    const a = queue.consume(
+      async (m) => {
+        if (m.payload !== 'fail') return;
+        await failNow.opened;
+        throw new Error('downstream refused');
+      },
+      { concurrency: 2, blockMs: 600_000, circuitBreaker: { minimumCalls: 1, windowSize: 1, coolDownMs: 600_000 } },
+    );
+    const opened = new Promise<void>((resolve) => a.once('circuitOpen', () => resolve()));
+    // Dead-lettered at once: no retry is scheduled (a retry would leave a wake-up token of its own).
+    await queue.send('fail', { maxRetries: 0 });
+    await waitFor(async () => a.activeCount === 1 && (await blocked()) === 1, 'A to run the handler and block');
+    const handledByB: string[] = [];
+    const other = env.queue<string>('handoff', { prefix: queue.prefix, connection: env.connection() });
+    const b = other.consume((m) => void handledByB.push(m.payload), { blockMs: 600_000 });
+    await waitFor(async () => (await blocked()) === 2, 'consumer B to block behind A');
+    failNow.open();
+    await opened;
+    await queue.send('ok');
+    await waitFor(() => handledByB.length === 1, 'consumer B to get the message');
+    expect(handledByB).toEqual(['ok']);
+    expect(a.circuitState).toBe('open');
+    await a.close();
+    await b.close();
+  });
 });

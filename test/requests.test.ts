@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Locks } from '../src/index.js';
-import { lockKeys, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
+import { lockKeys, queueKey, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
 import { REPLY } from '../src/replies.js';
 import { newRequestId, runScript, SCRIPTS } from '../src/scripts.js';
 import { sendArguments } from '../src/queue/validate.js';
@@ -55,11 +55,32 @@ describe('request ids: a repeated request has the effect of one', () => {
     expect(stats.ready.normal + stats.delayed).toBe(2);
   });
 
+  it('a retry policy argument that does not parse fails the dequeue before it writes anything', async () => {
+    const queue = t.queue('policy');
+    await queue.send('a');
+    // In flight with a deadline already passed: the next dequeue would reclaim it (the write that comes first).
+    await queue.dequeue({ visibilityMs: 1 });
+    await waitFor(async () => {
+      const [seconds, micros] = await t.redis.time();
+      const [, deadline] = await t.redis.zrange(queueKey(queue.baseKey, 'inflight'), 0, 0, 'WITHSCORES');
+      return Number(seconds) * 1000 + Number(micros) / 1000 > Number(deadline);
+    }, 'the delivery to expire on the Redis clock');
+    const before = await queue.getStats();
+    expect(before.inflight).toBe(1);
+    const error = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], [1, 30_000, '{"baseMs":1}', 1]).catch(
+      (e: unknown) => e,
+    );
+    expect(String(error)).toMatch(/retry policy must be/);
+    const after = await queue.getStats();
+    expect(after.inflight).toBe(1);
+    expect(after.counters.reclaimed).toBe(before.counters.reclaimed);
+  });
+
   it('dequeue twice under one request id hands back the same deliveries and takes nothing more', async () => {
     const queue = t.queue('rq');
     await queue.sendMany([{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
     const id = newRequestId();
-    const args = [2, 30_000, JSON.stringify(queue.retry), 1];
+    const args = [2, 30_000, `${queue.retry.baseMs} ${queue.retry.capMs} ${queue.retry.jitter}`, 1];
     const first = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
     const again = await runScript(t.redis, 'queue/dequeue', [queue.baseKey], args, id);
     expect(again).toEqual(first);

@@ -1,22 +1,27 @@
 --[[ failure: what happens to an in-flight message that failed (nack, visibility timeout).
   The retry policy arrives as two plain arguments, `"<baseMs> <capMs> <jitter>"` and a random seed (Redis
-  seeds math.random identically for every script run). Most calls never compute a backoff (a dequeue
-  reclaims nothing, a nack dead-letters or names its delay), so both are parsed on first use.
+  seeds math.random identically for every script run). The policy is parsed before any write; most calls
+  never compute a backoff (a dequeue reclaims nothing, a nack dead-letters or names its delay), so the
+  generator is seeded only at the first one.
 ]]
 --@include "queue"
 --@include "placement"
 --@include "respond"
 
+-- Parsed when the script starts, before any write (a policy that does not parse must fail the call, not
+-- leave a message half moved); only the seeding waits for the first backoff.
 local function retryPolicy(text, seed)
-  return { text = text, seed = seed }
+  local base, cap, jitter = string.match(text, '^(%S+) (%S+) (%S+)$')
+  base, cap, jitter = tonumber(base), tonumber(cap), tonumber(jitter)
+  if not (base and cap and jitter) then error('sluice: retry policy must be "<baseMs> <capMs> <jitter>", got ' .. text) end
+  return { baseMs = base, capMs = cap, jitter = jitter, seed = seed }
 end
 
 -- min(cap, base * 2^(attempt-1)), shortened by up to `jitter` (0..1) of itself at random.
 local function backoffMs(policy, attempts)
-  if not policy.baseMs then
-    local base, cap, jitter = string.match(policy.text, '^(%S+) (%S+) (%S+)$')
-    policy.baseMs, policy.capMs, policy.jitter = tonumber(base), tonumber(cap), tonumber(jitter)
-    if policy.jitter > 0 then math.randomseed(tonumber(policy.seed)) end
+  if policy.jitter > 0 and not policy.seeded then
+    math.randomseed(tonumber(policy.seed))
+    policy.seeded = true
   end
   local delay = math.min(policy.capMs, policy.baseMs * 2 ^ (attempts - 1))
   if policy.jitter > 0 then delay = delay * (1 - policy.jitter * math.random()) end

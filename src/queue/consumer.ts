@@ -317,7 +317,13 @@ export class Consumer<T = unknown> extends EventEmitter {
       }
       // Nothing came, or the ready lists ran dry before the batch was full (waitMs is then not 0): block
       // until a send wakes us or something becomes due, rather than ask again for nothing.
-      if ((deliveries.length === 0 || waitMs !== 0) && inFlight.length === 0 && this.fetching) {
+      // A consumer that may not fetch (circuit open, probes used up) waits for the breaker instead, taking no
+      // wake-up token meant for the others.
+      if (
+        (deliveries.length === 0 || waitMs !== 0) &&
+        inFlight.length === 0 &&
+        (this.breaker === null || this.breaker.fetchable > 0)
+      ) {
         try {
           await this.waitForWork(waitMs);
         } catch (error) {
@@ -413,7 +419,12 @@ export class Consumer<T = unknown> extends EventEmitter {
         () => this.pendingRead === read && (this.pendingRead = null),
         () => this.pendingRead === read && (this.pendingRead = null),
       );
-      await Promise.race([read, this.stopped]);
+      const token = await Promise.race([read, this.stopped]);
+      // The circuit opened (or used up its probes) while this consumer was blocked: it will not fetch, so
+      // the wake-up it took goes to the next idle consumer of the queue.
+      if (token && this.breaker !== null && this.breaker.fetchable <= 0) {
+        this.queue.wake().catch((error: unknown) => this.reportError(error));
+      }
     } finally {
       clearTimeout(timer);
     }
@@ -427,7 +438,8 @@ export class Consumer<T = unknown> extends EventEmitter {
    */
   private async dropBlocker(blocker: Redis | Cluster): Promise<void> {
     const reading = this.pendingRead !== null;
-    const ended = blocker.status === 'end' ? Promise.resolve() : once(blocker, 'end');
+    // `once` rejects if the connection emits 'error' first: it is being dropped, only its end matters.
+    const ended = blocker.status === 'end' ? Promise.resolve() : once(blocker, 'end').catch(() => undefined);
     dropConnection(blocker, `consumer of ${this.queue.name}`);
     if (!reading) return;
     await within(HAND_BACK_MS / 2, ended);
