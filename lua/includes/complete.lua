@@ -1,10 +1,21 @@
---[[ complete: the body of an ack, shared by queue/ack, queue/ackProcessed and queue/skipProcessed.
+--[[ complete: the body of an ack, shared by queue/ack, queue/ackProcessed, queue/skipProcessed and queue/reply.
 
   A delivery is `id|receipt` (the member of the in-flight set). Each one in flight under that receipt
   leaves Redis, and the next message of its partition is released.
 ]]
 --@include "queue"
 --@include "placement"
+
+-- The deliveries named in ARGV from `from` on, `stride` arguments apart (message id, receipt, ...): their
+-- in-flight members `id|receipt` and their ids, in order.
+local function deliveriesFromArgs(from, stride)
+  local members, ids = {}, {}
+  for i = from, #ARGV, stride do
+    members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1]
+    ids[#ids + 1] = ARGV[i]
+  end
+  return members, ids
+end
 
 -- Acks `members` (`id|receipt`; `ids` their message ids, in the same order). Returns one result per
 -- delivery, REPLY.OK acked or REPLY.STALE (not in flight under that receipt, or named twice: acked once),

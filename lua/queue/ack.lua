@@ -14,11 +14,7 @@
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 
-local members, ids = {}, {}
-for i = 3, #ARGV, 2 do
-  members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1]
-  ids[#ids + 1] = ARGV[i]
-end
+local members, ids = deliveriesFromArgs(3, 2)
 local results, acked = completeDeliveries(queueKeys(KEYS[1]), members, ids)
 if acked == 0 then return unchanged(results) end
 return rememberInts(requestKey, results)

@@ -22,11 +22,7 @@ end
 local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 
-local members, ids = {}, {}
-for i = 4, #ARGV, 3 do
-  members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1]
-  ids[#ids + 1] = ARGV[i]
-end
+local members, ids = deliveriesFromArgs(4, 3)
 local results = completeDeliveries(queueKeys(KEYS[1]), members, ids)
 local markPrefix = KEYS[1] .. QUEUE_KEY_SUFFIXES.processedPrefix
 for i = 4, #ARGV, 3 do redis.call('SET', markPrefix .. ARGV[i + 2], ARGV[i], 'PX', retentionMs) end

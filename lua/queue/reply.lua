@@ -17,11 +17,7 @@ local requestKey, prior = beginRequest(KEYS[1])
 if prior then return unchanged(decodeInts(prior)) end
 
 local k = queueKeys(KEYS[1])
-local members, ids = {}, {}
-for i = 3, #ARGV, 3 do
-  members[#members + 1] = ARGV[i] .. '|' .. ARGV[i + 1]
-  ids[#ids + 1] = ARGV[i]
-end
+local members, ids = deliveriesFromArgs(3, 3)
 local results, acked = completeDeliveries(k, members, ids)
 if acked == 0 then return unchanged(results) end
 local now
