@@ -16,6 +16,8 @@ describe('pause, rate limit, stats', () => {
     await admin.send('while paused');
     expect(await worker.dequeue()).toEqual([]);
     expect((await admin.getStats()).paused).toBe(true);
+    // Ready since it was sent, though nothing can take it.
+    expect((await admin.getStats()).oldestReadyAgeMs).toBeGreaterThanOrEqual(0);
     expect(handled).toEqual([]);
     await admin.resume();
     await waitFor(() => handled.length === 1, 'delivery after resume');
@@ -32,7 +34,9 @@ describe('pause, rate limit, stats', () => {
     expect(await a.dequeue({ count: 3 })).toHaveLength(3);
     expect(await b.dequeue({ count: 10 })).toHaveLength(2);
     expect(await a.dequeue({ count: 10 })).toHaveLength(0);
+    expect((await b.getStats()).rateLimit).toEqual({ max: 5, windowMs: 60_000 });
     await a.setRateLimit(null);
+    expect((await b.getStats()).rateLimit).toBeNull();
     expect(await b.dequeue({ count: 100 })).toHaveLength(15);
   });
 
@@ -50,7 +54,11 @@ describe('pause, rate limit, stats', () => {
     await queue.ack(c!);
     await queue.nack(doomed!, { error: 'x' });
     await queue.dequeue();
-    expect(await queue.getStats()).toEqual({
+    const stats = await queue.getStats();
+    // The oldest ready message was sent in this test, a moment ago by Redis's clock.
+    expect(stats.oldestReadyAgeMs).toBeGreaterThanOrEqual(0);
+    expect(stats.oldestReadyAgeMs).toBeLessThan(60_000);
+    expect(stats).toEqual({
       name: 'user_tasks',
       ready: { critical: 0, high: 1, normal: 0, low: 1 },
       inflight: 1,
@@ -58,7 +66,27 @@ describe('pause, rate limit, stats', () => {
       deadLetters: 1,
       partitionBacklog: 0,
       paused: false,
+      oldestReadyAgeMs: stats.oldestReadyAgeMs,
+      rateLimit: null,
       counters: { sent: 6, delivered: 3, acked: 1, retried: 0, deadLettered: 1, reclaimed: 0, replayed: 0 },
     });
+  });
+});
+
+describe('oldest ready age', () => {
+  it('counts from runAt for a delayed message that came due, and is null with nothing ready', async () => {
+    const queue = env.queue<string>('aged');
+    expect((await queue.getStats()).oldestReadyAgeMs).toBeNull();
+    // A message made 10 minutes ago that was due 5 minutes ago: ready for 5 minutes, not 10.
+    const now = Date.now();
+    const redis = env.connection();
+    const record = `old|2|0|3|${now - 600_000}|${now - 300_000}||0|"x"`;
+    await redis.rpush(`${queue.baseKey}:r2`, record);
+    const age = (await queue.getStats()).oldestReadyAgeMs!;
+    expect(age).toBeGreaterThanOrEqual(299_000);
+    expect(age).toBeLessThan(360_000);
+    const [delivery] = await queue.dequeue();
+    await queue.ack(delivery!);
+    expect((await queue.getStats()).oldestReadyAgeMs).toBeNull();
   });
 });

@@ -647,7 +647,8 @@ export class Queue<T = unknown> {
   async getStats(): Promise<QueueStats> {
     const reply = await this.run('queue/stats', []);
     const counters: Record<string, number> = {};
-    for (let n = 9; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
+    for (let n = 12; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
+    const oldestReadyAgeMs = Number(reply[9]);
     return {
       name: this.name,
       ready: { critical: Number(reply[3]), high: Number(reply[2]), normal: Number(reply[1]), low: Number(reply[0]) },
@@ -656,6 +657,8 @@ export class Queue<T = unknown> {
       deadLetters: Number(reply[6]),
       partitionBacklog: Number(reply[7]),
       paused: Number(reply[8]) === 1,
+      oldestReadyAgeMs: oldestReadyAgeMs < 0 ? null : oldestReadyAgeMs,
+      rateLimit: reply[10] === '' ? null : { max: Number(reply[10]), windowMs: Number(reply[11]) },
       counters: {
         sent: counters.sent ?? 0,
         delivered: counters.delivered ?? 0,

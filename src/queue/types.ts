@@ -106,6 +106,13 @@ export interface QueueStats {
   partitionBacklog: number;
   /** whether deliveries are paused (queue.pause()) */
   paused: boolean;
+  /**
+   * ms the oldest ready message has waited for delivery (since its runAt when it was delayed or retried,
+   * else since it was sent), by Redis's clock; null when nothing is ready
+   */
+  oldestReadyAgeMs: number | null;
+  /** the rate limit set with setRateLimit, null when none */
+  rateLimit: { max: number; windowMs: number } | null;
   counters: {
     sent: number;
     delivered: number;
