@@ -20,6 +20,8 @@ export interface SeedQueueStats {
   /** partitioned messages waiting for the one before them in their partition */
   partition_backlog_count: number;
   paused: boolean;
+  oldest_ready_age_ms: number | null;
+  rate_limit: { max: number; window_ms: number } | null;
   counters: {
     sent: number;
     delivered: number;
@@ -59,6 +61,8 @@ export function toSeedQueueStats(stats: QueueStats): SeedQueueStats {
     delayed_count: stats.delayed,
     partition_backlog_count: stats.partitionBacklog,
     paused: stats.paused,
+    oldest_ready_age_ms: stats.oldestReadyAgeMs,
+    rate_limit: stats.rateLimit && { max: stats.rateLimit.max, window_ms: stats.rateLimit.windowMs },
     counters: {
       sent: stats.counters.sent,
       delivered: stats.counters.delivered,

@@ -23,6 +23,8 @@ describe('toSeedQueueStats', () => {
       deadLetters: 7,
       partitionBacklog: 8,
       paused: true,
+      oldestReadyAgeMs: 16,
+      rateLimit: { max: 17, windowMs: 18 },
       counters: { sent: 9, delivered: 10, acked: 11, retried: 12, deadLettered: 13, reclaimed: 14, replayed: 15 },
     };
     const seed = toSeedQueueStats(stats);
@@ -37,6 +39,8 @@ describe('toSeedQueueStats', () => {
       dlq_count: 7,
       partition_backlog_count: 8,
       paused: true,
+      oldest_ready_age_ms: 16,
+      rate_limit: { max: 17, window_ms: 18 },
       counters: { sent: 9, delivered: 10, acked: 11, retried: 12, dead_lettered: 13, reclaimed: 14, replayed: 15 },
     });
     expect(sorted(leaves(seed))).toEqual(sorted(leaves(stats)));
