@@ -3,7 +3,7 @@ import { Locks } from '../src/index.js';
 import { lockKeys, queueKey, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
 import { REPLY } from '../src/replies.js';
 import { newRequestId, runScript, SCRIPTS } from '../src/scripts.js';
-import { sendArguments } from '../src/queue/validate.js';
+import { sendArguments, sendCall } from '../src/queue/validate.js';
 import { snapshot } from './inspect.js';
 import { useRedis, waitFor } from './helpers.js';
 
@@ -37,18 +37,20 @@ describe('request ids: a repeated request has the effect of one', () => {
 
   it('send twice under one request id writes one message and answers the same ids', async () => {
     const queue = t.queue('rq');
-    const args = [
-      ...sendArguments({ payload: { n: 1 } }, { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 }, Date.now()),
-      ...sendArguments(
-        { payload: { n: 2 }, delayMs: 60_000 },
-        { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 },
-        Date.now(),
-      ),
-    ];
+    const limits = { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 };
+    // One plain message (one argument) and one delayed (eight): both layouts.
+    const args = sendCall(
+      [
+        sendArguments({ payload: { n: 1 } }, limits, Date.now()),
+        sendArguments({ payload: { n: 2 }, delayMs: 60_000 }, limits, Date.now()),
+      ],
+      null,
+    );
     const id = newRequestId();
     const first = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
     const before = await snapshot(t.redis, queue.baseKey);
     const again = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
+    expect(first).toBe(2);
     expect(again).toEqual(first);
     expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
     const stats = await queue.getStats();
