@@ -124,7 +124,12 @@ function flushSends(client: RedisClient, baseKey: string): void {
   const { limit, messages, waiters } = batch;
   let reply: Promise<number | (string | number)[]>;
   try {
-    reply = runScript(client, 'queue/send', [baseKey], limit ? limit.withLimit(messages, 'each') : sendCall(messages, null));
+    reply = runScript(
+      client,
+      'queue/send',
+      [baseKey],
+      limit ? limit.withLimit(messages, 'each') : sendCall(messages, null),
+    );
   } catch (error) {
     reply = Promise.reject(error);
   }
