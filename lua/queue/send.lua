@@ -18,7 +18,8 @@
   fit, every one is refused and nothing is written. A repeat (dedup key held, sender-chosen id live) is
   never new, so it is answered with its id even at the limit. Without the 2 arguments no count is read.
   Errors: none; arguments are validated by the caller (src/queue/validate.ts).
-  Repeat: a re-sent or retried call is recognised by its request id (includes/request.lua) and answered with
+  Repeat: a re-sent or retried call is recognised by its request id (includes/request.lua; claimed with
+  claimRequest, one SET that both reads and writes the memory) and answered with
   the first run's reply, writing nothing: a send whose reply was lost writes its messages once. The reply is
   remembered as '' when every id is the message's own (the usual case; the repeat answers the count), else
   as the JSON of the ids (refusals included). A run that refused and wrote nothing remembers nothing: its repeat is counted again,
@@ -30,7 +31,7 @@
 
 local layout = ARGV[5]
 local count = #layout
-local requestKey, prior = beginRequest(KEYS[1])
+local requestKey, prior = claimRequest(KEYS[1])
 if prior then
   if prior ~= '' then return unchanged(cjson.decode(prior)) end
   return unchanged(count)
@@ -76,7 +77,7 @@ if ARGV[3] ~= '' then
       if new > room then
         local answers = {}
         for n = 1, count do answers[n] = REPLY.QUEUE_FULL end
-        return unchanged(answers)
+        return forgetRequest(requestKey, answers)
       end
     end
     room = nil
@@ -152,7 +153,8 @@ end)
 flush()
 if sent > 0 then redis.call('HINCRBY', k.stats, 'sent', sent) end
 if not answers then
-  remember(requestKey, '')
+  -- claimRequest already remembers '' (every id the message's own).
+  forgetConfirmed()
   return count
 end
 -- Some message is not answered with its own id: the reply lists every id.
@@ -160,6 +162,6 @@ local ids = {}
 eachMessage(function(n, at, code)
   ids[n] = answers[n] or (code == FULL and ARGV[at] or string.match(ARGV[at], '^[^|]+'))
 end)
-if refused > 0 and sent == 0 then return unchanged(ids) end
+if refused > 0 and sent == 0 then return forgetRequest(requestKey, ids) end
 remember(requestKey, cjson.encode(ids))
 return ids
