@@ -57,6 +57,20 @@ describe('request ids: a repeated request has the effect of one', () => {
     expect(stats.ready.normal + stats.delayed).toBe(2);
   });
 
+  it('one plain message (the fast path of send.lua) sent twice under one request id is written once', async () => {
+    const queue = t.queue('rq-fast');
+    const limits = { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 };
+    const args = sendCall([sendArguments({ payload: 'only' }, limits, Date.now())], null);
+    const id = newRequestId();
+    expect(await runScript(t.redis, 'queue/send', [queue.baseKey], args, id)).toBe(1);
+    const before = await snapshot(t.redis, queue.baseKey);
+    expect(await runScript(t.redis, 'queue/send', [queue.baseKey], args, id)).toBe(1);
+    expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
+    expect((await queue.getStats()).ready.normal).toBe(1);
+    expect((await queue.getStats()).counters.sent).toBe(1);
+    expect(await t.redis.llen(queueKey(queue.baseKey, 'wake'))).toBe(1);
+  });
+
   it('a retry policy argument that does not parse fails the dequeue before it writes anything', async () => {
     const queue = t.queue('policy');
     await queue.send('a');

@@ -25,6 +25,22 @@
   as the JSON of the ids (refusals included). A run that refused and wrote nothing remembers nothing: its repeat is counted again,
   as the same call arriving later would be, and still writes each message at most once.
 ]]
+-- The fast path: one plain message, no maxLength, no confirmations to delete (a producer sending one at a
+-- time, or a send to an idle consumer). It does what the general path below does for it, before the
+-- included fragments are defined: Lua runs a script's whole text on every call, and defining them cost
+-- about 40% of such a send (measured with bench/script-ab.ts). Any other call takes the general path.
+if ARGV[3] == '' and ARGV[2] == '' and #ARGV == 6 and ARGV[5] ~= 'f' then
+  local base = KEYS[1]
+  local prior = redis.call('SET', base .. REQUEST_KEY_SUFFIX .. ARGV[1], '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
+  if prior then return prior == '' and 1 or cjson.decode(prior) end
+  if redis.call('RPUSH', base .. QUEUE_KEY_SUFFIXES['ready' .. ARGV[5]], ARGV[6]) == 1 then
+    local wakeKey = base .. QUEUE_KEY_SUFFIXES.wake
+    if redis.call('LLEN', wakeKey) == 0 then redis.call('RPUSH', wakeKey, '1') end
+  end
+  redis.call('HINCRBY', base .. QUEUE_KEY_SUFFIXES.stats, 'sent', 1)
+  return 1
+end
+
 --@include "queue"
 --@include "placement"
 --@include "request"
