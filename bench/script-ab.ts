@@ -26,11 +26,20 @@ interface Case {
   work: (queue: Q) => Promise<unknown>;
 }
 
+/** the delivery each queue's ack case prepared */
+const taken = new Map<Q, Awaited<ReturnType<Q['dequeue']>>[number]>();
 const batch = Array.from({ length: 100 }, (_, n) => ({ payload: { n } }));
 const cases: Record<string, Case> = {
   'send, one message': { work: (q) => q.send({ n: 1 }) },
   'dequeue, empty queue': { work: (q) => q.dequeue() },
   'dequeue, one message': { prepare: (q) => q.send({ n: 1 }), work: (q) => q.dequeue() },
+  'ack, one message': {
+    prepare: async (q) => {
+      await q.send({ n: 1 });
+      taken.set(q, (await q.dequeue())[0]!);
+    },
+    work: (q) => q.ack(taken.get(q)!),
+  },
   'sendMany, 100 messages': { perMessage: 100, work: (q) => q.sendMany(batch) },
   'dequeue 100 + ackMany 100': {
     perMessage: 100,
