@@ -30,15 +30,15 @@
 -- included fragments are defined: Lua runs a script's whole text on every call, and defining them cost
 -- about 40% of such a send (measured with bench/script-ab.ts). Any other call takes the general path.
 if ARGV[3] == '' and ARGV[2] == '' and #ARGV == 6 and ARGV[5] ~= 'f' then
-  local base = KEYS[1]
+  local base, count = KEYS[1], 1
   local prior = redis.call('SET', base .. REQUEST_KEY_SUFFIX .. ARGV[1], '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
-  if prior then return prior == '' and 1 or cjson.decode(prior) end
+  if prior then return prior == '' and count or cjson.decode(prior) end
   if redis.call('RPUSH', base .. QUEUE_KEY_SUFFIXES['ready' .. ARGV[5]], ARGV[6]) == 1 then
     local wakeKey = base .. QUEUE_KEY_SUFFIXES.wake
     if redis.call('LLEN', wakeKey) == 0 then redis.call('RPUSH', wakeKey, '1') end
   end
-  redis.call('HINCRBY', base .. QUEUE_KEY_SUFFIXES.stats, 'sent', 1)
-  return 1
+  redis.call('HINCRBY', base .. QUEUE_KEY_SUFFIXES.stats, 'sent', count)
+  return count
 end
 
 --@include "queue"
