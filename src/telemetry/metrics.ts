@@ -1,0 +1,602 @@
+// sluice/metrics: a Prometheus collector for prom-client (an optional peer dependency; only this entry
+// loads it). Built on the public API only: each queue's getStats(), each bus's getStats(), outbox.stats()
+// and scheduler.getAllJobsStatus(), read once per scrape and shared by every metric of that scrape.
+import { Counter, Gauge, Histogram, register as globalRegister, type Registry } from 'prom-client';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  EventBus,
+  HandlerTimeoutError,
+  Queue,
+  ValidationError,
+  type Consumer,
+  type EventStats,
+  type HandlerRun,
+  type JobStatus,
+  type QueueStats,
+  type Scheduler,
+} from '../index.js';
+import type { Outbox, OutboxStats } from '../outbox/index.js';
+import { isIoredisClient } from '../client-shape.js';
+import { checkOptions, describeValue, optionalBoolean, optionNames } from '../validate.js';
+
+/** A queue of any payload type (its payload type is invariant; the collector reads only its stats). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyQueue = Queue<any>;
+
+/** A fixed list, or a function called at every scrape (a `discover()` of what exists under a prefix, say). */
+export type MetricsSource<T> = readonly T[] | (() => readonly T[] | Promise<readonly T[]>);
+
+export interface MetricsOptions {
+  /** the prom-client registry to register on (default: prom-client's global `register`) */
+  register?: Registry;
+  /** the client for queues and buses given by name (the collector never closes it) */
+  connection?: Redis | Cluster;
+  /** key prefix of queues and buses given by name (default `sluice`) */
+  prefix?: string;
+  /** queues to report, as names or Queue objects */
+  queues?: MetricsSource<string | AnyQueue>;
+  /** event buses to report, as names or EventBus objects */
+  buses?: MetricsSource<string | EventBus>;
+  /** report each bus subscriber's queue depth too: one more script call per subscriber per scrape (default true) */
+  subscriberQueues?: boolean;
+  /** outboxes whose pending rows and lag to report (two SQL queries each per scrape) */
+  outboxes?: readonly Outbox[];
+  /** a scheduler whose jobs to report (every job registered under its prefix, by any process) */
+  scheduler?: Scheduler;
+  /** buckets of sluice_handler_duration_seconds (default 1 ms .. 60 s) */
+  handlerBuckets?: readonly number[];
+  /** told about a source that could not be read during a scrape (default: console.error); its series are left out */
+  onError?: (error: unknown, source: string) => void;
+}
+
+const METRICS_OPTIONS = optionNames<MetricsOptions>({
+  register: true,
+  connection: true,
+  prefix: true,
+  queues: true,
+  buses: true,
+  subscriberQueues: true,
+  outboxes: true,
+  scheduler: true,
+  handlerBuckets: true,
+  onError: true,
+});
+
+export const DEFAULT_HANDLER_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+/** What one scrape read: every metric of the scrape is filled from it. */
+interface Snapshot {
+  queues: QueueStats[];
+  buses: { name: string; stats: EventStats; subscribers: QueueStats[] }[];
+  outboxes: { table: string; stats: OutboxStats }[];
+  jobs: JobStatus[];
+  durationSeconds: number;
+}
+
+type SetValue = (labels: Record<string, string>, value: number) => void;
+
+const STATES = (stats: QueueStats): [string, number][] => [
+  ['ready', stats.ready.critical + stats.ready.high + stats.ready.normal + stats.ready.low],
+  ['inflight', stats.inflight],
+  ['delayed', stats.delayed],
+  ['dead', stats.deadLetters],
+  ['backlog', stats.partitionBacklog],
+];
+
+const QUEUE_COUNTERS: [keyof QueueStats['counters'], string, string][] = [
+  ['sent', 'sent', 'Messages sent to the queue'],
+  ['delivered', 'delivered', 'Deliveries handed to consumers (a retried message counts once per delivery)'],
+  ['acked', 'acked', 'Messages acked'],
+  ['retried', 'retried', 'Failed attempts scheduled for a retry'],
+  ['deadLettered', 'dead_lettered', 'Messages moved to the dead-letter queue'],
+  ['reclaimed', 'reclaimed', 'Deliveries reclaimed after their visibility timeout passed'],
+  ['replayed', 'replayed', 'Dead letters replayed into the queue'],
+];
+
+const BUS_COUNTERS: [string, (stats: EventStats) => number, string][] = [
+  [
+    'sluice_bus_published_events_total',
+    (s) => s.events.published,
+    'Events accepted by publish (duplicates not counted)',
+  ],
+  ['sluice_bus_delivered_events_total', (s) => s.events.delivered, 'Event copies placed into subscriber queues'],
+  ['sluice_bus_duplicate_events_total', (s) => s.events.duplicates, 'Publishes refused as duplicates of a recent id'],
+  ['sluice_bus_replayed_events_total', (s) => s.events.replayed, 'Events copied from history by replay'],
+  ['sluice_bus_retried_deliveries_total', (s) => s.events.retried, 'Deliveries retried, over current subscribers'],
+  [
+    'sluice_bus_dead_lettered_deliveries_total',
+    (s) => s.events.failed,
+    "Deliveries that ended in a subscriber's dead-letter queue, over current subscribers",
+  ],
+];
+
+/**
+ * Registers sluice's metrics on a prom-client registry. Values are read when the registry is scraped: one
+ * stats script call per queue (and per subscriber queue), one per bus, for all metrics of the scrape.
+ * `observeConsumer` adds the handler duration histogram of a consumer running in this process.
+ */
+export class SluiceMetrics {
+  readonly register: Registry;
+  private readonly names: string[] = [];
+  private readonly queueSource: MetricsSource<string | AnyQueue>;
+  private readonly busSource: MetricsSource<string | EventBus>;
+  private readonly subscriberQueues: boolean;
+  private readonly outboxes: readonly Outbox[];
+  private readonly scheduler: Scheduler | undefined;
+  private readonly connection: Redis | Cluster | undefined;
+  private readonly prefix: string;
+  private readonly onError: (error: unknown, source: string) => void;
+  private readonly namedQueues = new Map<string, AnyQueue>();
+  private readonly namedBuses = new Map<string, EventBus>();
+  /** the scrape being read; shared by every metric's collect() until it settles */
+  private current: Promise<Snapshot> | null = null;
+  /** each job's last success seen by this collector, for when its latest run failed (see README) */
+  private readonly lastSuccess = new Map<string, number>();
+  private readonly handlerDuration: Histogram<'queue' | 'outcome'>;
+  private readonly collectErrors: Counter<'source'>;
+
+  constructor(options: MetricsOptions = {}) {
+    checkOptions(options, METRICS_OPTIONS, 'new SluiceMetrics(options)');
+    this.register = options.register ?? globalRegister;
+    if (options.connection !== undefined && !isIoredisClient(options.connection)) {
+      throw new ValidationError(
+        'connection',
+        `connection must be an ioredis client (the collector opens no connection of its own), got ${describeValue(options.connection)}`,
+      );
+    }
+    this.connection = options.connection;
+    this.prefix = options.prefix ?? 'sluice';
+    this.queueSource = checkSource('queues', options.queues ?? [], Queue, options.connection);
+    this.busSource = checkSource('buses', options.buses ?? [], EventBus, options.connection);
+    this.subscriberQueues = optionalBoolean('subscriberQueues', options.subscriberQueues, true);
+    this.outboxes = options.outboxes ?? [];
+    if (!Array.isArray(this.outboxes)) {
+      throw new ValidationError(
+        'outboxes',
+        `outboxes must be an array of Outbox objects, got ${describeValue(this.outboxes)}`,
+      );
+    }
+    this.scheduler = options.scheduler;
+    this.onError =
+      options.onError ??
+      ((error, source) =>
+        console.error(`[sluice] metrics: could not read ${source}:`, error instanceof Error ? error.message : error));
+    const buckets = [...(options.handlerBuckets ?? DEFAULT_HANDLER_BUCKETS)];
+
+    this.defineQueueMetrics();
+    this.defineBusMetrics();
+    this.defineOutboxMetrics();
+    this.defineSchedulerMetrics();
+    this.handlerDuration = new Histogram({
+      name: this.named('sluice_handler_duration_seconds'),
+      help: 'Time handlers of consumers in this process took, by outcome (completed, failed, timeout)',
+      labelNames: ['queue', 'outcome'],
+      buckets,
+      registers: [this.register],
+    });
+    this.collectErrors = new Counter({
+      name: this.named('sluice_metrics_collect_errors_total'),
+      help: 'Sources this collector could not read during a scrape (their series were left out)',
+      labelNames: ['source'],
+      registers: [this.register],
+      // waits for the scrape's read, so that the failures of this scrape are in it
+      collect: async () => {
+        await this.snapshot();
+      },
+    });
+    this.gauge(
+      'sluice_metrics_collect_duration_seconds',
+      'Time the last scrape took to read every source',
+      [],
+      (s, set) => set({}, s.durationSeconds),
+    );
+  }
+
+  /**
+   * Observes how long the consumer's handlers run (sluice_handler_duration_seconds); `queue` labels it
+   * (default: the consumer's queue name, the subscriber id for a bus consumer). Returns a function that stops.
+   */
+  observeConsumer<T>(consumer: Consumer<T>, options: { queue?: string } = {}): () => void {
+    checkOptions(options, QUEUE_LABEL_OPTIONS, 'observeConsumer(consumer, options)');
+    const queue = options.queue ?? consumer.queue.name;
+    const completed = (_message: unknown, run: HandlerRun): void =>
+      this.handlerDuration.observe({ queue, outcome: 'completed' }, run.durationMs / 1000);
+    const failed = (_message: unknown, error: unknown, run?: HandlerRun): void => {
+      if (run === undefined) return; // no handler ran
+      const outcome = error instanceof HandlerTimeoutError ? 'timeout' : 'failed';
+      this.handlerDuration.observe({ queue, outcome }, run.durationMs / 1000);
+    };
+    consumer.on('completed', completed);
+    consumer.on('failed', failed);
+    return () => {
+      consumer.off('completed', completed);
+      consumer.off('failed', failed);
+    };
+  }
+
+  /** Removes this collector's metrics from the registry. Connections given to it stay open. */
+  close(): void {
+    for (const name of this.names) this.register.removeSingleMetric(name);
+    this.names.length = 0;
+  }
+
+  private named(name: string): string {
+    this.names.push(name);
+    return name;
+  }
+
+  /** One read per scrape: every collect() of the scrape (they start in the same turn) shares it. */
+  private snapshot(): Promise<Snapshot> {
+    if (this.current === null) {
+      const reading = this.read();
+      this.current = reading;
+      const done = (): void => {
+        if (this.current === reading) this.current = null;
+      };
+      reading.then(done, done);
+    }
+    return this.current;
+  }
+
+  private async read(): Promise<Snapshot> {
+    const started = performance.now();
+    const [queues, buses, outboxes, jobs] = await Promise.all([
+      this.readQueues(),
+      this.readBuses(),
+      Promise.all(
+        this.outboxes.map((outbox) => this.attempt(`outbox ${outbox.table}`, 'outbox', () => outbox.stats())),
+      ),
+      this.scheduler ? this.attempt('scheduler jobs', 'scheduler', () => this.scheduler!.getAllJobsStatus()) : [],
+    ]);
+    return {
+      queues,
+      buses,
+      outboxes: this.outboxes.flatMap((outbox, n) =>
+        outboxes[n] ? [{ table: outbox.table, stats: outboxes[n] }] : [],
+      ),
+      jobs: jobs ?? [],
+      durationSeconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  private async readQueues(): Promise<QueueStats[]> {
+    const listed = await this.attempt('the queue list', 'discovery', () => resolveSource(this.queueSource));
+    const queues = (listed ?? []).flatMap((item) => {
+      try {
+        return [this.queueOf(item)];
+      } catch (error) {
+        this.failed(error, `queue ${typeof item === 'string' ? item : describeValue(item)}`, 'queue');
+        return [];
+      }
+    });
+    const stats = await Promise.all(
+      queues.map((queue) => this.attempt(`queue ${queue.name}`, 'queue', () => queue.getStats())),
+    );
+    return stats.filter((s) => s !== undefined);
+  }
+
+  private async readBuses(): Promise<Snapshot['buses']> {
+    const listed = await this.attempt('the bus list', 'discovery', () => resolveSource(this.busSource));
+    const read = async (item: string | EventBus): Promise<Snapshot['buses'][number] | undefined> => {
+      const bus = this.busOf(item);
+      const [stats, subscriptions] = await Promise.all([
+        bus.getStats(),
+        this.subscriberQueues ? bus.listSubscriptions() : [],
+      ]);
+      const subscribers = await Promise.all(
+        subscriptions.map((s) =>
+          this.attempt(`subscriber queue ${s.subscriberId} of bus ${bus.name}`, 'bus', () =>
+            bus.subscriberQueue(s.subscriberId).getStats(),
+          ),
+        ),
+      );
+      return { name: bus.name, stats, subscribers: subscribers.filter((s) => s !== undefined) };
+    };
+    const buses = await Promise.all(
+      (listed ?? []).map((item) =>
+        this.attempt(`bus ${typeof item === 'string' ? item : item.name}`, 'bus', () => read(item)),
+      ),
+    );
+    return buses.filter((b) => b !== undefined);
+  }
+
+  private async attempt<R>(what: string, source: string, read: () => R | Promise<R>): Promise<R | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      this.failed(error, what, source);
+      return undefined;
+    }
+  }
+
+  private failed(error: unknown, what: string, source: string): void {
+    this.collectErrors.inc({ source });
+    try {
+      this.onError(error, what);
+    } catch {
+      // a throwing onError must not fail the scrape
+    }
+  }
+
+  private queueOf(item: string | AnyQueue): AnyQueue {
+    if (item instanceof Queue) return item;
+    if (typeof item !== 'string') {
+      throw new ValidationError('queues', `queues must list queue names or Queue objects, got ${describeValue(item)}`);
+    }
+    let queue = this.namedQueues.get(item);
+    if (!queue) {
+      queue = new Queue(item, { connection: this.requireConnection('queues'), prefix: this.prefix });
+      this.namedQueues.set(item, queue);
+    }
+    return queue;
+  }
+
+  private busOf(item: string | EventBus): EventBus {
+    if (item instanceof EventBus) return item;
+    if (typeof item !== 'string') {
+      throw new ValidationError('buses', `buses must list bus names or EventBus objects, got ${describeValue(item)}`);
+    }
+    let bus = this.namedBuses.get(item);
+    if (!bus) {
+      bus = new EventBus(item, { connection: this.requireConnection('buses'), prefix: this.prefix });
+      this.namedBuses.set(item, bus);
+    }
+    return bus;
+  }
+
+  private requireConnection(field: string): Redis | Cluster {
+    if (this.connection === undefined) {
+      throw new ValidationError('connection', `${field} given by name need the connection option (an ioredis client)`);
+    }
+    return this.connection;
+  }
+
+  /**
+   * A gauge set at scrape time from the snapshot. Values read from Redis or MySQL are the same in every
+   * process, so prom-client's cluster aggregation takes the first worker's value rather than the sum.
+   */
+  private gauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (snapshot: Snapshot, set: SetValue) => void,
+  ): void {
+    const read = (): Promise<Snapshot> => this.snapshot();
+    new Gauge({
+      name: this.named(name),
+      help,
+      labelNames,
+      aggregator: 'first',
+      registers: [this.register],
+      async collect() {
+        const snapshot = await read();
+        this.reset();
+        fill(snapshot, (labels, value) => this.set(labels, value));
+      },
+    });
+  }
+
+  /**
+   * A counter whose absolute value comes from Redis at scrape time (prom-client has no counter set():
+   * reset, then one inc by the value, in the same turn). It is typed `counter` in the text format.
+   */
+  private counter(
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (snapshot: Snapshot, set: SetValue) => void,
+  ): void {
+    const read = (): Promise<Snapshot> => this.snapshot();
+    new Counter({
+      name: this.named(name),
+      help,
+      labelNames,
+      aggregator: 'first',
+      registers: [this.register],
+      async collect() {
+        const snapshot = await read();
+        this.reset();
+        fill(snapshot, (labels, value) => this.inc(labels, value));
+      },
+    });
+  }
+
+  private defineQueueMetrics(): void {
+    this.gauge(
+      'sluice_queue_messages',
+      'Messages in the queue by state: ready, inflight, delayed (delay or retry backoff), dead (DLQ), backlog (partition)',
+      ['queue', 'state'],
+      (s, set) => {
+        for (const q of s.queues) for (const [state, n] of STATES(q)) set({ queue: q.name, state }, n);
+      },
+    );
+    this.gauge('sluice_queue_ready_messages', 'Ready messages by priority', ['queue', 'priority'], (s, set) => {
+      for (const q of s.queues) {
+        for (const [priority, n] of Object.entries(q.ready)) set({ queue: q.name, priority }, n);
+      }
+    });
+    this.gauge(
+      'sluice_queue_oldest_ready_age_seconds',
+      'How long the oldest ready message has waited for delivery (0 when none is ready)',
+      ['queue'],
+      (s, set) => {
+        for (const q of s.queues) set({ queue: q.name }, (q.oldestReadyAgeMs ?? 0) / 1000);
+      },
+    );
+    this.gauge('sluice_queue_paused', '1 while deliveries of the queue are paused', ['queue'], (s, set) => {
+      for (const q of s.queues) set({ queue: q.name }, q.paused ? 1 : 0);
+    });
+    for (const [field, name, help] of QUEUE_COUNTERS) {
+      this.counter(
+        `sluice_queue_${name}_messages_total`,
+        `${help} (counted in Redis, by every process)`,
+        ['queue'],
+        (s, set) => {
+          for (const q of s.queues) set({ queue: q.name }, q.counters[field]);
+        },
+      );
+    }
+  }
+
+  private defineBusMetrics(): void {
+    for (const [name, value, help] of BUS_COUNTERS) {
+      this.counter(name, `${help} (counted in Redis, by every process)`, ['bus'], (s, set) => {
+        for (const b of s.buses) set({ bus: b.name }, value(b.stats));
+      });
+    }
+    this.gauge('sluice_bus_subscriptions', 'Subscriptions of the bus, active or paused', ['bus', 'state'], (s, set) => {
+      for (const b of s.buses) {
+        set({ bus: b.name, state: 'active' }, b.stats.activeSubscriptions);
+        set({ bus: b.name, state: 'paused' }, b.stats.subscriptions - b.stats.activeSubscriptions);
+      }
+    });
+    this.gauge(
+      'sluice_bus_subscriber_messages',
+      "Messages in a subscriber's queue by state (as sluice_queue_messages)",
+      ['bus', 'subscriber', 'state'],
+      (s, set) => {
+        for (const b of s.buses) {
+          for (const q of b.subscribers)
+            for (const [state, n] of STATES(q)) set({ bus: b.name, subscriber: q.name, state }, n);
+        }
+      },
+    );
+    this.gauge(
+      'sluice_bus_subscriber_oldest_ready_age_seconds',
+      "How long the oldest ready event of a subscriber's queue has waited (0 when none is ready)",
+      ['bus', 'subscriber'],
+      (s, set) => {
+        for (const b of s.buses) {
+          for (const q of b.subscribers) set({ bus: b.name, subscriber: q.name }, (q.oldestReadyAgeMs ?? 0) / 1000);
+        }
+      },
+    );
+  }
+
+  private defineOutboxMetrics(): void {
+    this.gauge(
+      'sluice_outbox_rows',
+      'Outbox rows by status: pending, failed, published (until retention deletes them)',
+      ['table', 'status'],
+      (s, set) => {
+        for (const o of s.outboxes) {
+          set({ table: o.table, status: 'pending' }, o.stats.pending);
+          set({ table: o.table, status: 'failed' }, o.stats.failed);
+          set({ table: o.table, status: 'published' }, o.stats.published);
+        }
+      },
+    );
+    this.gauge(
+      'sluice_outbox_lag_seconds',
+      'Age of the oldest pending outbox row (0 when none is pending)',
+      ['table'],
+      (s, set) => {
+        for (const o of s.outboxes) set({ table: o.table }, o.stats.oldestPendingAgeMs / 1000);
+      },
+    );
+    const outboxes = this.outboxes;
+    new Counter({
+      name: this.named('sluice_outbox_relayed_events_total'),
+      help: 'Events relayed by the outboxes of this process (per process: sum over processes)',
+      labelNames: ['table'],
+      registers: [this.register],
+      collect() {
+        this.reset();
+        for (const outbox of outboxes) this.inc({ table: outbox.table }, outbox.relayedCount);
+      },
+    });
+  }
+
+  private defineSchedulerMetrics(): void {
+    const seconds = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
+    const each = (s: Snapshot, set: SetValue, value: (job: JobStatus) => number | null): void => {
+      for (const job of s.jobs) {
+        const v = value(job);
+        if (v !== null) set({ job: job.name }, v);
+      }
+    };
+    this.gauge(
+      'sluice_scheduler_job_last_success_timestamp_seconds',
+      'When the last successful run of the job finished (unix seconds, Redis clock)',
+      ['job'],
+      (s, set) =>
+        each(s, set, (job) => {
+          if (job.state === 'succeeded' && job.lastFinishedAt !== null)
+            this.lastSuccess.set(job.name, job.lastFinishedAt);
+          return seconds(this.lastSuccess.get(job.name) ?? null);
+        }),
+    );
+    this.gauge(
+      'sluice_scheduler_job_last_run_failed',
+      '1 when the latest finished run of the job failed',
+      ['job'],
+      (s, set) => each(s, set, (job) => (job.state === 'idle' ? null : job.state === 'failed' ? 1 : 0)),
+    );
+    this.gauge(
+      'sluice_scheduler_job_last_duration_seconds',
+      'How long the last run of the job took',
+      ['job'],
+      (s, set) => each(s, set, (job) => seconds(job.lastDurationMs)),
+    );
+    this.gauge(
+      'sluice_scheduler_job_next_run_timestamp_seconds',
+      'The next tick of the job (unix seconds)',
+      ['job'],
+      (s, set) => each(s, set, (job) => seconds(job.nextRunAt)),
+    );
+    this.gauge('sluice_scheduler_job_paused', '1 while the job is paused', ['job'], (s, set) =>
+      each(s, set, (job) => (job.paused ? 1 : 0)),
+    );
+    this.counter('sluice_scheduler_job_runs_total', 'Runs of the job started, by any process', ['job'], (s, set) =>
+      each(s, set, (job) => job.runCount),
+    );
+    this.counter(
+      'sluice_scheduler_job_failures_total',
+      'Runs of the job that failed, in any process',
+      ['job'],
+      (s, set) => each(s, set, (job) => job.failureCount),
+    );
+  }
+}
+
+const QUEUE_LABEL_OPTIONS = optionNames<{ queue?: string }>({ queue: true });
+
+async function resolveSource<T>(source: MetricsSource<T>): Promise<readonly T[]> {
+  const listed = typeof source === 'function' ? await source() : source;
+  if (!Array.isArray(listed)) {
+    throw new ValidationError('source', `a metrics source must give an array, got ${describeValue(listed)}`);
+  }
+  return listed as readonly T[];
+}
+
+function checkSource<T>(
+  field: string,
+  source: unknown,
+  kind: abstract new (...args: never[]) => unknown,
+  connection: unknown,
+): MetricsSource<T> {
+  if (typeof source === 'function') return source as MetricsSource<T>;
+  if (!Array.isArray(source)) {
+    throw new ValidationError(
+      field,
+      `${field} must be an array or a function returning one, got ${describeValue(source)}`,
+    );
+  }
+  source.forEach((item: unknown, n) => {
+    if (item instanceof kind) return;
+    if (typeof item !== 'string') {
+      throw new ValidationError(field, `${field}[${n}] must be a name or a ${kind.name}, got ${describeValue(item)}`);
+    }
+    if (connection === undefined) {
+      throw new ValidationError('connection', `${field} given by name need the connection option (an ioredis client)`);
+    }
+  });
+  return source as MetricsSource<T>;
+}
+
+/** Registers sluice's metrics (see SluiceMetrics). */
+export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
+  return new SluiceMetrics(options);
+}
