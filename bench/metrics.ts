@@ -1,10 +1,10 @@
 // Cost of a sluice/metrics scrape: `register.metrics()` over QUEUES queues (one stats script call each).
-//   npm run bench:metrics        (REDIS_URL; QUEUES=100 SCRAPES=50 DRAIN=20000)
+//   npm run bench:metrics        (REDIS_URL; QUEUES=100 SCRAPES=50 DRAIN=20000 SHARED=0)
 // 1. scrape time with QUEUES queues of 100 ready messages each, nothing else running;
 // 2. a consumer (concurrency 16) drains DRAIN messages from one more queue (scraped too), once with no scrape and once
 //    with a scrape every second, and with scrapes back to back (far more often than any Prometheus interval):
 //    the drain rates show what scraping costs a busy queue, and the scrape times during the drain are given.
-// Keys are deleted afterwards.
+// An unscored drain runs first, to warm the JIT. Keys are deleted afterwards.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,7 +28,10 @@ for (const name of names) {
 }
 const register = new Registry();
 const watched = [...names];
-new SluiceMetrics({ register, connection: redis, prefix, queues: () => watched });
+// The collector on a connection of its own, as README advises: its scrape's script calls then do not queue
+// ahead of the consumer's commands on one socket. SHARED=1 puts it on the consumer's connection instead.
+const collectorConnection = process.env.SHARED === '1' ? redis : redis.duplicate();
+new SluiceMetrics({ register, connection: collectorConnection, prefix, queues: () => watched });
 
 async function scrapeTimes(count: number): Promise<number[]> {
   const times: number[] = [];
@@ -47,17 +50,20 @@ const describe = (sorted: number[]) =>
 const text = await register.metrics();
 const series = text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
 console.log(
-  `sluice/metrics scrape: ${QUEUES} queues, ${series} series, ${Math.round(text.length / 1024)} KiB of text; ` +
+  `sluice/metrics scrape (${process.env.SHARED === '1' ? 'shared' : 'own'} connection): ${QUEUES} queues, ${series} series, ${Math.round(text.length / 1024)} KiB of text; ` +
     `${os.cpus().length} cores, Redis ${(/redis_version:(\S+)/.exec(await redis.info('server')) ?? [])[1]}`,
 );
 await scrapeTimes(5);
 console.log(`  idle: ${SCRAPES} scrapes, ${describe(await scrapeTimes(SCRAPES))}`);
 
 async function drain(scraping: boolean, intervalMs = 0): Promise<{ perSecond: number; scrapes: number[] }> {
-  const drained = new Queue<{ n: number }>(`drain-${scraping ? `scraped-${intervalMs}` : 'plain'}`, {
-    connection: redis,
-    prefix,
-  });
+  const drained = new Queue<{ n: number }>(
+    `drain-${scraping ? `scraped-${intervalMs}` : 'plain'}-${randomBytes(2).toString('hex')}`,
+    {
+      connection: redis,
+      prefix,
+    },
+  );
   if (scraping) watched.push(drained.name); // the draining queue is scraped too
   for (let n = 0; n < DRAIN; n += 1000) {
     await drained.sendMany(Array.from({ length: 1000 }, (_, k) => ({ payload: { n: n + k } })));
@@ -90,6 +96,7 @@ async function drain(scraping: boolean, intervalMs = 0): Promise<{ perSecond: nu
   return { perSecond: Math.round(DRAIN / seconds), scrapes: scrapes.sort((a, b) => a - b) };
 }
 
+await drain(false); // warm-up: the first drain of a process runs before the JIT has compiled the consumer
 const plain = await drain(false);
 console.log(`  drain of ${DRAIN} messages, consumer concurrency 16: ${plain.perSecond} messages/s without scraping`);
 for (const intervalMs of [1000, 0]) {
@@ -106,4 +113,5 @@ do {
   cursor = nextCursor;
   if (keys.length > 0) await redis.unlink(...keys);
 } while (cursor !== '0');
+if (collectorConnection !== redis) await collectorConnection.quit();
 await redis.quit();
