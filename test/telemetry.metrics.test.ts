@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -84,7 +87,7 @@ describe('sluice/metrics', () => {
     await orders.send({ n: 8 }, { delayMs: 60_000 });
     const [inflight] = await orders.dequeue(); // the HIGH one
     expect(inflight!.payload.n).toBe(5);
-    await sleep(20); // so the oldest ready message has an age (Redis clock) above 0
+    await waitFor(async () => ((await orders.getStats()).oldestReadyAgeMs ?? 0) > 0, 'the oldest ready message to age');
     await orders.pause();
 
     const register = new Registry();
@@ -187,6 +190,21 @@ describe('sluice/metrics', () => {
     expect(m.value('sluice_metrics_collect_duration_seconds')).toBeGreaterThan(0);
   });
 
+  it('prom-client is loaded by sluice/metrics only, never by the main entry (npm run build first)', async () => {
+    const loads = async (entry: string): Promise<boolean> => {
+      const url = new URL(`../dist/src/${entry}`, import.meta.url).href;
+      const script =
+        `import(${JSON.stringify(url)}).then(() => console.log(Object.keys(require('node:module')._cache)` +
+        `.some((path) => path.includes('/prom-client/'))))`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+      });
+      return stdout.trim() === 'true';
+    };
+    expect(await loads('index.js')).toBe(false);
+    expect(await loads('telemetry/metrics.js')).toBe(true);
+  });
+
   it('refuses options it cannot use', () => {
     expect(() => new SluiceMetrics({ register: new Registry(), queues: ['orders'] })).toThrow(ValidationError);
     expect(() => new SluiceMetrics({ register: new Registry(), connection: 'redis://x' as never })).toThrow(
@@ -251,10 +269,10 @@ describe('sluice/metrics', () => {
     const sum = m.value('sluice_handler_duration_seconds_sum', completed)!;
     expect(sum).toBeGreaterThanOrEqual(0.09);
     expect(sum).toBeLessThan(60);
-    // the timed-out handler is observed at its timeout
+    // the timed-out handler is observed at its timeout (200 ms, measured by Date.now(): a millisecond either way)
     expect(
       m.value('sluice_handler_duration_seconds_sum', { queue: 'work', outcome: 'timeout' }),
-    ).toBeGreaterThanOrEqual(0.2);
+    ).toBeGreaterThanOrEqual(0.19);
   });
 
   it('exposes bus counters, subscriptions and each subscriber queue', async () => {
@@ -337,7 +355,7 @@ describe('sluice/metrics', () => {
     await outbox.migrate();
     const event = (aggregateId: string) => ({ aggregateType: 'order', aggregateId, type: 'order.created', data: {} });
     await outbox.publishInTransaction(() => undefined, [event('a'), event('b'), event('c')]);
-    await sleep(50); // so the oldest pending row has an age
+    await waitFor(async () => (await outbox.stats()).oldestPendingAgeMs > 0, 'the oldest pending row to age');
 
     const register = new Registry();
     const metrics = new SluiceMetrics({ register, outboxes: [outbox] });
@@ -345,7 +363,7 @@ describe('sluice/metrics', () => {
     expect(before.value('sluice_outbox_rows', { table, status: 'pending' })).toBe(3);
     expect(before.value('sluice_outbox_rows', { table, status: 'published' })).toBe(0);
     const lag = before.value('sluice_outbox_lag_seconds', { table })!;
-    expect(lag).toBeGreaterThanOrEqual(0.04);
+    expect(lag).toBeGreaterThan(0);
     expect(lag).toBeLessThan(60);
     expect(before.value('sluice_outbox_relayed_events_total', { table })).toBe(0);
 
