@@ -307,6 +307,58 @@ describe('sluice/metrics', () => {
     await bus.close();
   });
 
+  it('reads a bus with one script call, plus one per subscriber queue unless subscriberQueues is false', async () => {
+    const prefix = t.prefix();
+    const client = t.connection();
+    const bus = new EventBus('domain', { connection: t.redis, prefix });
+    for (const id of ['a', 'b', 'c']) await bus.subscribe(id, ['#']);
+    await bus.publish('thing.done', {});
+    const registers = [new Registry(), new Registry()];
+    new SluiceMetrics({ register: registers[0], connection: client, prefix, buses: ['domain'] });
+    new SluiceMetrics({
+      register: registers[1],
+      connection: client,
+      prefix,
+      buses: ['domain'],
+      subscriberQueues: false,
+    });
+    await Promise.all(registers.map((r) => r.metrics())); // loads the scripts
+    const counter = countScripts(client);
+    const full = await scrape(registers[0]!);
+    expect(counter.calls()).toBe(4);
+    expect(full.value('sluice_bus_subscriber_messages', { subscriber: 'c', state: 'ready' })).toBe(1);
+    counter.reset();
+    const light = await scrape(registers[1]!);
+    expect(counter.calls()).toBe(1);
+    expect(light.value('sluice_bus_delivered_events_total', { bus: 'domain' })).toBe(3);
+    expect(light.samples.filter((s) => s.name === 'sluice_bus_subscriber_messages')).toEqual([]);
+    await bus.close();
+  });
+
+  it("labels a bus consumer's handler durations with its subscriber id; the returned function stops observing", async () => {
+    const prefix = t.prefix();
+    const bus = new EventBus('domain', { connection: t.redis, prefix });
+    await bus.subscribe('mailer', ['#']);
+    const register = new Registry();
+    const metrics = new SluiceMetrics({ register });
+    let handled = 0;
+    const consumer = bus.consume('mailer', () => {
+      handled++;
+    });
+    await consumer.ready;
+    const stop = metrics.observeConsumer(consumer);
+    await bus.publish('user.joined', {});
+    await waitFor(async () => (await bus.subscriberQueue('mailer').getStats()).counters.acked === 1, 'the first ack');
+    stop();
+    await bus.publish('user.joined', {});
+    await waitFor(async () => (await bus.subscriberQueue('mailer').getStats()).counters.acked === 2, 'the second ack');
+    await consumer.close();
+    expect(handled).toBe(2);
+    const m = await scrape(register);
+    expect(m.value('sluice_handler_duration_seconds_count', { queue: 'mailer', outcome: 'completed' })).toBe(1);
+    await bus.close();
+  });
+
   it('exposes scheduler jobs: last success, failures, runs', async () => {
     const prefix = t.prefix();
     const scheduler = new Scheduler({ connection: t.redis, prefix, pollMs: 20 });
