@@ -399,6 +399,40 @@ describe('sluice/metrics', () => {
     await reader.close();
   });
 
+  it("keeps a job's last success it has seen while the job's later runs fail", async () => {
+    const prefix = t.prefix();
+    const scheduler = new Scheduler({ connection: t.redis, prefix, pollMs: 20 });
+    scheduler.on('error', () => undefined);
+    let runs = 0;
+    scheduler
+      .addJob({
+        name: 'flaky',
+        every: 50,
+        handler: async () => {
+          runs++;
+          // The first run pauses the job, so the collector sees it succeeded before the next run starts.
+          if (runs === 1) return scheduler.pauseJob('flaky');
+          throw new Error('down');
+        },
+      })
+      .start();
+    const status = async () => (await scheduler.getJobStatus('flaky'))!;
+    await waitFor(async () => (await status()).state === 'succeeded', 'the first run to succeed');
+    const register = new Registry();
+    new SluiceMetrics({ register, scheduler });
+    const first = await scrape(register);
+    const succeededAt = (await status()).lastFinishedAt! / 1000;
+    expect(first.value('sluice_scheduler_job_last_success_timestamp_seconds', { job: 'flaky' })).toBe(succeededAt);
+    expect(first.value('sluice_scheduler_job_paused', { job: 'flaky' })).toBe(1);
+    await scheduler.resumeJob('flaky');
+    await waitFor(async () => (await status()).failureCount >= 1 && (await status()).state === 'failed', 'a failure');
+    const later = await scrape(register);
+    expect(later.value('sluice_scheduler_job_last_success_timestamp_seconds', { job: 'flaky' })).toBe(succeededAt);
+    expect(later.value('sluice_scheduler_job_last_run_failed', { job: 'flaky' })).toBe(1);
+    expect(later.value('sluice_scheduler_job_failures_total', { job: 'flaky' })).toBeGreaterThanOrEqual(1);
+    await scheduler.close();
+  });
+
   it('exposes outbox pending rows, lag and failed rows from MariaDB', async () => {
     const prefix = ob.prefix();
     const bus = ob.bus(prefix);

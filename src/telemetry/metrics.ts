@@ -523,8 +523,7 @@ export class SluiceMetrics {
       ['job'],
       (s, set) =>
         each(s, set, (job) => {
-          if (job.state === 'succeeded' && job.lastFinishedAt !== null)
-            this.lastSuccess.set(job.name, job.lastFinishedAt);
+          if (lastRunSucceeded(job) === true) this.lastSuccess.set(job.name, job.lastFinishedAt!);
           return seconds(this.lastSuccess.get(job.name) ?? null);
         }),
     );
@@ -532,7 +531,7 @@ export class SluiceMetrics {
       'sluice_scheduler_job_last_run_failed',
       '1 when the latest finished run of the job failed',
       ['job'],
-      (s, set) => each(s, set, (job) => (job.state === 'idle' ? null : job.state === 'failed' ? 1 : 0)),
+      (s, set) => each(s, set, (job) => (lastRunSucceeded(job) === null ? null : lastRunSucceeded(job) ? 0 : 1)),
     );
     this.gauge(
       'sluice_scheduler_job_last_duration_seconds',
@@ -559,6 +558,15 @@ export class SluiceMetrics {
       (s, set) => each(s, set, (job) => job.failureCount),
     );
   }
+}
+
+/**
+ * Whether the job's latest finished run succeeded, null before its first: the scheduler's scripts keep
+ * `lastError` exactly while the latest finished (or restarted) run failed, also while a new run is running.
+ */
+function lastRunSucceeded(job: JobStatus): boolean | null {
+  if (job.lastError !== null) return false;
+  return job.lastFinishedAt === null ? null : true;
 }
 
 const QUEUE_LABEL_OPTIONS = optionNames<{ queue?: string }>({ queue: true });
