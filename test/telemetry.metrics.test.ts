@@ -211,6 +211,12 @@ describe('sluice/metrics', () => {
       /ioredis client/,
     );
     expect(() => new SluiceMetrics({ register: new Registry(), queus: [] } as never)).toThrow(/queues/);
+    expect(() => new SluiceMetrics({ register: new Registry(), handlerBuckets: [1, 0.5] })).toThrow(/increasing/);
+    const register = new Registry();
+    const first = new SluiceMetrics({ register });
+    expect(() => new SluiceMetrics({ register })).toThrow(/registered on this registry already/);
+    first.close();
+    new SluiceMetrics({ register }).close();
   });
 
   it('observes handler durations of a consumer as a histogram, by outcome', async () => {

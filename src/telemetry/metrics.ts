@@ -4,27 +4,22 @@
 import { Counter, Gauge, Histogram, register as globalRegister, type Registry } from 'prom-client';
 import type { Cluster, Redis } from 'ioredis';
 import {
-  EventBus,
   HandlerTimeoutError,
-  Queue,
   ValidationError,
   type Consumer,
+  type EventBus,
   type EventStats,
   type HandlerRun,
   type JobStatus,
   type QueueStats,
   type Scheduler,
 } from '../index.js';
-import type { Outbox, OutboxStats } from '../outbox/index.js';
+import type { Outbox } from '../outbox/index.js';
+import { SnapshotReader, type AnyQueue, type MetricsSource, type Snapshot } from './snapshot.js';
+
+export type { AnyQueue, MetricsSource } from './snapshot.js';
 import { isIoredisClient } from '../client-shape.js';
 import { checkOptions, describeValue, optionalBoolean, optionNames } from '../validate.js';
-
-/** A queue of any payload type (its payload type is invariant; the collector reads only its stats). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyQueue = Queue<any>;
-
-/** A fixed list, or a function called at every scrape (a `discover()` of what exists under a prefix, say). */
-export type MetricsSource<T> = readonly T[] | (() => readonly T[] | Promise<readonly T[]>);
 
 export interface MetricsOptions {
   /** the prom-client registry to register on (default: prom-client's global `register`) */
@@ -65,15 +60,6 @@ const METRICS_OPTIONS = optionNames<MetricsOptions>({
 export const DEFAULT_HANDLER_BUCKETS: readonly number[] = [
   0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
-
-/** What one scrape read: every metric of the scrape is filled from it. */
-interface Snapshot {
-  queues: QueueStats[];
-  buses: { name: string; stats: EventStats; subscribers: QueueStats[] }[];
-  outboxes: { table: string; stats: OutboxStats }[];
-  jobs: JobStatus[];
-  durationSeconds: number;
-}
 
 type SetValue = (labels: Record<string, string>, value: number) => void;
 
@@ -120,18 +106,9 @@ const BUS_COUNTERS: [string, (stats: EventStats) => number, string][] = [
 export class SluiceMetrics {
   readonly register: Registry;
   private readonly names: string[] = [];
-  private readonly queueSource: MetricsSource<string | AnyQueue>;
-  private readonly busSource: MetricsSource<string | EventBus>;
-  private readonly subscriberQueues: boolean;
+  private readonly reader: SnapshotReader;
   private readonly outboxes: readonly Outbox[];
-  private readonly scheduler: Scheduler | undefined;
-  private readonly connection: Redis | Cluster | undefined;
-  private readonly prefix: string;
   private readonly onError: (error: unknown, source: string) => void;
-  private readonly namedQueues = new Map<string, AnyQueue>();
-  private readonly namedBuses = new Map<string, EventBus>();
-  /** the scrape being read; shared by every metric's collect() until it settles */
-  private current: Promise<Snapshot> | null = null;
   /** each job's last success seen by this collector, for when its latest run failed (see README) */
   private readonly lastSuccess = new Map<string, number>();
   private readonly handlerDuration: Histogram<'queue' | 'outcome'>;
@@ -146,24 +123,28 @@ export class SluiceMetrics {
         `connection must be an ioredis client (the collector opens no connection of its own), got ${describeValue(options.connection)}`,
       );
     }
-    this.connection = options.connection;
-    this.prefix = options.prefix ?? 'sluice';
-    this.queueSource = checkSource('queues', options.queues ?? [], Queue, options.connection);
-    this.busSource = checkSource('buses', options.buses ?? [], EventBus, options.connection);
-    this.subscriberQueues = optionalBoolean('subscriberQueues', options.subscriberQueues, true);
     this.outboxes = options.outboxes ?? [];
-    if (!Array.isArray(this.outboxes)) {
+    this.reader = new SnapshotReader({
+      connection: options.connection,
+      prefix: options.prefix ?? 'sluice',
+      queues: options.queues ?? [],
+      buses: options.buses ?? [],
+      subscriberQueues: optionalBoolean('subscriberQueues', options.subscriberQueues, true),
+      outboxes: this.outboxes,
+      scheduler: options.scheduler,
+      failed: (error, what, source) => this.failed(error, what, source),
+    });
+    const buckets = handlerBuckets(options.handlerBuckets);
+    if (this.register.getSingleMetric('sluice_queue_messages') !== undefined) {
       throw new ValidationError(
-        'outboxes',
-        `outboxes must be an array of Outbox objects, got ${describeValue(this.outboxes)}`,
+        'register',
+        'sluice metrics are registered on this registry already: close() the other collector first, or pass a Registry of your own',
       );
     }
-    this.scheduler = options.scheduler;
     this.onError =
       options.onError ??
       ((error, source) =>
         console.error(`[sluice] metrics: could not read ${source}:`, error instanceof Error ? error.message : error));
-    const buckets = [...(options.handlerBuckets ?? DEFAULT_HANDLER_BUCKETS)];
 
     this.defineQueueMetrics();
     this.defineBusMetrics();
@@ -183,7 +164,7 @@ export class SluiceMetrics {
       registers: [this.register],
       // waits for the scrape's read, so that the failures of this scrape are in it
       collect: async () => {
-        await this.snapshot();
+        await this.reader.snapshot();
       },
     });
     this.gauge(
@@ -227,90 +208,6 @@ export class SluiceMetrics {
     return name;
   }
 
-  /** One read per scrape: every collect() of the scrape (they start in the same turn) shares it. */
-  private snapshot(): Promise<Snapshot> {
-    if (this.current === null) {
-      const reading = this.read();
-      this.current = reading;
-      const done = (): void => {
-        if (this.current === reading) this.current = null;
-      };
-      reading.then(done, done);
-    }
-    return this.current;
-  }
-
-  private async read(): Promise<Snapshot> {
-    const started = performance.now();
-    const [queues, buses, outboxes, jobs] = await Promise.all([
-      this.readQueues(),
-      this.readBuses(),
-      Promise.all(
-        this.outboxes.map((outbox) => this.attempt(`outbox ${outbox.table}`, 'outbox', () => outbox.stats())),
-      ),
-      this.scheduler ? this.attempt('scheduler jobs', 'scheduler', () => this.scheduler!.getAllJobsStatus()) : [],
-    ]);
-    return {
-      queues,
-      buses,
-      outboxes: this.outboxes.flatMap((outbox, n) =>
-        outboxes[n] ? [{ table: outbox.table, stats: outboxes[n] }] : [],
-      ),
-      jobs: jobs ?? [],
-      durationSeconds: (performance.now() - started) / 1000,
-    };
-  }
-
-  private async readQueues(): Promise<QueueStats[]> {
-    const listed = await this.attempt('the queue list', 'discovery', () => resolveSource(this.queueSource));
-    const queues = (listed ?? []).flatMap((item) => {
-      try {
-        return [this.queueOf(item)];
-      } catch (error) {
-        this.failed(error, `queue ${typeof item === 'string' ? item : describeValue(item)}`, 'queue');
-        return [];
-      }
-    });
-    const stats = await Promise.all(
-      queues.map((queue) => this.attempt(`queue ${queue.name}`, 'queue', () => queue.getStats())),
-    );
-    return stats.filter((s) => s !== undefined);
-  }
-
-  private async readBuses(): Promise<Snapshot['buses']> {
-    const listed = await this.attempt('the bus list', 'discovery', () => resolveSource(this.busSource));
-    const read = async (item: string | EventBus): Promise<Snapshot['buses'][number] | undefined> => {
-      const bus = this.busOf(item);
-      const [stats, subscriptions] = await Promise.all([
-        bus.getStats(),
-        this.subscriberQueues ? bus.listSubscriptions() : [],
-      ]);
-      const subscribers = await Promise.all(
-        subscriptions.map((s) =>
-          this.attempt(`subscriber queue ${s.subscriberId} of bus ${bus.name}`, 'bus', () =>
-            bus.subscriberQueue(s.subscriberId).getStats(),
-          ),
-        ),
-      );
-      return { name: bus.name, stats, subscribers: subscribers.filter((s) => s !== undefined) };
-    };
-    const buses = await Promise.all(
-      (listed ?? []).map((item) =>
-        this.attempt(`bus ${typeof item === 'string' ? item : item.name}`, 'bus', () => read(item)),
-      ),
-    );
-    return buses.filter((b) => b !== undefined);
-  }
-
-  private async attempt<R>(what: string, source: string, read: () => R | Promise<R>): Promise<R | undefined> {
-    try {
-      return await read();
-    } catch (error) {
-      this.failed(error, what, source);
-      return undefined;
-    }
-  }
-
   private failed(error: unknown, what: string, source: string): void {
     this.collectErrors.inc({ source });
     try {
@@ -318,39 +215,6 @@ export class SluiceMetrics {
     } catch {
       // a throwing onError must not fail the scrape
     }
-  }
-
-  private queueOf(item: string | AnyQueue): AnyQueue {
-    if (item instanceof Queue) return item;
-    if (typeof item !== 'string') {
-      throw new ValidationError('queues', `queues must list queue names or Queue objects, got ${describeValue(item)}`);
-    }
-    let queue = this.namedQueues.get(item);
-    if (!queue) {
-      queue = new Queue(item, { connection: this.requireConnection('queues'), prefix: this.prefix });
-      this.namedQueues.set(item, queue);
-    }
-    return queue;
-  }
-
-  private busOf(item: string | EventBus): EventBus {
-    if (item instanceof EventBus) return item;
-    if (typeof item !== 'string') {
-      throw new ValidationError('buses', `buses must list bus names or EventBus objects, got ${describeValue(item)}`);
-    }
-    let bus = this.namedBuses.get(item);
-    if (!bus) {
-      bus = new EventBus(item, { connection: this.requireConnection('buses'), prefix: this.prefix });
-      this.namedBuses.set(item, bus);
-    }
-    return bus;
-  }
-
-  private requireConnection(field: string): Redis | Cluster {
-    if (this.connection === undefined) {
-      throw new ValidationError('connection', `${field} given by name need the connection option (an ioredis client)`);
-    }
-    return this.connection;
   }
 
   /**
@@ -363,7 +227,7 @@ export class SluiceMetrics {
     labelNames: string[],
     fill: (snapshot: Snapshot, set: SetValue) => void,
   ): void {
-    const read = (): Promise<Snapshot> => this.snapshot();
+    const read = (): Promise<Snapshot> => this.reader.snapshot();
     new Gauge({
       name: this.named(name),
       help,
@@ -388,7 +252,7 @@ export class SluiceMetrics {
     labelNames: string[],
     fill: (snapshot: Snapshot, set: SetValue) => void,
   ): void {
-    const read = (): Promise<Snapshot> => this.snapshot();
+    const read = (): Promise<Snapshot> => this.reader.snapshot();
     new Counter({
       name: this.named(name),
       help,
@@ -571,37 +435,19 @@ function lastRunSucceeded(job: JobStatus): boolean | null {
 
 const QUEUE_LABEL_OPTIONS = optionNames<{ queue?: string }>({ queue: true });
 
-async function resolveSource<T>(source: MetricsSource<T>): Promise<readonly T[]> {
-  const listed = typeof source === 'function' ? await source() : source;
-  if (!Array.isArray(listed)) {
-    throw new ValidationError('source', `a metrics source must give an array, got ${describeValue(listed)}`);
-  }
-  return listed as readonly T[];
-}
-
-function checkSource<T>(
-  field: string,
-  source: unknown,
-  kind: abstract new (...args: never[]) => unknown,
-  connection: unknown,
-): MetricsSource<T> {
-  if (typeof source === 'function') return source as MetricsSource<T>;
-  if (!Array.isArray(source)) {
+function handlerBuckets(buckets: unknown): number[] {
+  if (buckets === undefined) return [...DEFAULT_HANDLER_BUCKETS];
+  const fine =
+    Array.isArray(buckets) &&
+    buckets.length > 0 &&
+    buckets.every((b, n) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (n === 0 || b > buckets[n - 1]));
+  if (!fine) {
     throw new ValidationError(
-      field,
-      `${field} must be an array or a function returning one, got ${describeValue(source)}`,
+      'handlerBuckets',
+      `handlerBuckets must be increasing positive numbers of seconds, got ${describeValue(buckets)}`,
     );
   }
-  source.forEach((item: unknown, n) => {
-    if (item instanceof kind) return;
-    if (typeof item !== 'string') {
-      throw new ValidationError(field, `${field}[${n}] must be a name or a ${kind.name}, got ${describeValue(item)}`);
-    }
-    if (connection === undefined) {
-      throw new ValidationError('connection', `${field} given by name need the connection option (an ioredis client)`);
-    }
-  });
-  return source as MetricsSource<T>;
+  return [...(buckets as number[])];
 }
 
 /** Registers sluice's metrics (see SluiceMetrics). */
