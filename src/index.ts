@@ -10,6 +10,7 @@ export {
   type ConsumerOptions,
   type Handler,
   type HandlerContext,
+  type HandlerRun,
 } from './queue/consumer.js';
 export type { CircuitBreakerOptions, CircuitEvent, CircuitState } from './queue/breaker.js';
 export { MAX_IDEMPOTENCY_RETENTION_MS, type IdempotencyOptions } from './queue/idempotency.js';

@@ -98,6 +98,8 @@ class Job<T> implements HandlerContext {
   /** the circuit breaker's epoch when the handler started: its outcome counts only in that one */
   circuitEpoch = 0;
   readonly startedAt: number;
+  /** performance.now() when the handler was called, for the duration the events carry */
+  readonly startedPrecise = performance.now();
   extendedAt: number;
   #controller: AbortController | undefined;
   #abortReason: Error | undefined;
@@ -129,15 +131,22 @@ class Job<T> implements HandlerContext {
  * The consumer runtime: fetches batches, runs up to `concurrency` handlers, acks and nacks in batches,
  * extends visibility while handlers run, and blocks in Redis (BLPOP on the queue's wake list) when idle.
  *
- * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error),
- * 'completed' (message), 'skipped' (message; with `idempotency`), 'closed', and with a circuit breaker
+ * Events: 'error' (operational problems: Redis unreachable, a stale receipt), 'failed' (message, error, run),
+ * 'completed' (message, run: how long the handler ran), 'skipped' (message; with `idempotency`), 'closed', and with a circuit breaker
  * 'circuitOpen', 'circuitHalfOpen', 'circuitClosed'. Without an 'error' listener errors are written to the console.
  */
+/** How long a handler ran, passed with the 'completed' and 'failed' events (for metrics). */
+export interface HandlerRun {
+  /** ms from the handler's call to its outcome (for a timed-out handler, until the timeout) */
+  durationMs: number;
+}
+
 export interface ConsumerEvents<T> {
-  completed: [message: Delivery<T>];
+  completed: [message: Delivery<T>, run: HandlerRun];
   /** with `idempotency`: the message's key was marked processed, so it was acked and its handler not run */
   skipped: [message: Delivery<T>];
-  failed: [message: Delivery<T>, error: unknown];
+  /** `run` is absent when no handler ran (the idempotency key function threw) */
+  failed: [message: Delivery<T>, error: unknown, run?: HandlerRun];
   error: [error: unknown];
   closed: [report: ConsumerCloseReport];
   circuitOpen: [event: CircuitEvent];
@@ -530,7 +539,9 @@ export class Consumer<T = unknown> extends EventEmitter {
       this.acks.push(job.delivery);
     }
     this.scheduleFlush();
-    if (this.listenerCount('completed') > 0) this.notify('completed', job.delivery);
+    if (this.listenerCount('completed') > 0) {
+      this.notify('completed', job.delivery, { durationMs: performance.now() - job.startedPrecise });
+    }
     if (this.breaker !== null) this.breaker.record(job.circuitEpoch, false);
   }
 
@@ -540,7 +551,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
     this.scheduleFlush();
     // The outcome's own event first, then the circuit's transition it may cause.
-    if (this.listenerCount('failed') > 0) this.notify('failed', job.delivery, error);
+    if (this.listenerCount('failed') > 0) {
+      this.notify('failed', job.delivery, error, { durationMs: performance.now() - job.startedPrecise });
+    }
     if (this.breaker !== null) this.breaker.record(job.circuitEpoch, true);
   }
 
