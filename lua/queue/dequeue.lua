@@ -55,12 +55,22 @@ if meta[2] then
 end
 
 -- LMPOP takes from the first non-empty ready list, highest priority first: one command for the usual batch
--- (and none more to learn that all four are empty), where LPOP took one per list.
+-- (and none more to learn that all four are empty), where LPOP took one per list. A list it took fewer than
+-- asked from is now empty, as are those before it: a next LMPOP looks only at the lists after it.
 local popped = {}
-while #popped < want do
-  local got = redis.call('LMPOP', 4, k.ready4, k.ready3, k.ready2, k.ready1, 'LEFT', 'COUNT', want - #popped)
+local lists = { k.ready4, k.ready3, k.ready2, k.ready1 }
+local from = 1
+while #popped < want and from <= 4 do
+  local args = { 5 - from }
+  for n = from, 4 do args[#args + 1] = lists[n] end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = want - #popped
+  local got = redis.call('LMPOP', unpack(args))
   if not got then break end
   for _, rec in ipairs(got[2]) do popped[#popped + 1] = rec end
+  while lists[from] ~= got[1] do from = from + 1 end
+  from = from + 1
 end
 if #popped == 0 then return unchanged({ waitUntilFirst(now, delayedFirst, inflightFirst), REPLY.NO_DELIVERY }) end
 
