@@ -28,6 +28,8 @@ export {
   type NackOptions,
   type NackOutcome,
   type DeadLetter,
+  type PeekState,
+  type PeekedMessage,
   type QueueStats,
   type RetryPolicy,
 } from './queue/types.js';
@@ -65,6 +67,7 @@ export {
   RequestFailedError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
+export { discover, DEFAULT_SCAN_LIMIT, type DiscoverOptions, type Discovery } from './registry.js';
 export {
   Locks,
   type LocksOptions,
@@ -72,6 +75,7 @@ export {
   type ExtendOptions,
   type WithLockOptions,
   type LockHandle,
+  type LockStatus,
 } from './locks/locks.js';
 export {
   RateLimiter,
