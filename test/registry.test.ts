@@ -25,6 +25,7 @@ describe('discover: the registry', () => {
     await orders.send({ n: 1 }); // a send-only producer registers too
     await mail.getStats();
     env.queue('never-used', { prefix }); // nothing was sent through it, so nothing registered it
+    await env.queue('looked-at', { prefix, register: false }).getStats(); // an operator's read (the CLI)
     const bus = new EventBus('domain', { connection: env.redis, prefix });
     await bus.subscribe('billing', 'order.*'); // its subscriber queue is the bus's, not a queue of the prefix
     await bus.publish('order.created', { id: 1 });

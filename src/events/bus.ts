@@ -60,6 +60,7 @@ const BUS_OPTIONS = optionNames<EventBusOptions>({
   maxEventBytes: true,
   retry: true,
   visibilityMs: true,
+  register: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
@@ -137,7 +138,8 @@ export class EventBus {
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
-    announce(this.client, this.prefix, 'buses', this.name, this.baseKey);
+    if (optionalBoolean('register', options.register, true))
+      announce(this.client, this.prefix, 'buses', this.name, this.baseKey);
   }
 
   private run<N extends ScriptName>(

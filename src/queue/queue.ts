@@ -44,6 +44,7 @@ import {
   CLOSE_OPTIONS,
   checkOptions,
   describeValue,
+  optionalBoolean,
   MAX_GRACE_MS,
   optionNames,
   requireDuration,
@@ -75,6 +76,11 @@ export interface QueueOptions extends BackpressureOptions {
    * the event bus uses it to put subscriber queues under the bus's tag (see keys.ts).
    */
   baseKey?: string;
+  /**
+   * false: leave this queue out of the discovery registry (see discover); for an operator's tool that
+   * reads a queue it did not create, so that a mistyped name is not listed. Default true.
+   */
+  register?: boolean;
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
@@ -86,6 +92,7 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   maxPayloadBytes: true,
   visibilityMs: true,
   baseKey: true,
+  register: true,
   maxLength: true,
   whenFull: true,
   fullWaitMs: true,
@@ -222,7 +229,8 @@ export class Queue<T = unknown> {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
     // A queue under a base key of its own (a bus's subscriber queue) is listed by its owner, not the registry.
-    if (options.baseKey === undefined) announce(this.client, this.prefix, 'queues', this.name, this.baseKey);
+    if (options.baseKey === undefined && optionalBoolean('register', options.register, true))
+      announce(this.client, this.prefix, 'queues', this.name, this.baseKey);
   }
 
   private run<N extends ScriptName>(
