@@ -29,6 +29,8 @@ export {
   type NackOptions,
   type NackOutcome,
   type DeadLetter,
+  type PeekState,
+  type PeekedMessage,
   type QueueStats,
   type RetryPolicy,
 } from './queue/types.js';
@@ -66,6 +68,7 @@ export {
   RequestFailedError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
+export { discover, DEFAULT_SCAN_LIMIT, type DiscoverOptions, type Discovery } from './registry.js';
 export {
   Locks,
   type LocksOptions,
@@ -73,6 +76,7 @@ export {
   type ExtendOptions,
   type WithLockOptions,
   type LockHandle,
+  type LockStatus,
 } from './locks/locks.js';
 export {
   RateLimiter,

@@ -234,3 +234,17 @@ export function limiterKey(prefix: string, name: string, key: string): string {
   }
   return `{${validatePrefix(prefix)}:limit/${name}:${validateName('key', key)}}`;
 }
+
+/** The kinds of object the registry lists (src/registry.ts), each one sorted set. */
+export type RegistryKind = 'queues' | 'buses' | 'locks';
+
+/**
+ * The registry of a prefix: what discovery lists without KEYS. Every key shares the tag `{prefix:registry/}`,
+ * its own slot, written only by lua/registry/register.lua; as with the scheduler, the `/` keeps it apart from
+ * every queue (it cannot occur in a queue name) and `registry/` from buses, locks, limiters and the scheduler.
+ * Each kind is a sorted set: name scored by when a process last registered it (ms, Redis's clock). Scheduler
+ * jobs need no entry here: their own set `schedulerKeys(prefix).jobs` already lists them.
+ */
+export function registryKey(prefix: string, kind: RegistryKind): string {
+  return `{${validatePrefix(prefix)}:registry/}:${kind}`;
+}

@@ -77,6 +77,8 @@ export interface ScriptReplies {
   'queue/stats': (number | string)[];
   /** [] or [state, record, lastError | null, at | null] */
   'queue/inspect': (string | null)[];
+  /** 4 per entry: id, record | null, last error | null, due time or deadline | null */
+  'queue/peek': (string | number | null)[];
   /** 4 per entry: id, failedAt, record | null, reason | null */
   'queue/deadLetterList': (string | null)[];
   /** subscribers reached per event, or DUPLICATE */
@@ -109,6 +111,8 @@ export interface ScriptReplies {
   'scheduler/control': number;
   /** 1 forgotten, 0 kept */
   'scheduler/forget': number;
+  /** 1 a name new to the registry, 0 one it knew */
+  'registry/register': number;
 }
 
 export type ScriptName = keyof ScriptReplies;

@@ -270,6 +270,30 @@ function confirm(client: RedisClient, key: string, requestId: string): void {
 }
 
 /**
+ * Work to do before the first script call on a base key from a client: the registry's announcements
+ * (src/registry.ts), which ride along with an object's first command instead of costing a round trip of
+ * their own. While a client has none waiting, a call pays one WeakMap lookup.
+ */
+const firstCallHooks = new WeakMap<RedisClient, Map<string, () => void>>();
+
+/** Runs `hook` just before the next script call on `baseKey` (KEYS[1]) from `client`, once. */
+export function beforeFirstCall(client: RedisClient, baseKey: string, hook: () => void): void {
+  let hooks = firstCallHooks.get(client);
+  if (!hooks) firstCallHooks.set(client, (hooks = new Map()));
+  const earlier = hooks.get(baseKey);
+  hooks.set(baseKey, earlier ? () => (earlier(), hook()) : hook);
+}
+
+function runFirstCallHook(client: RedisClient, baseKey: string): void {
+  const hooks = firstCallHooks.get(client);
+  if (hooks === undefined || hooks.size === 0) return;
+  const hook = hooks.get(baseKey);
+  if (hook === undefined) return;
+  hooks.delete(baseKey);
+  hook();
+}
+
+/**
  * Run one script: KEYS first, then ARGV. A script that takes a request id gets one generated here, once
  * for this call, so that a re-send of the same command after a lost reply has the effect of one call;
  * a caller that retries a failed call itself passes the same `requestId` to every attempt.
@@ -290,6 +314,7 @@ export function runScript<N extends ScriptName>(
   const command = (client as unknown as Record<string, ScriptCommand>)[commandName(name)];
   if (!command) throw new Error(`sluice: script ${name} is not registered on this client`);
   const base = keys[0] ?? '';
+  runFirstCallHook(client, base);
   // Connection trouble, OOM and WRONGTYPE become SluiceErrors naming the address or the key and the script.
   const failed = (error: unknown) => {
     throw commandError(client, name, base, error);

@@ -49,6 +49,7 @@ describe('script names', () => {
       'queue/deadLetterList': true,
       'queue/request': true,
       'queue/reply': true,
+      'queue/peek': true,
       'queue/requestCancel': true,
       'bus/publish': true,
       'bus/subscribe': true,
@@ -65,9 +66,10 @@ describe('script names', () => {
       'scheduler/finish': true,
       'scheduler/control': true,
       'scheduler/forget': true,
+      'registry/register': true,
     };
     expect([...SCRIPTS.keys()].sort()).toEqual(Object.keys(listed).sort());
-    for (const name of SCRIPTS.keys()) expect(name).toMatch(/^(queue|bus|lock|scheduler)\/[a-zA-Z]+$/);
+    for (const name of SCRIPTS.keys()) expect(name).toMatch(/^(queue|bus|lock|scheduler|registry)\/[a-zA-Z]+$/);
   });
 
   it('reply codes reach Lua from replies.ts: no script returns a bare status number', () => {

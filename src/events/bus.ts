@@ -2,6 +2,7 @@ import { closeOwned, resolveConnection } from '../connection.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
 import { REPLY, type ScriptReplies } from '../replies.js';
+import { announce, DEFAULT_SCAN_LIMIT, scanKeys } from '../registry.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { Queue } from '../queue/queue.js';
@@ -59,6 +60,7 @@ const BUS_OPTIONS = optionNames<EventBusOptions>({
   maxEventBytes: true,
   retry: true,
   visibilityMs: true,
+  register: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
@@ -69,6 +71,7 @@ const HISTORY_OPTIONS = optionNames<HistoryRange & { reverse?: boolean }>({
   limit: true,
   reverse: true,
 });
+const SCAN_OPTIONS = optionNames<{ scanLimit?: number }>({ scanLimit: true });
 const UNKNOWN = -1;
 
 /** A subscription as stored in Redis (includes/bus.lua reads it). */
@@ -135,6 +138,8 @@ export class EventBus {
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
+    if (optionalBoolean('register', options.register, true))
+      announce(this.client, this.prefix, 'buses', this.name, this.baseKey);
   }
 
   private run<N extends ScriptName>(
@@ -367,6 +372,21 @@ export class EventBus {
       const at = fields.indexOf('event');
       return { position, event: JSON.parse(fields[at + 1]!) as Event<T> };
     });
+  }
+
+  /**
+   * The event types that have a history on this bus, sorted, found by a SCAN of at most `scanLimit`
+   * (default 10,000) keys: `complete` is false when it stopped there. A diagnostic (the CLI's `events
+   * tail`), not for a hot path: a SCAN walks the whole database.
+   */
+  async historyTypes(options: { scanLimit?: number } = {}): Promise<{ types: string[]; complete: boolean }> {
+    if (this.closed) throw new ClosedError(`event bus ${this.name}`);
+    checkOptions(options, SCAN_OPTIONS, 'historyTypes(options)');
+    const scanLimit = requireInteger('scanLimit', options.scanLimit ?? DEFAULT_SCAN_LIMIT, 1, 1_000_000_000);
+    const prefix = busKey(this.baseKey, 'historyPrefix');
+    const types = new Set<string>();
+    const complete = await scanKeys(this.client, `${prefix}*`, scanLimit, (key) => types.add(key.slice(prefix.length)));
+    return { types: [...types].sort(), complete };
   }
 
   /**

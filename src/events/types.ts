@@ -135,6 +135,8 @@ export interface EventBusOptions {
   retry?: Partial<RetryPolicy>;
   /** visibility timeout of deliveries (default 30 s) */
   visibilityMs?: number;
+  /** false: leave this bus out of the discovery registry (see discover), for an operator's tool. Default true. */
+  register?: boolean;
 }
 
 export interface EventContext<T = unknown> {

@@ -4,6 +4,7 @@ import { closeOwned, resolveConnection, type Connection } from '../connection.js
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { REPLY } from '../replies.js';
+import { announce } from '../registry.js';
 import { runScript, type RedisClient } from '../scripts.js';
 import { checkOptions, optionNames, requireDuration } from '../validate.js';
 import { LeaseKeeper } from '../lease.js';
@@ -38,6 +39,16 @@ export interface LockHandle {
   readonly name: string;
   readonly token: string;
   readonly fence: number;
+}
+
+/** What `locks.status(name)` reads: whether the lock is held now, for how long, and its latest fence. */
+export interface LockStatus {
+  name: string;
+  held: boolean;
+  /** ms until the current holder's TTL runs out; null when not held */
+  ttlMs: number | null;
+  /** the fence of the latest acquisition (0: never acquired) */
+  fence: number;
 }
 
 const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, connectTimeoutMs: true, prefix: true });
@@ -103,6 +114,7 @@ export class Locks {
     );
     const token = randomUUID();
     const deadline = Date.now() + waitMs;
+    announce(this.client, this.prefix, 'locks', name, keys.holder);
     for (;;) {
       this.assertOpen();
       const attemptAt = Date.now();
@@ -174,6 +186,24 @@ export class Locks {
       // here would hide fn's own outcome.
       if (!keeper.isLost) await this.release(lock).catch(() => undefined);
     }
+  }
+
+  /**
+   * Whether a lock is held now, its TTL left and its latest fence, read in one MULTI (both keys share the
+   * lock's slot). Read-only; the holder's token is not shown. For operators (the CLI's `locks`).
+   */
+  async status(name: string): Promise<LockStatus> {
+    this.assertOpen();
+    const keys = lockKeys(this.prefix, name);
+    const replies = await this.client.multi().pttl(keys.holder).hget(keys.fence, 'n').exec();
+    for (const [error] of replies ?? []) if (error) throw error;
+    const pttl = Number(replies?.[0]?.[1] ?? -2);
+    return {
+      name,
+      held: pttl !== -2,
+      ttlMs: pttl >= 0 ? pttl : null,
+      fence: Number(replies?.[1]?.[1] ?? 0),
+    };
   }
 
   /**

@@ -2,6 +2,7 @@ import { closeOwned, resolveConnection, type Connection } from '../connection.js
 import { ClosedError, CorruptRecordError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { REPLY, type ScriptReplies } from '../replies.js';
+import { announce } from '../registry.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
@@ -16,6 +17,8 @@ import type {
   NackItem,
   NackOptions,
   NackOutcome,
+  PeekedMessage,
+  PeekState,
   QueueStats,
   RetryPolicy,
   SendItem,
@@ -43,6 +46,8 @@ import {
   atIndex,
   CLOSE_OPTIONS,
   checkOptions,
+  describeValue,
+  optionalBoolean,
   MAX_GRACE_MS,
   optionNames,
   requireDuration,
@@ -74,6 +79,11 @@ export interface QueueOptions extends BackpressureOptions {
    * the event bus uses it to put subscriber queues under the bus's tag (see keys.ts).
    */
   baseKey?: string;
+  /**
+   * false: leave this queue out of the discovery registry (see discover); for an operator's tool that
+   * reads a queue it did not create, so that a mistyped name is not listed. Default true.
+   */
+  register?: boolean;
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
@@ -85,6 +95,7 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   maxPayloadBytes: true,
   visibilityMs: true,
   baseKey: true,
+  register: true,
   maxLength: true,
   whenFull: true,
   fullWaitMs: true,
@@ -92,6 +103,7 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
 const LIMIT_OPTIONS = optionNames<{ limit?: number }>({ limit: true });
+const PEEK_STATES: ReadonlySet<string> = new Set<PeekState>(['ready', 'delayed', 'inflight', 'dead']);
 const PAGE_OPTIONS = optionNames<{ offset?: number; limit?: number }>({ offset: true, limit: true });
 const SELECTION_OPTIONS = optionNames<{ ids?: readonly string[]; limit?: number }>({ ids: true, limit: true });
 const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max: true, windowMs: true });
@@ -229,6 +241,9 @@ export class Queue<T = unknown> {
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
+    // A queue under a base key of its own (a bus's subscriber queue) is listed by its owner, not the registry.
+    if (options.baseKey === undefined && optionalBoolean('register', options.register, true))
+      announce(this.client, this.prefix, 'queues', this.name, this.baseKey);
   }
 
   private run<N extends ScriptName>(
@@ -585,6 +600,55 @@ export class Queue<T = unknown> {
         message = null;
       }
       entries.push({ id: reply[n]!, failedAt: Number(reply[n + 1]), reason: reply[n + 3] ?? null, message, raw });
+    }
+    return entries;
+  }
+
+  /**
+   * A page of the messages in one state, read-only and bounded (at most `limit`, default 20, entries read):
+   * ready ones highest priority first and FIFO within a priority (the order dequeue takes them), delayed
+   * ones by due time, in-flight ones by visibility deadline, dead letters oldest failure first. Messages
+   * waiting behind their partition's head are in no page. For a diagnostic, such as the CLI's `peek`.
+   */
+  async peek(state: PeekState, options: { offset?: number; limit?: number } = {}): Promise<PeekedMessage<T>[]> {
+    if (typeof state !== 'string' || !PEEK_STATES.has(state)) {
+      throw new ValidationError(
+        'state',
+        `peek(state, options): state must be one of ${[...PEEK_STATES].join(', ')}, got ${describeValue(state)}`,
+      );
+    }
+    checkOptions(options, PAGE_OPTIONS, 'peek(state, options)');
+    const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = requireInteger('limit', options.limit ?? 20, 1, MAX_BATCH);
+    if (state === 'dead') {
+      return (await this.deadLetters({ offset, limit })).map((dead) => ({
+        id: dead.id,
+        state,
+        message: dead.message,
+        raw: dead.raw,
+        lastError: dead.reason,
+        at: dead.failedAt,
+      }));
+    }
+    const reply = await this.run('queue/peek', [state, offset, limit]);
+    const entries: PeekedMessage<T>[] = [];
+    for (let n = 0; n < reply.length; n += 4) {
+      const raw = (reply[n + 1] as string | null) ?? null;
+      let message: Message<T> | null = null;
+      try {
+        if (raw !== null) message = decodeRecord<T>(this.name, raw);
+      } catch {
+        message = null;
+      }
+      const at = reply[n + 3];
+      entries.push({
+        id: String(reply[n]),
+        state,
+        message,
+        raw,
+        lastError: (reply[n + 2] as string | null) ?? null,
+        at: at === null || at === undefined ? null : Number(at),
+      });
     }
     return entries;
   }

@@ -90,6 +90,22 @@ export interface MessageInfo<T = unknown> extends Message<T> {
   at: number | null;
 }
 
+/** The states queue.peek() lists. */
+export type PeekState = 'ready' | 'delayed' | 'inflight' | 'dead';
+
+/** One message as queue.peek() lists it. */
+export interface PeekedMessage<T = unknown> {
+  id: string;
+  state: PeekState;
+  /** null when the stored record is missing or could not be decoded (the raw text, if any, is in `raw`) */
+  message: Message<T> | null;
+  raw: string | null;
+  /** the last error recorded for it (for a dead letter, the reason it failed) */
+  lastError: string | null;
+  /** due time (delayed), visibility deadline (inflight) or failure time (dead), ms; null for ready */
+  at: number | null;
+}
+
 /** What queue.getStats() returns: messages per state, the pause flag and counters since the queue was created. */
 export interface QueueStats {
   /** the queue's name */
