@@ -163,7 +163,8 @@ export class SnapshotReader {
     }
     let queue = this.namedQueues.get(item);
     if (!queue) {
-      queue = new Queue(item, { connection: this.requireConnection('queues'), prefix: this.prefix });
+      // register: false: a scrape reads; it must not list a name it was given by mistake.
+      queue = new Queue(item, { connection: this.requireConnection('queues'), prefix: this.prefix, register: false });
       this.namedQueues.set(item, queue);
     }
     return queue;
@@ -176,7 +177,7 @@ export class SnapshotReader {
     }
     let bus = this.namedBuses.get(item);
     if (!bus) {
-      bus = new EventBus(item, { connection: this.requireConnection('buses'), prefix: this.prefix });
+      bus = new EventBus(item, { connection: this.requireConnection('buses'), prefix: this.prefix, register: false });
       this.namedBuses.set(item, bus);
     }
     return bus;
