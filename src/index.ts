@@ -65,6 +65,14 @@ export {
   RequestFailedError,
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
+export { MAX_HEADERS, MAX_HEADERS_BYTES, type Headers } from './headers.js';
+export type {
+  Instrumentation,
+  ProduceOperation,
+  ProduceScope,
+  ProcessOperation,
+  ProcessScope,
+} from './instrumentation.js';
 export {
   Locks,
   type LocksOptions,

@@ -1,6 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
+import { headersJson } from '../headers.js';
 import { encodeRecord } from './record.js';
 import {
   atIndex,
@@ -84,6 +85,7 @@ export const SEND_OPTIONS = optionNames<SendOptions>({
   partitionKey: true,
   dedupKey: true,
   dedupTtlMs: true,
+  headers: true,
 });
 export const SEND_ITEM_OPTIONS = new Set([...SEND_OPTIONS, 'payload']);
 
@@ -184,6 +186,7 @@ export function sendArguments(
       ? DEFAULT_DEDUP_TTL_MS
       : requireInteger('dedupTtlMs', item.dedupTtlMs, 1, 365 * 24 * 3600 * 1000);
   const payloadJson = serialisePayload(item.payload, limits.maxPayloadBytes);
+  const headers = item.headers === undefined ? '' : headersJson(item.headers);
   const record = encodeRecord({
     id,
     priority,
@@ -194,6 +197,7 @@ export function sendArguments(
     type,
     partitionKey,
     payloadJson,
+    headersJson: headers,
   });
   return [id, item.id === undefined ? 0 : 1, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record];
 }
