@@ -3,6 +3,7 @@ import {
   diag,
   isSpanContextValid,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -41,6 +42,9 @@ export interface TracingOptions {
   propagator?: TextMapPropagator;
 }
 
+/** The API's no-op provider: what the global provider delegates to while no SDK is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
 const setter: TextMapSetter<Headers> = {
   set: (carrier, key, value) => {
     carrier[key] = value;
@@ -63,15 +67,36 @@ const getter: TextMapGetter<Readonly<Headers>> = {
  * - `process <queue>` / `process <bus>` (CONSUMER, type process) around every handler run, a child of the
  *   context the message carries and linked to it, so that every retry, replay and redelivery joins the
  *   producer's trace; an error status when the handler failed (threw, returned false, timed out).
- * With no SDK registered the tracer makes no recording spans: nothing is added to messages and no scope is
- * kept.
+ * While no SDK is registered (the global provider is the API's no-op one) it does nothing at all: no span,
+ * no header, no context passed on; a tracer that records nothing (sampled out) adds only the context.
  */
 export function tracing(options: TracingOptions = {}): Instrumentation {
-  const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(TRACER_NAME);
+  const given = options.tracerProvider?.getTracer(TRACER_NAME) ?? null;
   const propagator: TextMapPropagator = options.propagator ?? propagation;
   let warned = false;
+  let lastProvider: TracerProvider | null = null;
+  let lastTracer: Tracer | null = null;
+
+  /**
+   * The tracer to use now, or null while the global provider is the API's no-op one (no SDK registered):
+   * then nothing is done at all, not even a no-op span. An SDK registered later is picked up.
+   */
+  function currentTracer(): Tracer | null {
+    if (given !== null) return given;
+    const provider = trace.getTracerProvider();
+    if (provider !== lastProvider) {
+      lastProvider = provider;
+      const idle = provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_PROVIDER;
+      lastTracer = idle ? null : provider.getTracer(TRACER_NAME);
+    } else if (lastTracer === null && (provider as ProxyTracerProvider).getDelegate?.() !== NOOP_PROVIDER) {
+      lastTracer = provider.getTracer(TRACER_NAME);
+    }
+    return lastTracer;
+  }
 
   function produce(operation: ProduceOperation): ProduceScope | null {
+    const tracer = currentTracer();
+    if (tracer === null) return null;
     const count = operation.messages.length;
     const attributes: Attributes = {
       'messaging.system': MESSAGING_SYSTEM,
@@ -117,6 +142,8 @@ export function tracing(options: TracingOptions = {}): Instrumentation {
   }
 
   function processRun(operation: ProcessOperation): ProcessScope | null {
+    const tracer = currentTracer();
+    if (tracer === null) return null;
     const active = context.active();
     const extracted: Context =
       operation.headers === undefined ? active : propagator.extract(active, operation.headers, getter);
