@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -9,8 +9,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus, ValidationError, type Delivery, type Event, type Queue } from '../src/index.js';
+import { QueueService } from '../src/service/index.js';
 import { tracing } from '../src/telemetry/index.js';
-import { useRedis, waitFor } from './helpers.js';
+import { redisUrl, useRedis, waitFor } from './helpers.js';
 import { useOutbox } from './outbox.helpers.js';
 
 const ctx = useRedis();
@@ -254,5 +255,45 @@ describe('tracing', () => {
     expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['request']);
     for (const delivery of ran) expect(delivery).not.toHaveProperty('headers');
     expect(() => ctx.queue('bad', { instrumentation: {} as never })).toThrow(/instrumentation must be an object/);
+  });
+
+  it('QueueService passes its instrumentation option to its queues and bus', async () => {
+    const service = new QueueService();
+    await service.initialize({
+      redis: redisUrl(),
+      prefix: ctx.prefix(),
+      logger: { info: () => undefined },
+      instrumentation,
+    });
+    try {
+      const handled: unknown[] = [];
+      await inRequest(() => service.sendMessage({ queueName: 'tasks', payload: { n: 1 }, messageType: 'job' }));
+      await service.registerMessageConsumer('tasks', 'worker', (message) => {
+        handled.push(message.payload);
+        return true;
+      });
+      await waitFor(() => spans('process tasks').length === 1, 'the process span');
+      expectContinues(onlySpan('process tasks'), onlySpan('send tasks'));
+      expect(handled).toEqual([{ n: 1 }]);
+    } finally {
+      await service.gracefulShutdown();
+    }
+  });
+
+  // Last: it registers the global provider, which stays for the rest of this file.
+  it('tracing() without a provider picks up an SDK registered after it was made', async () => {
+    const late = tracing();
+    const queue = ctx.queue<number>('late', { instrumentation: late });
+    await queue.send(1);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect(trace.setGlobalTracerProvider(provider)).toBe(true);
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    await queue.send(2);
+    const deliveries = await queue.dequeue({ count: 2 });
+    expect(deliveries.map((d) => [d.payload, typeof d.headers?.traceparent])).toEqual([
+      [1, 'undefined'],
+      [2, 'string'],
+    ]);
+    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['send late']);
   });
 });
