@@ -44,8 +44,9 @@ export const REPLY = {
 
 /** The reply of each script, as ioredis hands it over (integers as numbers, bulk strings as strings). */
 export interface ScriptReplies {
-  /** one id per message; with a maxLength, QUEUE_FULL in place of the id of a message refused */
-  'queue/send': (string | number)[];
+  /** the count when every message was written under its own id, else one id per message (with a maxLength,
+   * QUEUE_FULL in place of the id of a message refused) */
+  'queue/send': number | (string | number)[];
   /** [waitMs, firstReceipt, ...records]; a repeated call answers '' for a delivery no longer in flight */
   'queue/dequeue': [number, number, ...string[]];
   /** OK or STALE per delivery */

@@ -157,6 +157,8 @@ export interface LoadedScript {
   lua: string;
   /** the script takes a request id and the confirmed ones as ARGV[1] and ARGV[2] (lua/includes/request.lua) */
   takesRequestId: boolean;
+  /** how many confirmations gather before a call carries them (CONFIRM_BATCH on queue and bus keys, else 1) */
+  confirmBatch: number;
 }
 
 /** A script whose header names `ARGV[1] request id` follows the protocol of lua/includes/request.lua. */
@@ -171,6 +173,15 @@ function countKeys(name: string, source: string): number {
   return Math.max(...indexes);
 }
 
+/**
+ * On a queue's or a bus's key (few keys, many calls) confirmations wait until this many have gathered, then
+ * go in one call: a DEL of 16 keys costs Redis about what a DEL of one does, and most calls carry none. The
+ * price is up to 15 remembered replies per client and queue beyond the minimum (short keys, gone by their TTL
+ * at worst). Other keys (a rate limiter's, one per user) confirm at the next call, as memory there grows
+ * with the number of keys.
+ */
+export const CONFIRM_BATCH = 16;
+
 function loadScripts(): Map<string, LoadedScript> {
   const scripts = new Map<string, LoadedScript>();
   const files = readdirSync(LUA_DIR, { recursive: true, encoding: 'utf8' })
@@ -183,7 +194,13 @@ function loadScripts(): Map<string, LoadedScript> {
     const body = withReplyCodes(name, resolveIncludes(source));
     const lua = `${generatedLayout(body)}${body}`;
     const header = /^--\[\[([\s\S]*?)\]\]/.exec(source)?.[1] ?? '';
-    scripts.set(name, { name, numberOfKeys: countKeys(name, source), lua, takesRequestId: REQUEST_ARGS.test(header) });
+    scripts.set(name, {
+      name,
+      numberOfKeys: countKeys(name, source),
+      lua,
+      takesRequestId: REQUEST_ARGS.test(header),
+      confirmBatch: name.startsWith('queue/') || name.startsWith('bus/') ? CONFIRM_BATCH : 1,
+    });
   }
   return scripts;
 }
@@ -234,9 +251,9 @@ const MAX_CONFIRMED_PER_CALL = 100;
 /** Keys of a client whose confirmations are kept; past this the oldest are dropped (their TTL frees them). */
 const MAX_CONFIRMED_KEYS = 10_000;
 
-function takeConfirmed(client: RedisClient, key: string): string {
+function takeConfirmed(client: RedisClient, key: string, batch: number): string {
   const list = confirmedRequests.get(client)?.get(key);
-  if (!list || list.length === 0) return '';
+  if (!list || list.length < batch) return '';
   return list.splice(0, MAX_CONFIRMED_PER_CALL).join(' ');
 }
 
@@ -280,7 +297,7 @@ export function runScript<N extends ScriptName>(
   if (!script.takesRequestId)
     return command.call(client, ...keys, ...args).then((reply) => reply as ScriptReplies[N], failed);
   const id = requestId ?? newRequestId();
-  const confirmed = takeConfirmed(client, base);
+  const confirmed = takeConfirmed(client, base, script.confirmBatch);
   return command.call(client, ...keys, id, confirmed, ...args).then(
     (reply) => {
       confirm(client, base, id);

@@ -24,6 +24,21 @@ describe('ack', () => {
     expect(stats.counters.acked).toBe(3);
   });
 
+  it('one ack of one partitioned delivery (not the one-delivery fast path) releases the next of its partition', async () => {
+    const queue = redis.queue<string>();
+    await queue.send('p1', { partitionKey: 'a' });
+    await queue.send('p2', { partitionKey: 'a' });
+    const [first] = await queue.dequeue({ count: 10 });
+    expect(first?.payload).toBe('p1');
+    expect(await queue.dequeue({ count: 10 })).toEqual([]);
+    await queue.ack(first!);
+    const [second] = await queue.dequeue({ count: 10 });
+    expect(second?.payload).toBe('p2');
+    await queue.ack(second!);
+    expect((await queue.getStats()).counters.acked).toBe(2);
+    expect(await redis.redis.exists(`${queue.baseKey}:pc`)).toBe(0);
+  });
+
   it('forgets the last error of a message that succeeded on a retry', async () => {
     const queue = redis.queue<string>();
     const id = await queue.send('m');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Locks } from '../src/index.js';
-import { lockKeys, queueKey, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
+import { Locks, RateLimiter } from '../src/index.js';
+import { limiterKey, lockKeys, queueKey, REQUEST_KEY_SUFFIX, REQUEST_TTL_MS } from '../src/keys.js';
 import { REPLY } from '../src/replies.js';
-import { newRequestId, runScript, SCRIPTS } from '../src/scripts.js';
-import { sendArguments } from '../src/queue/validate.js';
+import { CONFIRM_BATCH, newRequestId, runScript, SCRIPTS } from '../src/scripts.js';
+import { sendArguments, sendCall } from '../src/queue/validate.js';
 import { snapshot } from './inspect.js';
 import { useRedis, waitFor } from './helpers.js';
 
@@ -37,22 +37,38 @@ describe('request ids: a repeated request has the effect of one', () => {
 
   it('send twice under one request id writes one message and answers the same ids', async () => {
     const queue = t.queue('rq');
-    const args = [
-      ...sendArguments({ payload: { n: 1 } }, { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 }, Date.now()),
-      ...sendArguments(
-        { payload: { n: 2 }, delayMs: 60_000 },
-        { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 },
-        Date.now(),
-      ),
-    ];
+    const limits = { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 };
+    // One plain message (one argument) and one delayed (eight): both layouts.
+    const args = sendCall(
+      [
+        sendArguments({ payload: { n: 1 } }, limits, Date.now()),
+        sendArguments({ payload: { n: 2 }, delayMs: 60_000 }, limits, Date.now()),
+      ],
+      null,
+    );
     const id = newRequestId();
     const first = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
     const before = await snapshot(t.redis, queue.baseKey);
     const again = await runScript(t.redis, 'queue/send', [queue.baseKey], args, id);
+    expect(first).toBe(2);
     expect(again).toEqual(first);
     expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
     const stats = await queue.getStats();
     expect(stats.ready.normal + stats.delayed).toBe(2);
+  });
+
+  it('one plain message (the fast path of send.lua) sent twice under one request id is written once', async () => {
+    const queue = t.queue('rq-fast');
+    const limits = { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 };
+    const args = sendCall([sendArguments({ payload: 'only' }, limits, Date.now())], null);
+    const id = newRequestId();
+    expect(await runScript(t.redis, 'queue/send', [queue.baseKey], args, id)).toBe(1);
+    const before = await snapshot(t.redis, queue.baseKey);
+    expect(await runScript(t.redis, 'queue/send', [queue.baseKey], args, id)).toBe(1);
+    expect(await snapshot(t.redis, queue.baseKey)).toEqual(before);
+    expect((await queue.getStats()).ready.normal).toBe(1);
+    expect((await queue.getStats()).counters.sent).toBe(1);
+    expect(await t.redis.llen(queueKey(queue.baseKey, 'wake'))).toBe(1);
   });
 
   it('a retry policy argument that does not parse fails the dequeue before it writes anything', async () => {
@@ -124,7 +140,7 @@ describe('request ids: a repeated request has the effect of one', () => {
     expect(await t.redis.get(keys.holder)).toBe('other');
   });
 
-  it('a reply is remembered for the window, and forgotten at the next call once its reply was read', async () => {
+  it('a reply is remembered for the window, and forgotten once its reply was read and a batch of confirmations went', async () => {
     const queue = t.queue('rq');
     await queue.send('one');
     await new Promise((resolve) => setImmediate(resolve));
@@ -133,14 +149,29 @@ describe('request ids: a repeated request has the effect of one', () => {
     const ttl = await t.redis.pttl(remembered!);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(REQUEST_TTL_MS);
-    // The next call confirms it: only the newest request's reply is left.
-    await queue.send('two');
+    // Confirmations on a queue's key gather until CONFIRM_BATCH, then the next call deletes them all.
+    for (let n = 1; n < CONFIRM_BATCH; n++) await queue.send(n);
+    expect(await requestKeys(queue.baseKey)).toHaveLength(CONFIRM_BATCH);
+    await queue.send('batch');
     const left = await requestKeys(queue.baseKey);
     expect(left).toHaveLength(1);
-    expect(left[0]).not.toBe(remembered);
-    // Many calls leave one remembered reply, not one each.
-    for (let n = 0; n < 50; n++) await queue.send(n);
-    expect(await requestKeys(queue.baseKey)).toHaveLength(1);
+    expect(left).not.toContain(remembered);
+    // Many calls leave at most CONFIRM_BATCH remembered replies, not one each.
+    for (let n = 0; n < 200; n++) await queue.send(n);
+    expect((await requestKeys(queue.baseKey)).length).toBeLessThanOrEqual(CONFIRM_BATCH);
+  });
+
+  it('a rate limiter key (one per user) confirms at the next call: one remembered reply per key', async () => {
+    const limiter = new RateLimiter({
+      connection: t.redis,
+      prefix: t.prefix(),
+      name: 'rq',
+      limit: 100,
+      windowMs: 60_000,
+    });
+    for (let n = 0; n < 20; n++) await limiter.take('u');
+    const key = limiterKey(limiter.prefix, 'rq', 'u');
+    expect(await t.redis.keys(`${key.replace(/[{}[\]*?]/g, (c) => `\\${c}`)}${REQUEST_KEY_SUFFIX}*`)).toHaveLength(1);
   });
 
   it('Locks keep working across the request protocol: acquire, extend, release', async () => {

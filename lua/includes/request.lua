@@ -12,7 +12,8 @@
   writes: see forgetConfirmed). Only a request whose reply was really lost, or a caller's last one on each
   KEYS[1], waits for its TTL: memory grows with the number of distinct keys a caller touches in the window,
   not with the rate of calls. (Locks, the busiest source of distinct keys, need no memory: their token
-  recognises a repeat.)
+  recognises a repeat.) On a queue's or a bus's key the caller sends confirmations in batches
+  (CONFIRM_BATCH in src/scripts.ts), so up to that many replies per caller and key outlive their use.
   A run that changed nothing remembers nothing: its repeat runs again, which is the same as the one call
   arriving later (the caller only ever reads the repeat's reply), and a refused call writes nothing.
   REQUEST_KEY_SUFFIX and REQUEST_TTL_MS are generated from src/keys.ts.
@@ -25,6 +26,17 @@ local function beginRequest(base)
   requestBase = base
   local key = base .. REQUEST_KEY_SUFFIX .. ARGV[1]
   local prior = redis.call('GET', key)
+  return key, prior or nil
+end
+
+-- For a script that writes on nearly every call (send): begins the request as beginRequest does, and in the
+-- same command remembers '' for it, the reply such a call usually leaves (one command instead of a GET now
+-- and a SET at the end). A run that ends otherwise calls remember (another reply) or forgetRequest (none).
+-- It is the script's first write: over maxmemory it is refused, and the script stops having written nothing.
+local function claimRequest(base)
+  requestBase = base
+  local key = base .. REQUEST_KEY_SUFFIX .. ARGV[1]
+  local prior = redis.call('SET', key, '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
   return key, prior or nil
 end
 
@@ -44,6 +56,13 @@ end
 local function remember(key, encoded)
   forgetConfirmed()
   redis.call('SET', key, encoded, 'PX', REQUEST_TTL_MS)
+end
+
+-- A claimed request (claimRequest) whose run changed nothing: its claim goes too, so it remembers nothing.
+local function forgetRequest(key, reply)
+  forgetConfirmed()
+  redis.call('DEL', key)
+  return reply
 end
 
 -- The reply of a run that changed nothing (or of a repeat): nothing to remember, only to forget.

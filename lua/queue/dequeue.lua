@@ -54,18 +54,13 @@ if meta[2] then
   if left < want then want = left end
 end
 
--- One command tells an empty queue (half the calls of an idle consumer) from one with work.
-if redis.call('EXISTS', k.ready4, k.ready3, k.ready2, k.ready1) == 0 then
-  return unchanged({ waitUntilFirst(now, delayedFirst, inflightFirst), REPLY.NO_DELIVERY })
-end
+-- LMPOP takes from the first non-empty ready list, highest priority first: one command for the usual batch
+-- (and none more to learn that all four are empty), where LPOP took one per list.
 local popped = {}
-for priority = 4, 1, -1 do
-  local need = want - #popped
-  if need <= 0 then break end
-  local records = redis.call('LPOP', k.ready[priority], need)
-  if records then
-    for _, rec in ipairs(records) do popped[#popped + 1] = rec end
-  end
+while #popped < want do
+  local got = redis.call('LMPOP', 4, k.ready4, k.ready3, k.ready2, k.ready1, 'LEFT', 'COUNT', want - #popped)
+  if not got then break end
+  for _, rec in ipairs(got[2]) do popped[#popped + 1] = rec end
 end
 if #popped == 0 then return unchanged({ waitUntilFirst(now, delayedFirst, inflightFirst), REPLY.NO_DELIVERY }) end
 

@@ -1,7 +1,7 @@
 import { ClosedError, QueueFullError, ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
 import { requireDuration, requireInteger } from '../validate.js';
-import { MAX_BATCH } from './validate.js';
+import { MAX_BATCH, sendCall, sentIds, type SendMessage } from './validate.js';
 
 /** What a send does when its queue is at maxLength: refuse at once, or wait up to fullWaitMs for room. */
 export type WhenFull = 'reject' | 'wait';
@@ -21,13 +21,13 @@ const MAX_FULL_WAIT_MS = 3600_000;
 const RETRY_BASE_MS = 10;
 const RETRY_CAP_MS = 250;
 /** send.lua arguments per message */
-const ARGS_PER_MESSAGE = 8;
 
-type Reply = (string | number)[];
+/** send.lua's reply: a count when every message was written under its own id, else one id (or code) each */
+type Reply = number | (string | number)[];
 type Call = (args: (string | number)[]) => Promise<Reply>;
 
 interface Waiting {
-  args: (string | number)[];
+  messages: SendMessage[];
   /** 'each': one single send; 'all': a sendMany, written whole or not at all */
   mode: 'each' | 'all';
   deadline: number;
@@ -77,9 +77,9 @@ export class SendLimit {
     return new SendLimit(queueName, limit, whenFull ?? 'reject', wait, call);
   }
 
-  /** The arguments of one send.lua call: the messages, then maxLength and the mode. */
-  withLimit(args: readonly (string | number)[], mode: 'each' | 'all'): (string | number)[] {
-    return [...args, this.maxLength, mode];
+  /** The arguments of one send.lua call with this limit and mode. */
+  withLimit(messages: readonly SendMessage[], mode: 'each' | 'all'): (string | number)[] {
+    return sendCall(messages, { maxLength: this.maxLength, mode });
   }
 
   /** Whether sends are waiting: a new one lines up behind them. */
@@ -87,24 +87,24 @@ export class SendLimit {
     return this.waiting.length > 0;
   }
 
-  /** A send (its 8 arguments) refused by send.lua: rejected, or waiting for room. */
+  /** Sends refused by send.lua (one, or a sendMany's): rejected, or waiting for room. */
   refused(
-    args: (string | number)[],
+    messages: SendMessage[],
     mode: 'each' | 'all',
     resolve: (ids: string[]) => void,
     reject: (e: unknown) => void,
     startedAt = Date.now(),
   ): void {
     if (this.whenFull === 'reject') {
-      reject(this.fullError(mode, args));
+      reject(this.fullError(mode, messages));
       return;
     }
-    this.line(args, mode, resolve, reject, startedAt);
+    this.line(messages, mode, resolve, reject, startedAt);
   }
 
   /** Queues a send behind those waiting (its first try is the next round). */
   line(
-    args: (string | number)[],
+    messages: SendMessage[],
     mode: 'each' | 'all',
     resolve: (ids: string[]) => void,
     reject: (e: unknown) => void,
@@ -114,21 +114,21 @@ export class SendLimit {
       reject(new ClosedError(`queue ${this.queueName}`));
       return;
     }
-    this.waiting.push({ args, mode, deadline: startedAt + this.fullWaitMs, resolve, reject });
+    this.waiting.push({ messages, mode, deadline: startedAt + this.fullWaitMs, resolve, reject });
     this.schedule();
   }
 
   /** sendMany with a maxLength: written whole, or refused (or waiting) whole. */
-  async sendMany(args: (string | number)[]): Promise<string[]> {
+  async sendMany(messages: SendMessage[]): Promise<string[]> {
     const startedAt = Date.now();
     if (!this.hasWaiting) {
-      const reply = await this.call(this.withLimit(args, 'all'));
-      if (typeof reply[0] !== 'number') return reply as string[];
+      const reply = await this.call(this.withLimit(messages, 'all'));
+      if (!refusedWhole(reply)) return sentIds(reply, messages) as string[];
     }
     return new Promise<string[]>((resolve, reject) =>
       this.hasWaiting
-        ? this.line(args, 'all', resolve, reject, startedAt)
-        : this.refused(args, 'all', resolve, reject, startedAt),
+        ? this.line(messages, 'all', resolve, reject, startedAt)
+        : this.refused(messages, 'all', resolve, reject, startedAt),
     );
   }
 
@@ -143,9 +143,9 @@ export class SendLimit {
     }
   }
 
-  private fullError(mode: 'each' | 'all', args: readonly unknown[], waited?: number): QueueFullError {
+  private fullError(mode: 'each' | 'all', messages: readonly SendMessage[], waited?: number): QueueFullError {
     const parts: string[] = [];
-    if (mode === 'all') parts.push(`the ${args.length / ARGS_PER_MESSAGE} messages of sendMany do not all fit`);
+    if (mode === 'all') parts.push(`the ${messages.length} messages of sendMany do not all fit`);
     if (waited !== undefined) parts.push(`still after waiting ${waited} ms (fullWaitMs)`);
     return new QueueFullError(
       this.queueName,
@@ -178,29 +178,30 @@ export class SendLimit {
         const entry = this.waiting[n]!;
         if (entry.deadline <= now) {
           this.waiting.splice(n, 1);
-          entry.reject(this.fullError(entry.mode, entry.args, this.fullWaitMs));
+          entry.reject(this.fullError(entry.mode, entry.messages, this.fullWaitMs));
         }
       }
       while (this.waiting.length > 0 && !this.closed) {
         const group = this.waiting[0]!.mode === 'all' ? [this.waiting[0]!] : this.leadingSingles();
-        const args: (string | number)[] = [];
-        for (const entry of group) for (const arg of entry.args) args.push(arg);
+        const messages: SendMessage[] = [];
+        for (const entry of group) for (const message of entry.messages) messages.push(message);
         let reply: Reply;
         try {
-          reply = await this.call(this.withLimit(args, group[0]!.mode));
+          reply = await this.call(this.withLimit(messages, group[0]!.mode));
         } catch (error) {
           for (const entry of group) this.remove(entry).reject(error);
           continue;
         }
         if (group[0]!.mode === 'all') {
-          if (typeof reply[0] === 'number') break;
-          this.remove(group[0]!).resolve(reply as string[]);
+          if (refusedWhole(reply)) break;
+          this.remove(group[0]!).resolve(sentIds(reply, messages) as string[]);
           this.attempt = 0;
           continue;
         }
         let refused = false;
+        const ids = sentIds(reply, messages);
         group.forEach((entry, n) => {
-          const id = reply[n];
+          const id = ids[n];
           if (typeof id === 'number') refused = true;
           else this.remove(entry).resolve([id!]);
         });
@@ -227,4 +228,9 @@ export class SendLimit {
     if (at >= 0) this.waiting.splice(at, 1);
     return entry;
   }
+}
+
+/** A sendMany's reply when it did not fit: every message refused (a code in place of each id). */
+function refusedWhole(reply: Reply): boolean {
+  return typeof reply !== 'number' && typeof reply[0] === 'number';
 }

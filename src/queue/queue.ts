@@ -41,6 +41,9 @@ import {
   SEND_ITEM_OPTIONS,
   SEND_OPTIONS,
   sendArguments,
+  sendCall,
+  sentIds,
+  type SendMessage,
   serialisePayload,
 } from './validate.js';
 import {
@@ -113,7 +116,7 @@ const NACK_OUTCOME: Record<number, NackOutcome> = {
 };
 
 interface SendBatch {
-  args: (string | number)[];
+  messages: SendMessage[];
   waiters: { resolve(id: string): void; reject(error: unknown): void }[];
   /** the maxLength of the Queue object that made these sends (a batch never mixes two) */
   limit: SendLimit | null;
@@ -131,22 +134,32 @@ function flushSends(client: RedisClient, baseKey: string): void {
   const batch = perQueue?.get(baseKey);
   if (!batch) return;
   perQueue!.delete(baseKey);
-  const { limit } = batch;
-  let reply: Promise<(string | number)[]>;
+  const { limit, messages, waiters } = batch;
+  let reply: Promise<number | (string | number)[]>;
   try {
-    reply = runScript(client, 'queue/send', [baseKey], limit ? limit.withLimit(batch.args, 'each') : batch.args);
+    reply = runScript(
+      client,
+      'queue/send',
+      [baseKey],
+      limit ? limit.withLimit(messages, 'each') : sendCall(messages, null),
+    );
   } catch (error) {
     reply = Promise.reject(error);
   }
   reply.then(
-    (ids) => {
-      for (let n = 0; n < batch.waiters.length; n++) {
-        const id = ids[n]!;
-        const waiter = batch.waiters[n]!;
+    (sent) => {
+      // A count: every message was written under its own id.
+      if (typeof sent === 'number') {
+        for (let n = 0; n < waiters.length; n++) waiters[n]!.resolve(messages[n]!.id);
+        return;
+      }
+      for (let n = 0; n < waiters.length; n++) {
+        const id = sent[n]!;
+        const waiter = waiters[n]!;
         if (typeof id === 'string') waiter.resolve(id);
         else
           limit!.refused(
-            batch.args.slice(n * 8, n * 8 + 8),
+            [messages[n]!],
             'each',
             ([own]) => waiter.resolve(own!),
             (error) => waiter.reject(error),
@@ -280,7 +293,7 @@ export class Queue<T = unknown> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
     if (this.instrumentation !== null && !this.produced)
       return this.sendInstrumented(this.instrumentation, payload, options);
-    let args: (string | number)[];
+    let message: SendMessage;
     try {
       // A sendMany item passed as options (send(item.payload, item)) is fine; another payload is not.
       const carriesPayload = options !== null && typeof options === 'object' && 'payload' in options;
@@ -291,14 +304,14 @@ export class Queue<T = unknown> {
           'send(payload, options): the payload is the first argument; options may not carry another one',
         );
       }
-      args = sendArguments({ ...options, payload }, this.limits, Date.now(), false);
+      message = sendArguments({ ...options, payload }, this.limits, Date.now(), false);
     } catch (error) {
       return Promise.reject(error);
     }
     const limit = this.sendLimit;
     // Sends waiting for room in a full queue go first: a later send lines up behind them.
     if (limit?.hasWaiting)
-      return new Promise((resolve, reject) => limit.line(args, 'each', ([id]) => resolve(id!), reject));
+      return new Promise((resolve, reject) => limit.line([message], 'each', ([id]) => resolve(id!), reject));
     let perQueue = pendingSends.get(this.client);
     if (!perQueue) pendingSends.set(this.client, (perQueue = new Map<string, SendBatch>()));
     let batch = perQueue.get(this.baseKey);
@@ -307,14 +320,14 @@ export class Queue<T = unknown> {
       batch = undefined;
     }
     if (!batch) {
-      const created: SendBatch = { args: [], waiters: [], limit };
+      const created: SendBatch = { messages: [], waiters: [], limit };
       perQueue.set(this.baseKey, (batch = created));
       const { client, baseKey } = this;
       process.nextTick(() => {
         if (pendingSends.get(client)?.get(baseKey) === created) flushSends(client, baseKey);
       });
     }
-    for (const arg of args) batch.args.push(arg);
+    batch.messages.push(message);
     const waiters = batch.waiters;
     const id = new Promise<string>((resolve, reject) => waiters.push({ resolve, reject }));
     if (waiters.length >= MAX_BATCH) flushSends(this.client, this.baseKey);
@@ -332,17 +345,17 @@ export class Queue<T = unknown> {
     requireList('items', items, 'messages { payload, ...send options }');
     if (items.length === 0) return [];
     const now = Date.now();
-    const args: (string | number)[] = [];
+    const messages: SendMessage[] = [];
     items.forEach((item, n) => {
       try {
         requireItem('items', n, item, 'a message { payload, ...send options }');
-        for (const arg of sendArguments(item, this.limits, now)) args.push(arg);
+        messages.push(sendArguments(item, this.limits, now));
       } catch (error) {
         throw atIndex(error, 'items', n);
       }
     });
-    if (this.sendLimit) return await this.sendLimit.sendMany(args);
-    return (await this.run('queue/send', args)) as string[];
+    if (this.sendLimit) return await this.sendLimit.sendMany(messages);
+    return sentIds(await this.run('queue/send', sendCall(messages, null)), messages) as string[];
   }
 
   /** send() with the instrumentation's produce hook around it: its headers added to the message's own. */

@@ -93,14 +93,9 @@ export class Requester {
         'request(payload, options)',
       );
       timeoutMs = requireDuration('timeoutMs', given ?? DEFAULT_REQUEST_TIMEOUT_MS, 1, MAX_HANDLER_TIMEOUT_MS);
-      const [, , priority, partitionKey, , , , record] = sendArguments(
-        { ...send, payload },
-        this.host.limits,
-        Date.now(),
-        false,
-        messageId,
-      );
-      args = [Math.ceil(timeoutMs), messageId, priority!, partitionKey!, record!];
+      const message = sendArguments({ ...send, payload }, this.host.limits, Date.now(), false, messageId);
+      const record = message.args[message.args.length - 1]!;
+      args = [Math.ceil(timeoutMs), messageId, message.priority, message.partitionKey, record];
       if (this.host.maxLength !== null) args.push(this.host.maxLength);
     } catch (error) {
       return Promise.reject(error);

@@ -128,7 +128,39 @@ export interface SendLimits {
 }
 
 /**
- * Validates one message and returns its 8 send.lua arguments (see lua/queue/send.lua). `checkKeys` false: the
+ * One message as send.lua takes it (see lua/queue/send.lua): a plain message (id generated, no partition
+ * key, delay or dedup key) is its layout code, the priority digit, and one argument, its record; any other
+ * is code 'f' and 8 arguments. The usual message costs Redis and ioredis one argument instead of eight.
+ */
+export interface SendMessage {
+  id: string;
+  /** '1'..'4' (plain, of that priority) or 'f' */
+  code: string;
+  priority: PriorityValue;
+  partitionKey: string;
+  /** send.lua's arguments for this message */
+  args: (string | number)[];
+}
+
+/** The send.lua arguments after the request ids: maxLength, mode, layout, then each message's arguments. */
+export function sendCall(
+  messages: readonly SendMessage[],
+  limit: { maxLength: number; mode: 'each' | 'all' } | null,
+): (string | number)[] {
+  let layout = '';
+  for (const message of messages) layout += message.code;
+  const args: (string | number)[] = limit ? [limit.maxLength, limit.mode, layout] : ['', '', layout];
+  for (const message of messages) for (const arg of message.args) args.push(arg);
+  return args;
+}
+
+/** send.lua's reply as one id per message: a number means every message was written under its own id. */
+export function sentIds(reply: number | (string | number)[], messages: readonly SendMessage[]): (string | number)[] {
+  return typeof reply === 'number' ? messages.map((message) => message.id) : reply;
+}
+
+/**
+ * Validates one message and returns it as send.lua takes it. `checkKeys` false: the
  * caller already checked that the item is an object with known keys only (send does, on its options).
  * `generatedId`: the id of a message sent without one, in place of a uuid (a request's, src/queue/requester.ts).
  */
@@ -138,7 +170,7 @@ export function sendArguments(
   now: number,
   checkKeys = true,
   generatedId?: string,
-): (string | number)[] {
+): SendMessage {
   if (checkKeys) checkOptions(item, SEND_ITEM_OPTIONS, 'sendMany(items)', 'item');
   const id = item.id ?? generatedId ?? uuidv4();
   if (item.id !== undefined && (typeof item.id !== 'string' || !ID_PATTERN.test(item.id))) {
@@ -199,8 +231,19 @@ export function sendArguments(
     payloadJson,
     headersJson: headers,
   });
-  return [id, item.id === undefined ? 0 : 1, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record];
+  if (item.id === undefined && partitionKey === '' && delayMs === 0 && dedupKey === '') {
+    return { id, code: PRIORITY_CODES[priority], priority, partitionKey, args: [record] };
+  }
+  return {
+    id,
+    code: 'f',
+    priority,
+    partitionKey,
+    args: [id, item.id === undefined ? 0 : 1, priority, partitionKey, delayMs, dedupKey, dedupTtlMs, record],
+  };
 }
+
+const PRIORITY_CODES = { 1: '1', 2: '2', 3: '3', 4: '4' } as const;
 
 /** What ack, nack and extend need from a delivery: its id and receipt, as strings. */
 export function requireRef(value: unknown, field = 'delivery'): DeliveryRef {
