@@ -72,7 +72,7 @@ export type {
   ProduceScope,
   ProcessOperation,
   ProcessScope,
-} from './instrumentation.js';
+} from './queue/instrumentation.js';
 export {
   Locks,
   type LocksOptions,

@@ -7,6 +7,8 @@ import {
   SimpleSpanProcessor,
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus, ValidationError, type Delivery, type Event, type Queue } from '../src/index.js';
 import { QueueService } from '../src/service/index.js';
@@ -278,6 +280,19 @@ describe('tracing', () => {
     } finally {
       await service.gracefulShutdown();
     }
+  });
+
+  it('only sluice/telemetry imports @opentelemetry/api: sluice itself never loads it', () => {
+    const importers: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (/from '@opentelemetry\//.test(readFileSync(path, 'utf8'))) importers.push(relative('src', path));
+      }
+    };
+    walk('src');
+    expect(importers.sort()).toEqual([join('telemetry', 'tracing.ts')]);
   });
 
   // Last: it registers the global provider, which stays for the rest of this file.

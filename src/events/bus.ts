@@ -4,7 +4,7 @@ import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, val
 import { REPLY, type ScriptReplies } from '../replies.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
 import { mergeHeaders } from '../headers.js';
-import { instrumentationOption, type Instrumentation } from '../instrumentation.js';
+import { instrumentationOption, type Instrumentation } from '../queue/instrumentation.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { Queue } from '../queue/queue.js';
 import {

@@ -1,7 +1,7 @@
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import type { Delivery, RetryPolicy } from '../queue/types.js';
 import type { Connection } from '../connection.js';
-import type { Instrumentation } from '../instrumentation.js';
+import type { Instrumentation } from '../queue/instrumentation.js';
 
 /** An event as subscribers receive it (the seed's Event, with camelCase names). */
 export interface Event<T = unknown> {

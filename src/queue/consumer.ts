@@ -20,7 +20,7 @@ import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
 import { isRequestId } from './requester.js';
-import type { Instrumentation, ProcessScope } from '../instrumentation.js';
+import type { Instrumentation, ProcessScope } from './instrumentation.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;

@@ -9,7 +9,7 @@ import {
   type Instrumentation,
   type ProcessOperation,
   type ProduceScope,
-} from '../instrumentation.js';
+} from './instrumentation.js';
 import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';

@@ -1,7 +1,7 @@
-import { ValidationError } from './errors.js';
-import type { Headers } from './headers.js';
-import { describe } from './keys.js';
-import type { Delivery } from './queue/types.js';
+import { ValidationError } from '../errors.js';
+import type { Headers } from '../headers.js';
+import { describe } from '../keys.js';
+import type { Delivery } from './types.js';
 
 /**
  * Hooks a tracer (or anything else that watches messages) plugs into queues, buses and the outbox through
