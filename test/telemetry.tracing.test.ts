@@ -2,6 +2,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type SpanContext
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
+  AlwaysOffSampler,
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -280,6 +281,49 @@ describe('tracing', () => {
     } finally {
       await service.gracefulShutdown();
     }
+  });
+
+  it('outbox.add in your own transaction, a handler timeout, and a sampled-out trace', async () => {
+    const prefix = outboxes.prefix();
+    const bus = outboxes.bus(prefix, { instrumentation });
+    const outbox = outboxes.outbox(bus, outboxes.table());
+    await outbox.migrate();
+    await bus.subscribe('slow', 'order.*');
+    const request = await inRequest(async () => {
+      const tx = await outboxes.pool.getConnection();
+      try {
+        await tx.beginTransaction();
+        await outbox.add(tx, { aggregateType: 'order', aggregateId: 1, type: 'order.placed', data: {} });
+        await tx.commit();
+      } finally {
+        tx.release();
+      }
+    });
+    const create = onlySpan('create bus');
+    expect(idsOf(create.parentSpanContext!)).toEqual(idsOf(request));
+    await outbox.relayOnce();
+    const consumer = bus.consume('slow', () => new Promise(() => undefined), { handlerTimeoutMs: 50 });
+    consumer.on('error', () => undefined);
+    await waitFor(() => spans('process bus').length === 1, 'the timed-out process span');
+    await consumer.close({ graceMs: 0 });
+    const timedOut = onlySpan('process bus');
+    expectContinues(timedOut, create);
+    expect(timedOut.status.code).toBe(SpanStatusCode.ERROR);
+    expect(timedOut.attributes['error.type']).toBe('HandlerTimeoutError');
+
+    // A sampler that records nothing: no span is exported, but the (unsampled) context still travels.
+    const unsampled = new BasicTracerProvider({
+      sampler: new AlwaysOffSampler(),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const queue = ctx.queue<number>('unsampled', {
+      instrumentation: tracing({ tracerProvider: unsampled, propagator: new W3CTraceContextPropagator() }),
+    });
+    exporter.reset();
+    await queue.send(1);
+    const [delivery] = await queue.dequeue();
+    expect(delivery!.headers!.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(exporter.getFinishedSpans()).toEqual([]);
   });
 
   it('only sluice/telemetry imports @opentelemetry/api: sluice itself never loads it', () => {
