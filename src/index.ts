@@ -69,6 +69,14 @@ export {
 } from './errors.js';
 export { SCRIPTS_VERSION } from './scripts.js';
 export { discover, DEFAULT_SCAN_LIMIT, type DiscoverOptions, type Discovery } from './registry.js';
+export { MAX_HEADERS, MAX_HEADERS_BYTES, type Headers } from './headers.js';
+export type {
+  Instrumentation,
+  ProduceOperation,
+  ProduceScope,
+  ProcessOperation,
+  ProcessScope,
+} from './queue/instrumentation.js';
 export {
   Locks,
   type LocksOptions,

@@ -4,6 +4,8 @@ import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, val
 import { REPLY, type ScriptReplies } from '../replies.js';
 import { announce, DEFAULT_SCAN_LIMIT, scanKeys } from '../registry.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
+import { mergeHeaders } from '../headers.js';
+import { instrumentationOption, type Instrumentation } from '../queue/instrumentation.js';
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import { Queue } from '../queue/queue.js';
 import {
@@ -61,6 +63,7 @@ const BUS_OPTIONS = optionNames<EventBusOptions>({
   retry: true,
   visibilityMs: true,
   register: true,
+  instrumentation: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
@@ -97,6 +100,8 @@ export class EventBus {
   readonly maxEventBytes: number;
   readonly retry: RetryPolicy;
   readonly visibilityMs: number | undefined;
+  /** the instrumentation option; null without one */
+  readonly instrumentation: Instrumentation | null;
   private readonly ownsClient: boolean;
   private readonly publishOptionsJson: string;
   private readonly queues = new Map<string, Queue<Event<unknown>>>();
@@ -134,6 +139,7 @@ export class EventBus {
     this.retry = retryPolicy(options.retry, 'new EventBus(name, options)');
     this.visibilityMs =
       options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
+    this.instrumentation = instrumentationOption(options.instrumentation);
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -184,6 +190,29 @@ export class EventBus {
       );
     }
     if (items.length === 0) return [];
+    const hooks = this.instrumentation;
+    if (hooks === null) return this.publishChecked(items, checkKeys);
+    const owns = items.map((item: unknown) =>
+      item !== null && typeof item === 'object' ? (item as PublishItem).headers : undefined,
+    );
+    const scope = hooks.produce({ operation: 'publish', destination: this.name, batch: checkKeys, messages: owns });
+    if (scope === null) return this.publishChecked(items, checkKeys);
+    const given = items.map((item: unknown, n) =>
+      item !== null && typeof item === 'object'
+        ? ({ ...item, headers: mergeHeaders(owns[n], scope.headers) } as PublishItem<T>)
+        : (item as PublishItem<T>),
+    );
+    try {
+      const results = await this.publishChecked(given, checkKeys);
+      scope.end({ ids: results.map((r) => r.id) });
+      return results;
+    } catch (error) {
+      scope.end({ error });
+      throw error;
+    }
+  }
+
+  private async publishChecked<T>(items: readonly PublishItem<T>[], checkKeys: boolean): Promise<PublishResult[]> {
     const now = Date.now();
     const ids: string[] = [];
     const args: string[] = [this.publishOptionsJson];
@@ -299,6 +328,9 @@ export class EventBus {
         baseKey: subscriberQueueBaseKey(this.baseKey, subscriberId),
         retry: this.retry,
         ...(this.visibilityMs === undefined ? {} : { visibilityMs: this.visibilityMs }),
+        ...(this.instrumentation === null
+          ? {}
+          : { instrumentation: subscriberInstrumentation(this.instrumentation, this.name, subscriberId) }),
       });
       this.queues.set(subscriberId, queue);
     }
@@ -457,6 +489,28 @@ export class EventBus {
     })();
     return this.closing;
   }
+}
+
+/**
+ * A subscriber queue's instrumentation: its deliveries are events, so a handler run is described by the
+ * event (its id, headers and correlationId) under the bus's name, with the subscriber as the subscription.
+ */
+function subscriberInstrumentation(hooks: Instrumentation, bus: string, subscriberId: string): Instrumentation {
+  return {
+    produce: (operation) => hooks.produce(operation),
+    process: (operation) => {
+      const event = operation.delivery.payload as Partial<Event> | null;
+      const isEvent = event !== null && typeof event === 'object';
+      return hooks.process({
+        ...operation,
+        destination: bus,
+        subscription: subscriberId,
+        messageId: isEvent && typeof event.id === 'string' ? event.id : operation.messageId,
+        headers: isEvent ? event.headers : operation.headers,
+        correlationId: isEvent && typeof event.correlationId === 'string' ? event.correlationId : null,
+      });
+    },
+  };
 }
 
 /** A stored subscription; one edited into nonsense by hand reads as matching nothing (publish skips it too). */

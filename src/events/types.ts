@@ -1,6 +1,7 @@
 import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import type { Delivery, RetryPolicy } from '../queue/types.js';
 import type { Connection } from '../connection.js';
+import type { Instrumentation } from '../queue/instrumentation.js';
 
 /** An event as subscribers receive it (the seed's Event, with camelCase names). */
 export interface Event<T = unknown> {
@@ -16,6 +17,8 @@ export interface Event<T = unknown> {
   correlationId: string | null;
   version: string;
   metadata: Record<string, unknown>;
+  /** the headers it was published with (a trace context, say); absent when it has none */
+  headers?: Record<string, string>;
 }
 
 export interface PublishOptions {
@@ -31,6 +34,11 @@ export interface PublishOptions {
    * workers (the engine's partitions, as SQS FIFO message groups).
    */
   partitionKey?: string;
+  /**
+   * string names to string values carried in the event to every subscriber, through its retries, dead-letter
+   * queue, replay and history (at most 64, 8 KiB as JSON); tracing puts its trace context here
+   */
+  headers?: Record<string, string>;
 }
 
 export interface PublishItem<T = unknown> extends PublishOptions {
@@ -137,6 +145,11 @@ export interface EventBusOptions {
   visibilityMs?: number;
   /** false: leave this bus out of the discovery registry (see discover), for an operator's tool. Default true. */
   register?: boolean;
+  /**
+   * Hooks called on every publish and subscriber handler run (and outbox write into this bus): `tracing()`
+   * from `sluice/telemetry` traces them with OpenTelemetry. Absent (the default), nothing is called.
+   */
+  instrumentation?: Instrumentation;
 }
 
 export interface EventContext<T = unknown> {

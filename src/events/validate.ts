@@ -1,5 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
+import { headersJson } from '../headers.js';
 import { describe } from '../keys.js';
 import { serialisePayload } from '../queue/validate.js';
 import { checkOptions, optionNames } from '../validate.js';
@@ -180,6 +181,7 @@ export const PUBLISH_OPTIONS = optionNames<PublishOptions>({
   metadata: true,
   timestamp: true,
   partitionKey: true,
+  headers: true,
 });
 const PUBLISH_ITEM_OPTIONS = new Set([...PUBLISH_OPTIONS, 'type', 'data']);
 
@@ -224,6 +226,8 @@ export function publishArguments<T>(
     version: EVENT_VERSION,
     metadata: item.metadata ?? {},
   };
+  // Stored only when there are some: an event without headers is the same JSON as before they existed.
+  if (item.headers !== undefined && headersJson(item.headers) !== '') event.headers = { ...item.headers };
   let json: string;
   try {
     json = serialisePayload(event, defaults.maxEventBytes);

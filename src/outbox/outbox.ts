@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise';
 import { ClosedError, OutboxMigrateBusyError, ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
-import { MAX_BATCH, type EventBus, type PublishItem } from '../index.js';
+import { MAX_BATCH, type EventBus, type ProduceScope, type PublishItem } from '../index.js';
+import { mergeHeaders } from '../headers.js';
 import { checkOptions, describeValue, optionNames, requireDuration, requireInteger } from '../validate.js';
 import { dedupWindowOf, listenForWakes, sendWake, validateForBus, wakeChannel } from './bus.js';
 import { checkMysqlUrl, databaseError, giveBack, isFatal, resolvePool } from './mysql.js';
@@ -62,6 +63,7 @@ const EVENT_FIELDS = new Set([
   'correlationId',
   'metadata',
   'timestamp',
+  'headers',
 ]);
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const AGGREGATE_TYPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -251,8 +253,13 @@ export class Outbox extends EventEmitter {
     }
   }
 
-  /** Validates events as bus.publish would and turns them into rows; nothing is written. */
-  private prepare(events: unknown): { rows: Row[]; eventIds: string[] } {
+  /**
+   * Validates events as bus.publish would and turns them into rows; nothing is written. With the bus's
+   * instrumentation, each event gets a `create` scope whose headers (the trace context active now, in
+   * the writer's request) are stored in its row, so that the relay's publish and the subscribers'
+   * handlers continue that trace; the caller ends the scopes once the rows are written (or not).
+   */
+  private prepare(events: unknown): { rows: Row[]; eventIds: string[]; scopes: (ProduceScope | null)[] } {
     const list = Array.isArray(events) ? events : [events];
     if (list.length === 0 || list.length > MAX_BATCH) {
       throw new ValidationError(
@@ -263,21 +270,40 @@ export class Outbox extends EventEmitter {
     const now = Date.now();
     const rows: Row[] = [];
     const seen = new Set<string>();
-    list.forEach((event: unknown, n) => {
-      try {
-        rows.push(this.rowOf(event, now));
-      } catch (error) {
-        if (list.length === 1 || !(error instanceof ValidationError)) throw error;
-        throw new ValidationError(error.field, `events[${n}]: ${error.message}`, { cause: error });
-      }
-      const id = rows[rows.length - 1]![0];
-      if (seen.has(id)) throw new ValidationError('id', `events[${n}]: event id ${id} appears twice in one call`);
-      seen.add(id);
-    });
-    return { rows, eventIds: rows.map((row) => row[0]) };
+    const hooks = this.bus.instrumentation;
+    const scopes: (ProduceScope | null)[] = [];
+    try {
+      list.forEach((event: unknown, n) => {
+        let added: Readonly<Record<string, string>> | null = null;
+        if (hooks !== null) {
+          const own = event !== null && typeof event === 'object' ? (event as OutboxEvent).headers : undefined;
+          const scope = hooks.produce({
+            operation: 'create',
+            destination: this.bus.name,
+            batch: false,
+            messages: [own],
+          });
+          scopes.push(scope);
+          added = scope?.headers ?? null;
+        }
+        try {
+          rows.push(this.rowOf(event, now, added));
+        } catch (error) {
+          if (list.length === 1 || !(error instanceof ValidationError)) throw error;
+          throw new ValidationError(error.field, `events[${n}]: ${error.message}`, { cause: error });
+        }
+        const id = rows[rows.length - 1]![0];
+        if (seen.has(id)) throw new ValidationError('id', `events[${n}]: event id ${id} appears twice in one call`);
+        seen.add(id);
+      });
+    } catch (error) {
+      endScopes(scopes, null, error);
+      throw error;
+    }
+    return { rows, eventIds: rows.map((row) => row[0]), scopes };
   }
 
-  private rowOf(input: unknown, now: number): Row {
+  private rowOf(input: unknown, now: number, addedHeaders: Readonly<Record<string, string>> | null): Row {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       throw new ValidationError(
         'event',
@@ -326,6 +352,9 @@ export class Outbox extends EventEmitter {
       ...(event.id !== undefined ? { id: event.id } : {}),
       ...(event.source !== undefined ? { source: event.source } : {}),
       ...(event.correlationId !== undefined ? { correlationId: event.correlationId } : {}),
+      ...(event.headers !== undefined || addedHeaders !== null
+        ? { headers: mergeHeaders(event.headers, addedHeaders) as Record<string, string> }
+        : {}),
     };
     const valid = validateForBus(this.bus, item);
     return [
@@ -335,7 +364,13 @@ export class Outbox extends EventEmitter {
       valid.type,
       JSON.stringify(valid.data),
       JSON.stringify(valid.metadata),
-      JSON.stringify({ source: valid.source, correlationId: valid.correlationId, timestamp: valid.timestamp }),
+      // The row's `headers` column holds the event's envelope fields, the event's own headers among them.
+      JSON.stringify({
+        source: valid.source,
+        correlationId: valid.correlationId,
+        timestamp: valid.timestamp,
+        ...(valid.headers ? { headers: valid.headers } : {}),
+      }),
     ];
   }
 
@@ -378,13 +413,18 @@ export class Outbox extends EventEmitter {
         'fn',
         `publishInTransaction(fn, events): fn must be a function of the transaction, got ${describeValue(fn)}`,
       );
-    const prepared = typeof events === 'function' ? null : this.prepare(events);
-    const pool = await this.pool();
+    let prepared = typeof events === 'function' ? null : this.prepare(events);
     let connection: PoolConnection;
     try {
-      connection = await pool.getConnection();
+      const pool = await this.pool();
+      try {
+        connection = await pool.getConnection();
+      } catch (error) {
+        throw databaseError(this.table, 'connect', error);
+      }
     } catch (error) {
-      throw databaseError(this.table, 'connect', error);
+      if (prepared) endScopes(prepared.scopes, null, error);
+      throw error;
     }
     let broken = false;
     try {
@@ -394,7 +434,8 @@ export class Outbox extends EventEmitter {
         throw databaseError(this.table, 'begin', error);
       }
       const result = await fn(connection);
-      const { rows, eventIds } = prepared ?? this.prepare((events as (result: Awaited<R>) => unknown)(result));
+      prepared ??= this.prepare((events as (result: Awaited<R>) => unknown)(result));
+      const { rows, eventIds, scopes } = prepared;
       await this.insert(connection, rows);
       try {
         await connection.commit();
@@ -402,8 +443,10 @@ export class Outbox extends EventEmitter {
         throw databaseError(this.table, 'commit', error, 'the transaction may or may not have been committed');
       }
       this.wake();
+      endScopes(scopes, eventIds, null);
       return { result, eventIds };
     } catch (error) {
+      if (prepared) endScopes(prepared.scopes, null, error);
       broken = isFatal(error) || isFatal((error as { cause?: unknown }).cause);
       if (!broken) {
         try {
@@ -430,8 +473,14 @@ export class Outbox extends EventEmitter {
         `add(tx, events): tx must be a mysql2/promise connection inside your transaction, got ${describeValue(tx)}`,
       );
     }
-    const { rows, eventIds } = this.prepare(events);
-    await this.insert(tx, rows);
+    const { rows, eventIds, scopes } = this.prepare(events);
+    try {
+      await this.insert(tx, rows);
+    } catch (error) {
+      endScopes(scopes, null, error);
+      throw error;
+    }
+    endScopes(scopes, eventIds, null);
     return eventIds;
   }
 
@@ -623,6 +672,11 @@ export class Outbox extends EventEmitter {
       if (owned && pool) await pool.end();
     }
   }
+}
+
+/** Tells each event's create scope how its write ended (scopes and ids in the same order). */
+function endScopes(scopes: readonly (ProduceScope | null)[], eventIds: readonly string[] | null, error: unknown): void {
+  scopes.forEach((scope, n) => scope?.end(eventIds ? { ids: [eventIds[n]!] } : { error }));
 }
 
 function requireIds(where: string, ids: unknown): void {

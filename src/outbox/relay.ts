@@ -71,7 +71,12 @@ export function composeRuns<L extends { id: number; due: number }>(
 
 /** A stored row as the bus's publish item: the aggregate is its partition key, so order holds to the handlers. */
 function itemOf(row: LockedRow): PublishItem {
-  const headers = JSON.parse(row.headers) as { source?: string; correlationId?: string | null; timestamp?: string };
+  const headers = JSON.parse(row.headers) as {
+    source?: string;
+    correlationId?: string | null;
+    timestamp?: string;
+    headers?: Record<string, string>;
+  };
   return {
     id: row.event_id,
     type: row.event_type,
@@ -80,6 +85,7 @@ function itemOf(row: LockedRow): PublishItem {
     ...(headers.source !== undefined ? { source: headers.source } : {}),
     ...(typeof headers.correlationId === 'string' ? { correlationId: headers.correlationId } : {}),
     ...(headers.timestamp !== undefined ? { timestamp: headers.timestamp } : {}),
+    ...(headers.headers !== undefined ? { headers: headers.headers } : {}),
     partitionKey: `${row.aggregate_type}:${row.aggregate_id}`,
   };
 }

@@ -18,6 +18,8 @@ export interface OutboxEvent<T = unknown> {
   metadata?: Record<string, unknown>;
   /** the event's time (default: when it was written to the outbox) */
   timestamp?: Date | number | string;
+  /** the event's headers, as for bus.publish; stored in the row and published with the event */
+  headers?: Record<string, string>;
 }
 
 /** The connection `publishInTransaction` hands to the business writes: a mysql2/promise pool connection in a transaction. */

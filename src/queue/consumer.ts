@@ -20,6 +20,7 @@ import type { Delivery, DeliveryRef, NackOptions } from './types.js';
 import type { DequeueResult, Queue } from './queue.js';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
 import { isRequestId } from './requester.js';
+import type { Instrumentation, ProcessScope } from './instrumentation.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
@@ -97,6 +98,8 @@ class Job<T> implements HandlerContext {
   done = false;
   /** the circuit breaker's epoch when the handler started: its outcome counts only in that one */
   circuitEpoch = 0;
+  /** the instrumentation's scope of this handler run, told its outcome; null without instrumentation */
+  scope: ProcessScope | null = null;
   readonly startedAt: number;
   /** performance.now() when the handler was called, for the duration the events carry */
   readonly startedPrecise = performance.now();
@@ -172,6 +175,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   private readonly breaker: CircuitBreaker | null;
   /** the idempotency guard, when the consumer has one */
   private readonly guard: IdempotencyGuard<T> | null;
+  /** the queue's instrumentation; null without one: the hot path then checks only that */
+  private readonly instrumentation: Instrumentation | null;
   private readonly running = new Map<string, Job<T>>();
   /** handlers that timed out (their message was nacked) but have not returned: they still hold a slot */
   private readonly abandoned = new Set<Job<T>>();
@@ -226,6 +231,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
     this.breaker = CircuitBreaker.from(options.circuitBreaker, (event) => this.circuitChanged(event));
     this.guard = options.idempotency === undefined ? null : new IdempotencyGuard(queue, options.idempotency);
+    this.instrumentation = queue.instrumentation;
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
@@ -471,7 +477,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.running.set(delivery.receipt, job);
     let result: unknown;
     try {
-      result = this.handler(delivery, job);
+      if (this.instrumentation !== null)
+        job.scope = this.instrumentation.process(this.queue.processOperation(delivery));
+      result = job.scope === null ? this.handler(delivery, job) : job.scope.run(() => this.handler(delivery, job));
     } catch (error) {
       this.fail(job, error);
       return;
@@ -538,6 +546,7 @@ export class Consumer<T = unknown> extends EventEmitter {
       if (!this.finish(job)) return;
       this.acks.push(job.delivery);
     }
+    job.scope?.end();
     this.scheduleFlush();
     if (this.listenerCount('completed') > 0) {
       this.notify('completed', job.delivery, { durationMs: performance.now() - job.startedPrecise });
@@ -549,6 +558,7 @@ export class Consumer<T = unknown> extends EventEmitter {
     if (!this.finish(job)) return;
     const reason = reasonOf(error);
     this.nacks.push({ ref: job.delivery, error: reason, retry: true });
+    job.scope?.end(error);
     this.scheduleFlush();
     // The outcome's own event first, then the circuit's transition it may cause.
     if (this.listenerCount('failed') > 0) {
@@ -715,7 +725,12 @@ export class Consumer<T = unknown> extends EventEmitter {
     const left = [...this.running.values()].map((job) => job.delivery);
     for (const job of this.running.values()) {
       job.done = true;
-      job.abort(new ClosedError(`consumer of queue ${this.queue.name}`, 'the handler had not finished within graceMs'));
+      const reason = new ClosedError(
+        `consumer of queue ${this.queue.name}`,
+        'the handler had not finished within graceMs',
+      );
+      job.abort(reason);
+      job.scope?.end(reason);
     }
     this.running.clear();
     this.abandoned.clear();

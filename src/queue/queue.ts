@@ -4,6 +4,13 @@ import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix 
 import { REPLY, type ScriptReplies } from '../replies.js';
 import { announce } from '../registry.js';
 import { runScript, type RedisClient, type ScriptName } from '../scripts.js';
+import { mergeHeaders } from '../headers.js';
+import {
+  instrumentationOption,
+  type Instrumentation,
+  type ProcessOperation,
+  type ProduceScope,
+} from './instrumentation.js';
 import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';
@@ -84,6 +91,11 @@ export interface QueueOptions extends BackpressureOptions {
    * reads a queue it did not create, so that a mistyped name is not listed. Default true.
    */
   register?: boolean;
+  /**
+   * Hooks called on every send and handler run: `tracing()` from `sluice/telemetry` traces them with
+   * OpenTelemetry. Absent (the default), nothing is called and no headers are added.
+   */
+  instrumentation?: Instrumentation;
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
@@ -99,6 +111,7 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   maxLength: true,
   whenFull: true,
   fullWaitMs: true,
+  instrumentation: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
@@ -171,6 +184,17 @@ function flushSends(client: RedisClient, baseKey: string): void {
   );
 }
 
+/** Tells a produce scope how its call ended; returns the call's promise unchanged. */
+function ended<R>(scope: ProduceScope | null, call: Promise<R>, ids: (result: R) => readonly string[]): Promise<R> {
+  if (scope !== null) {
+    call.then(
+      (result) => scope.end({ ids: ids(result) }),
+      (error: unknown) => scope.end({ error }),
+    );
+  }
+  return call;
+}
+
 /**
  * The result of one dequeue call: deliveries, or how long nothing can become deliverable.
  * @internal
@@ -196,7 +220,11 @@ export class Queue<T = unknown> {
   readonly client: RedisClient;
   readonly retry: RetryPolicy;
   readonly visibilityMs: number;
+  /** the instrumentation option; null without one */
+  readonly instrumentation: Instrumentation | null;
   private readonly ownsClient: boolean;
+  /** set while an instrumented send calls the plain one (send and sendMany run synchronously up to their first write) */
+  private produced = false;
   /** the retry policy as the scripts take it: `<baseMs> <capMs> <jitter>` (lua/includes/failure.lua) */
   private readonly retryArg: string;
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
@@ -238,6 +266,7 @@ export class Queue<T = unknown> {
       ),
     };
     this.sendLimit = SendLimit.from(this.name, options, (args) => this.run('queue/send', args));
+    this.instrumentation = instrumentationOption(options.instrumentation);
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
     }));
@@ -277,6 +306,8 @@ export class Queue<T = unknown> {
    */
   send(payload: T, options: SendOptions = {}): Promise<string> {
     if (this.closed) return Promise.reject(new ClosedError(`queue ${this.name}`));
+    if (this.instrumentation !== null && !this.produced)
+      return this.sendInstrumented(this.instrumentation, payload, options);
     let message: SendMessage;
     try {
       // A sendMany item passed as options (send(item.payload, item)) is fine; another payload is not.
@@ -325,6 +356,7 @@ export class Queue<T = unknown> {
    * it fails with QueueFullError (or waits, with whenFull 'wait').
    */
   async sendMany(items: readonly SendItem<T>[]): Promise<string[]> {
+    if (this.instrumentation !== null && !this.produced) return this.sendManyInstrumented(this.instrumentation, items);
     requireList('items', items, 'messages { payload, ...send options }');
     if (items.length === 0) return [];
     const now = Date.now();
@@ -339,6 +371,68 @@ export class Queue<T = unknown> {
     });
     if (this.sendLimit) return await this.sendLimit.sendMany(messages);
     return sentIds(await this.run('queue/send', sendCall(messages, null)), messages) as string[];
+  }
+
+  /** send() with the instrumentation's produce hook around it: its headers added to the message's own. */
+  private sendInstrumented(hooks: Instrumentation, payload: T, options: SendOptions): Promise<string> {
+    const isObject = options !== null && typeof options === 'object';
+    const own = isObject ? options.headers : undefined;
+    const scope = hooks.produce({ operation: 'send', destination: this.name, batch: false, messages: [own] });
+    const given =
+      scope === null || !isObject
+        ? options
+        : { ...options, headers: mergeHeaders(own, scope.headers) as SendOptions['headers'] };
+    this.produced = true;
+    let sent: Promise<string>;
+    try {
+      sent = this.send(payload, given);
+    } finally {
+      this.produced = false;
+    }
+    return ended(scope, sent, (id) => [id]);
+  }
+
+  /** sendMany() with the instrumentation's produce hook around it. */
+  private sendManyInstrumented(hooks: Instrumentation, items: readonly SendItem<T>[]): Promise<string[]> {
+    if (!Array.isArray(items)) return this.sendManyUninstrumented(items);
+    const owns = items.map((item: unknown) =>
+      item !== null && typeof item === 'object' ? (item as SendItem).headers : undefined,
+    );
+    const scope = hooks.produce({ operation: 'send', destination: this.name, batch: true, messages: owns });
+    const given =
+      scope === null
+        ? items
+        : items.map((item: unknown, n) =>
+            item !== null && typeof item === 'object'
+              ? ({ ...item, headers: mergeHeaders(owns[n], scope.headers) } as SendItem<T>)
+              : (item as SendItem<T>),
+          );
+    return ended(scope, this.sendManyUninstrumented(given), (ids) => ids);
+  }
+
+  private sendManyUninstrumented(items: readonly SendItem<T>[]): Promise<string[]> {
+    this.produced = true;
+    try {
+      return this.sendMany(items);
+    } finally {
+      this.produced = false;
+    }
+  }
+
+  /**
+   * What a consumer's instrumentation is told about a delivery it is about to handle.
+   * @internal
+   */
+  processOperation(delivery: Delivery<T>): ProcessOperation {
+    return {
+      destination: this.name,
+      subscription: null,
+      messageId: delivery.id,
+      headers: delivery.headers,
+      deliveryAttempt: delivery.attempts + 1,
+      correlationId: null,
+      delivery,
+    };
   }
 
   /**

@@ -1,10 +1,14 @@
 import { CorruptRecordError } from '../errors.js';
+import type { Headers } from '../headers.js';
 import type { Message, PriorityValue } from './types.js';
 
 /**
  * The message record: one string that carries a message through every state (see lua/includes/queue.lua):
- *   <id>|<priority>|<attempts>|<maxRetries>|<createdAt>|<runAt>|<type>|<pkLen>|<partitionKey><payload JSON>
- * `pkLen` counts UTF-8 bytes, because Lua's string functions do.
+ *   <id>|<priority>|<attempts>|<maxRetries>|<createdAt>|<runAt>|<type>|<pkLen>|<partitionKey><body>
+ * `pkLen` counts UTF-8 bytes, because Lua's string functions do. The body is the payload JSON, or, for a
+ * message with headers, `\u0001<headers byte length>:<headers JSON><payload JSON>`. Scripts never read the
+ * body, so headers cost no script a change, and a message without headers is stored exactly as before
+ * (records written before headers existed decode unchanged). JSON text never starts with \u0001.
  */
 export interface RecordFields {
   id: string;
@@ -16,12 +20,18 @@ export interface RecordFields {
   type: string;
   partitionKey: string;
   payloadJson: string;
+  /** the headers as JSON, '' for none */
+  headersJson?: string;
 }
+
+const HEADERS_MARK = '\u0001';
 
 export function encodeRecord(r: RecordFields): string {
   return (
     `${r.id}|${r.priority}|${r.attempts}|${r.maxRetries}|${r.createdAt}|${r.runAt ?? ''}|${r.type}|` +
-    `${Buffer.byteLength(r.partitionKey)}|${r.partitionKey}${r.payloadJson}`
+    `${Buffer.byteLength(r.partitionKey)}|${r.partitionKey}` +
+    (r.headersJson ? `${HEADERS_MARK}${Buffer.byteLength(r.headersJson)}:${r.headersJson}` : '') +
+    r.payloadJson
   );
 }
 
@@ -50,6 +60,8 @@ export function decodeRecord<T>(queue: string, rec: string): Message<T> {
     partitionKey = bytes.subarray(0, pkBytes).toString();
     payloadText = bytes.subarray(pkBytes).toString();
   }
+  let headers: Headers | undefined;
+  if (payloadText.startsWith(HEADERS_MARK)) ({ headers, payloadText } = splitHeaders(payloadText));
   let payload: T;
   try {
     payload = JSON.parse(payloadText) as T;
@@ -57,7 +69,7 @@ export function decodeRecord<T>(queue: string, rec: string): Message<T> {
     throw new CorruptRecordError(`payload is not JSON (${(error as Error).message})`);
   }
   const runAt = field(5);
-  return {
+  const message: Message<T> = {
     id: field(0),
     queue,
     type: field(6),
@@ -69,6 +81,34 @@ export function decodeRecord<T>(queue: string, rec: string): Message<T> {
     runAt: runAt === '' ? null : Number(runAt),
     partitionKey: pkBytes === 0 ? null : partitionKey,
   };
+  if (headers) message.headers = headers;
+  return message;
+}
+
+/** `\u0001<bytes>:<headers JSON><payload JSON>` into its two parts. */
+function splitHeaders(body: string): { headers: Headers; payloadText: string } {
+  const colon = body.indexOf(':');
+  const bytes = Number(body.slice(1, colon));
+  if (colon < 0 || !Number.isInteger(bytes) || bytes < 2)
+    throw new CorruptRecordError('headers length is not a number');
+  let json = body.slice(colon + 1, colon + 1 + bytes);
+  let payloadText = body.slice(colon + 1 + bytes);
+  if (Buffer.byteLength(json) !== bytes) {
+    // Non-ASCII headers: cut by bytes, not characters.
+    const tail = Buffer.from(body.slice(colon + 1));
+    json = tail.subarray(0, bytes).toString();
+    payloadText = tail.subarray(bytes).toString();
+  }
+  let headers: unknown;
+  try {
+    headers = JSON.parse(json);
+  } catch (error) {
+    throw new CorruptRecordError(`headers are not JSON (${(error as Error).message})`);
+  }
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+    throw new CorruptRecordError('headers are not an object');
+  }
+  return { headers: headers as Headers, payloadText };
 }
 
 /** The id of a record, without decoding the rest. */

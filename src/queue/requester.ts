@@ -12,7 +12,10 @@ import type { SendOptions } from './types.js';
 import { MAX_BATCH, MAX_HANDLER_TIMEOUT_MS, sendArguments, type SendLimits } from './validate.js';
 
 /** The options of queue.request: how long to wait, and the send options that make sense for a request. */
-export interface RequestOptions extends Pick<SendOptions, 'type' | 'priority' | 'partitionKey' | 'maxRetries'> {
+export interface RequestOptions extends Pick<
+  SendOptions,
+  'type' | 'priority' | 'partitionKey' | 'maxRetries' | 'headers'
+> {
   /** how long to wait for the reply before RequestTimeoutError (default 30 s, at most 24 h) */
   timeoutMs?: number;
 }
@@ -23,6 +26,7 @@ const REQUEST_OPTIONS = optionNames<RequestOptions>({
   priority: true,
   partitionKey: true,
   maxRetries: true,
+  headers: true,
 });
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

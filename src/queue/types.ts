@@ -20,6 +20,8 @@ export interface Message<T = unknown> {
   /** when the sender asked it to run (ms since the epoch), or null for "now" */
   runAt: number | null;
   partitionKey: string | null;
+  /** the headers it was sent with (a trace context, say); absent when it has none */
+  headers?: Record<string, string>;
 }
 
 /** What ack, nack and extend need: the message id and the receipt of this delivery. */
@@ -49,6 +51,11 @@ export interface SendOptions {
   dedupKey?: string;
   /** how long the dedup key is held (default 1 hour) */
   dedupTtlMs?: number;
+  /**
+   * string names to string values stored with the message and delivered with it through retries, delays,
+   * the dead-letter queue and replay (at most 64, 8 KiB as JSON); tracing puts its trace context here
+   */
+  headers?: Record<string, string>;
 }
 
 export interface SendItem<T = unknown> extends SendOptions {

@@ -1,6 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ValidationError } from '../errors.js';
 import { describe } from '../keys.js';
+import { headersJson } from '../headers.js';
 import { encodeRecord } from './record.js';
 import {
   atIndex,
@@ -84,6 +85,7 @@ export const SEND_OPTIONS = optionNames<SendOptions>({
   partitionKey: true,
   dedupKey: true,
   dedupTtlMs: true,
+  headers: true,
 });
 export const SEND_ITEM_OPTIONS = new Set([...SEND_OPTIONS, 'payload']);
 
@@ -216,6 +218,7 @@ export function sendArguments(
       ? DEFAULT_DEDUP_TTL_MS
       : requireInteger('dedupTtlMs', item.dedupTtlMs, 1, 365 * 24 * 3600 * 1000);
   const payloadJson = serialisePayload(item.payload, limits.maxPayloadBytes);
+  const headers = item.headers === undefined ? '' : headersJson(item.headers);
   const record = encodeRecord({
     id,
     priority,
@@ -226,6 +229,7 @@ export function sendArguments(
     type,
     partitionKey,
     payloadJson,
+    headersJson: headers,
   });
   if (item.id === undefined && partitionKey === '' && delayMs === 0 && dedupKey === '') {
     return { id, code: PRIORITY_CODES[priority], priority, partitionKey, args: [record] };

@@ -17,6 +17,7 @@ import {
   type Event,
   type EventConsumer,
   type EventFilter,
+  type Instrumentation,
   type JobDefinition,
   type JobLogger,
   type PriorityName,
@@ -104,6 +105,8 @@ export interface QueueServiceOptions {
   retry?: Partial<RetryPolicy> | undefined;
   /** where the jobs and the service report, one line each (default console) */
   logger?: JobLogger | undefined;
+  /** hooks around every send, publish and handler run of the service's queues and bus: `tracing()` from sluice/telemetry */
+  instrumentation?: Instrumentation | undefined;
 }
 
 export interface SendMessageOptions<T = Record<string, unknown>> {
@@ -162,6 +165,7 @@ const SERVICE_OPTIONS = optionNames<QueueServiceOptions>({
   outboxRelayEveryMs: true,
   retry: true,
   logger: true,
+  instrumentation: true,
 });
 const USE_GET_INSTANCE = 'call `await QueueService.initialize({ redis })` once at startup';
 /** The most gracefulShutdown spends relaying the outbox rows committed before it was called. */
@@ -271,10 +275,15 @@ export class QueueService {
       throw new ValidationError('redis', 'initialize({ redis, mysql?, prefix? }): redis is required');
     }
     checkOptions(options, SERVICE_OPTIONS, 'initialize(options)');
-    const { redis, prefix, retry } = options;
+    const { redis, prefix, retry, instrumentation } = options;
     const logger = options.logger ?? console;
     this.logger = logger;
-    this.bus = new EventBus(SERVICE_BUS_NAME, { connection: redis, prefix, ...(retry && { retry }) });
+    this.bus = new EventBus(SERVICE_BUS_NAME, {
+      connection: redis,
+      prefix,
+      ...(retry && { retry }),
+      ...(instrumentation && { instrumentation }),
+    });
     this.scheduler = new Scheduler({ connection: redis, prefix });
     // Fail fast, as every part does on its first command: nothing is started while Redis does not answer.
     await this.bus.getStats();
@@ -531,8 +540,13 @@ export class QueueService {
   private queue(name: string): Queue<unknown> {
     let queue = this.queues.get(name);
     if (!queue) {
-      const { redis, prefix, retry } = this.options!;
-      queue = new Queue(name, { connection: redis, prefix, ...(retry && { retry }) });
+      const { redis, prefix, retry, instrumentation } = this.options!;
+      queue = new Queue(name, {
+        connection: redis,
+        prefix,
+        ...(retry && { retry }),
+        ...(instrumentation && { instrumentation }),
+      });
       this.queues.set(name, queue);
     }
     return queue;
