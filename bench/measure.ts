@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
 
 /** Small measuring helpers shared by the cases. */
 
@@ -72,4 +73,32 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * A redis-server of the bench's own on a free loopback port (no persistence), answering PING; `stop` kills it.
+ * For figures nothing else may disturb, such as INFO commandstats.
+ */
+export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => void }> {
+  const port = await freePort();
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
+  const stop = () => {
+    redis.disconnect();
+    server.kill('SIGKILL');
+  };
+  for (let n = 0; ; n++) {
+    try {
+      if ((await redis.ping()) === 'PONG') return { redis, stop };
+    } catch (error) {
+      if (n > 50) {
+        stop();
+        throw error;
+      }
+    }
+  }
 }

@@ -3,12 +3,10 @@
 // that a drift of the machine falls on both alike. µs of EVALSHA from INFO commandstats, per script call
 // (or per message, for the batch cases).
 //   npm run bench:scripts:ab -- <checkout A> <checkout B>        (ROUNDS=12, PER=250)
-import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
 import type { Queue as QueueClass } from '../src/index.js';
-import { freePort, scriptTime } from './measure.js';
+import { scriptTime, startPrivateRedis } from './measure.js';
 
 const dirs = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 if (dirs.length !== 2) {
@@ -48,23 +46,8 @@ const cases: Record<string, Case> = {
   },
 };
 
-const port = await freePort();
-const server = spawn(
-  'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-  {
-    stdio: 'ignore',
-  },
-);
-const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
+const { redis, stop } = await startPrivateRedis();
 try {
-  for (let n = 0; ; n++) {
-    try {
-      if ((await redis.ping()) === 'PONG') break;
-    } catch (error) {
-      if (n > 50) throw error;
-    }
-  }
   const libs = (await Promise.all(
     dirs.map((dir) => import(pathToFileURL(resolve(dir, 'dist/src/index.js')).href)),
   )) as { Queue: typeof QueueClass }[];
@@ -110,6 +93,5 @@ try {
     for (const queue of queues) await queue.close();
   }
 } finally {
-  redis.disconnect();
-  server.kill('SIGKILL');
+  stop();
 }

@@ -2,22 +2,12 @@
 // (usec of EVALSHA over its calls) on a private redis-server started for the run, so that nothing else
 // is counted. The figures are steadier than wall-clock ones: they do not include the network or Node.
 //   npm run bench:scripts        (CALLS=5000)
-import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { EventBus, Locks, Queue } from '../src/index.js';
-import { freePort, scriptTime } from './measure.js';
+import { scriptTime, startPrivateRedis } from './measure.js';
 
 const CALLS = Number(process.env.CALLS ?? '5000');
 
-const port = await freePort();
-const server = spawn(
-  'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-  {
-    stdio: 'ignore',
-  },
-);
-const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
+const { redis, stop } = await startPrivateRedis();
 
 interface Cost {
   label: string;
@@ -55,13 +45,6 @@ async function cost(
 }
 
 try {
-  for (let n = 0; ; n++) {
-    try {
-      if ((await redis.ping()) === 'PONG') break;
-    } catch (error) {
-      if (n > 50) throw error;
-    }
-  }
   const sha = (await redis.script('LOAD', 'return 0')) as string;
   const queue = new Queue<{ n: number }>('cost', { connection: redis, prefix: 'cost' });
   const bus = new EventBus('cost', { connection: redis, prefix: 'cost', historyLimit: 0 });
@@ -127,6 +110,5 @@ try {
     );
   }
 } finally {
-  redis.disconnect();
-  server.kill('SIGKILL');
+  stop();
 }

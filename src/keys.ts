@@ -88,7 +88,8 @@ export const REQUEST_KEY_SUFFIX = '|rq|';
 /**
  * How long a request's reply is remembered when its caller does not confirm having read it (the reply was
  * lost, or it was the caller's last call): a re-send or retry of the same request within this window has
- * the effect of one call. Confirmed requests are forgotten at the caller's next call.
+ * the effect of one call. Confirmed requests are forgotten by a later call of the caller (see CONFIRM_BATCH in
+ * scripts.ts).
  */
 export const REQUEST_TTL_MS = 5 * 60_000;
 

@@ -73,7 +73,10 @@ export interface ScriptReplies {
   'queue/pause': number;
   'queue/rateLimit': number;
   'queue/wake': number;
-  /** counts per state, paused, then counter name/value pairs (see lua/queue/stats.lua) */
+  /**
+   * counts per state, paused, oldest ready age, rate limit max and window, then counter name/value pairs (see
+   * lua/queue/stats.lua)
+   */
   'queue/stats': (number | string)[];
   /** [] or [state, record, lastError | null, at | null] */
   'queue/inspect': (string | null)[];

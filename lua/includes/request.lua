@@ -36,8 +36,13 @@ end
 local function claimRequest(base)
   requestBase = base
   local key = base .. REQUEST_KEY_SUFFIX .. ARGV[1]
-  local prior = redis.call('SET', key, '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
-  return key, prior or nil
+  local prior = redis.pcall('SET', key, '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
+  if type(prior) == 'table' then
+    -- Refused (over maxmemory): read the memory instead, so that a repeat is still answered and a refusal
+    -- still writes nothing; a new call is refused at its own first write.
+    return key, redis.call('GET', key) or nil, false
+  end
+  return key, prior or nil, true
 end
 
 -- Deletes the memory of the requests the caller confirmed. Called only once the script's own writes are

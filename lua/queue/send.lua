@@ -16,7 +16,7 @@
   delayed, in flight and partition backlogs) may not pass maxLength. 'each' (coalesced sends): each message
   that fits is written, each that does not is refused; 'all' (sendMany): if the new messages do not all
   fit, every one is refused and nothing is written. A repeat (dedup key held, sender-chosen id live) is
-  never new, so it is answered with its id even at the limit. Without the 2 arguments no count is read.
+  never new, so it is answered with its id even at the limit. With ARGV[3] '' no count is read.
   Errors: none; arguments are validated by the caller (src/queue/validate.ts).
   Repeat: a re-sent or retried call is recognised by its request id (includes/request.lua; claimed with
   claimRequest, one SET that both reads and writes the memory) and answered with
@@ -24,6 +24,8 @@
   remembered as '' when every id is the message's own (the usual case; the repeat answers the count), else
   as the JSON of the ids (refusals included). A run that refused and wrote nothing remembers nothing: its repeat is counted again,
   as the same call arriving later would be, and still writes each message at most once.
+  The claim is the first write, so nothing after it may fail: arguments are validated by the caller, and a
+  wrong-typed key (a command error after the claim) would leave a claim saying all was written.
 ]]
 -- The fast path: one plain message, no maxLength, no confirmations to delete (a producer sending one at a
 -- time, or a send to an idle consumer). It does what the general path below does for it, before the
@@ -31,14 +33,17 @@
 -- about 40% of such a send (measured with bench/script-ab.ts). Any other call takes the general path.
 if ARGV[3] == '' and ARGV[2] == '' and #ARGV == 6 and ARGV[5] ~= 'f' then
   local base, count = KEYS[1], 1
-  local prior = redis.call('SET', base .. REQUEST_KEY_SUFFIX .. ARGV[1], '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
-  if prior then return prior == '' and count or cjson.decode(prior) end
-  if redis.call('RPUSH', base .. QUEUE_KEY_SUFFIXES['ready' .. ARGV[5]], ARGV[6]) == 1 then
-    local wakeKey = base .. QUEUE_KEY_SUFFIXES.wake
-    if redis.call('LLEN', wakeKey) == 0 then redis.call('RPUSH', wakeKey, '1') end
+  local prior = redis.pcall('SET', base .. REQUEST_KEY_SUFFIX .. ARGV[1], '', 'NX', 'PX', REQUEST_TTL_MS, 'GET')
+  -- A table: refused (over maxmemory); the general path answers a repeat or is refused at its first write.
+  if type(prior) ~= 'table' then
+    if prior then return prior == '' and count or cjson.decode(prior) end
+    if redis.call('RPUSH', base .. QUEUE_KEY_SUFFIXES['ready' .. ARGV[5]], ARGV[6]) == 1 then
+      local wakeKey = base .. QUEUE_KEY_SUFFIXES.wake
+      if redis.call('LLEN', wakeKey) == 0 then redis.call('RPUSH', wakeKey, '1') end
+    end
+    redis.call('HINCRBY', base .. QUEUE_KEY_SUFFIXES.stats, 'sent', count)
+    return count
   end
-  redis.call('HINCRBY', base .. QUEUE_KEY_SUFFIXES.stats, 'sent', count)
-  return count
 end
 
 --@include "queue"
@@ -47,7 +52,7 @@ end
 
 local layout = ARGV[5]
 local count = #layout
-local requestKey, prior = claimRequest(KEYS[1])
+local requestKey, prior, claimed = claimRequest(KEYS[1])
 if prior then
   if prior ~= '' then return unchanged(cjson.decode(prior)) end
   return unchanged(count)
@@ -169,8 +174,8 @@ end)
 flush()
 if sent > 0 then redis.call('HINCRBY', k.stats, 'sent', sent) end
 if not answers then
-  -- claimRequest already remembers '' (every id the message's own).
-  forgetConfirmed()
+  -- claimRequest already remembers '' (every id the message's own), unless its claim was refused.
+  if claimed then forgetConfirmed() else remember(requestKey, '') end
   return count
 end
 -- Some message is not answered with its own id: the reply lists every id.

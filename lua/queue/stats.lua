@@ -3,8 +3,8 @@
   Returns: {ready LOW, ready NORMAL, ready HIGH, ready CRITICAL, in flight, delayed, dead-lettered,
             waiting in partition backlogs, paused 0/1, ms the oldest ready message has been ready (-1 none),
             rate limit max ('' none), rate limit window ms ('' none), counter name, value, ...}
-  The oldest ready message is the oldest head of the four ready lists, ready since its runAt (a delayed or
-  retried message) or else its createdAt; Redis's clock.
+  The oldest ready message is the oldest head of the four ready lists, counted from the runAt it was sent with
+  (a delayed message) or else its createdAt (the sender's clock), to Redis's clock; a retry keeps both.
   Errors: none
   Repeat: read-only, so running it twice changes nothing.
 ]]

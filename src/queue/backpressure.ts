@@ -20,8 +20,6 @@ const MAX_FULL_WAIT_MS = 3600_000;
 /** A waiting send is tried again after this long, doubling up to the cap (with jitter). */
 const RETRY_BASE_MS = 10;
 const RETRY_CAP_MS = 250;
-/** send.lua arguments per message */
-
 /** send.lua's reply: a count when every message was written under its own id, else one id (or code) each */
 type Reply = number | (string | number)[];
 type Call = (args: (string | number)[]) => Promise<Reply>;

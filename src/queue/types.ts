@@ -130,8 +130,10 @@ export interface QueueStats {
   /** whether deliveries are paused (queue.pause()) */
   paused: boolean;
   /**
-   * ms the oldest ready message has waited for delivery (since its runAt when it was delayed or retried,
-   * else since it was sent), by Redis's clock; null when nothing is ready
+   * how long the messages at the heads of the ready lists have waited, the oldest of the four: ms since it was
+   * sent, or since it was due for one sent with a delay (the sender's clock against Redis's). A retried or
+   * reclaimed message keeps its send time, so this says how stale the backlog's front is, not exactly how long
+   * one message has been ready. null when nothing is ready.
    */
   oldestReadyAgeMs: number | null;
   /** the rate limit set with setRateLimit, null when none */
