@@ -181,6 +181,7 @@ function classify(error: Error): ConnectionFailure | undefined {
   const code = (error as { code?: unknown }).code;
   const text = `${typeof code === 'string' ? code : ''} ${error.message}`;
   if (/ECONNREFUSED/.test(text)) return 'refused';
+  if (/Unknown RESP type|Protocol error/i.test(text)) return 'protocol';
   if (/ENOTFOUND|EAI_AGAIN|EAI_NONAME|getaddrinfo/.test(text)) return 'dns';
   if (/ETIMEDOUT|timed out/i.test(text)) return 'timeout';
   if (/NOAUTH|WRONGPASS|invalid password|AUTH.*(failed|without any password)|NOPERM/i.test(text)) return 'auth';
@@ -226,8 +227,15 @@ export function commandError(client: RedisClient, operation: string, key: string
   if (state?.closing && kind === 'lost') return new ConnectionError(state.address, 'closed', { cause: error });
   // The command's own error is often generic (MaxRetriesPerRequestError, Connection is closed): the last
   // error the client reported says why.
-  const cause = kind === 'lost' && state?.lastError ? state.lastError : error;
-  return new ConnectionError(addressOf(client), kind === 'lost' ? (classify(cause) ?? 'lost') : kind, { cause });
+  // A timeout likewise: a server that answered in another protocol, say, made the client give up.
+  const cause = (kind === 'lost' || kind === 'timeout') && state?.lastError ? state.lastError : error;
+  return new ConnectionError(
+    addressOf(client),
+    kind === 'lost' || kind === 'timeout' ? (classify(cause) ?? kind) : kind,
+    {
+      cause,
+    },
+  );
 }
 
 /**

@@ -245,13 +245,15 @@ export class UnknownSubscriberError extends SluiceError {
 }
 
 /** What went wrong with a connection, as far as the client could tell. */
-export type ConnectionFailure = 'refused' | 'dns' | 'tls' | 'auth' | 'timeout' | 'lost' | 'closed';
+export type ConnectionFailure = 'refused' | 'dns' | 'tls' | 'auth' | 'protocol' | 'timeout' | 'lost' | 'closed';
 
 const FAILURE_TEXT: Record<ConnectionFailure, string> = {
   refused: 'the connection was refused: nothing listens there (check the port, and that Redis runs)',
   dns: 'the host name does not resolve (check the host in the URL)',
   tls: 'the TLS handshake failed (rediss:// needs a TLS port; redis:// a plain one)',
   auth: 'Redis refused the credentials (give the password in the URL: redis://:password@host:port, or user:password)',
+  protocol:
+    'something other than Redis answered there (its reply is not Redis protocol): check the port (3306 is MySQL, 80 and 443 HTTP) and the scheme',
   timeout:
     'no answer from Redis within the connect timeout (check the address and firewalls, or raise connectTimeoutMs)',
   lost: 'the connection was lost and not restored within the connect timeout',

@@ -97,6 +97,24 @@ describe('connection errors name the address and the cause', () => {
     }
   });
 
+  it('a server that answers in another protocol (HTTP, MySQL): failure protocol, naming the port', async () => {
+    const sockets = new Set<Socket>();
+    const http: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+    }).listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const url = `redis://127.0.0.1:${(http.address() as { port: number }).port}`;
+    try {
+      const error = await failure(queueAt(url, { connectTimeoutMs: 1_000 }).send('x'));
+      expect(error.failure).toBe('protocol');
+      expect(error.message).toMatch(/something other than Redis answered/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      http.close();
+    }
+  });
+
   it('a client passed in keeps its own settings; its give-up error becomes a ConnectionError', async () => {
     const port = await freePort();
     const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => 10 });

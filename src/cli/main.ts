@@ -72,7 +72,9 @@ async function connect(url: string, timeoutMs: number): Promise<Redis> {
         ? 'dns'
         : /ECONNREFUSED/.test(text)
           ? 'refused'
-          : 'timeout';
+          : /Unknown RESP type|Protocol error/i.test(text)
+            ? 'protocol'
+            : 'timeout';
     throw new ConnectionError(address, failure, { cause, detail: `${text}; check --url or REDIS_URL` });
   }
   return client;
