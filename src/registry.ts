@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { closeOwned, resolveConnection, type Connection } from './connection.js';
+import { closeOwned, commandError, resolveConnection, type Connection } from './connection.js';
 import { registryKey, schedulerKeys, validatePrefix, type RegistryKind } from './keys.js';
 import { beforeFirstCall, runScript, type RedisClient } from './scripts.js';
 import { checkOptions, optionNames, requireInteger } from './validate.js';
@@ -117,6 +117,9 @@ export async function discover(connection: Connection, options: DiscoverOptions 
       jobs: sorted(foundJobs),
       complete,
     };
+  } catch (error) {
+    // Connection trouble and WRONGTYPE become SluiceErrors naming the address or the key, as for scripts.
+    throw commandError(client, 'discover', registryKey(prefix, 'queues'), error);
   } finally {
     if (owned) await closeOwned(client, 'discover');
   }

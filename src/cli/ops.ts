@@ -239,13 +239,27 @@ export async function eventsTail(context: Context, bus: EventBus, pattern: strin
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    let types: string[] = [];
-    let scannedAt = -Infinity;
+    // An exact type needs no scan; a pattern finds types by a bounded SCAN of the bus's history keys, so on a
+    // database of more keys than the scan's limit it may miss some: it says so once.
+    const exact = pattern !== undefined && !/[*#]/.test(pattern) ? [pattern] : null;
+    const seen = new Set<string>(exact ?? []);
+    let types: string[] = exact ?? [];
+    let scannedAt = exact ? Infinity : -Infinity;
     let announced = false;
+    let warned = false;
     while (!stopping) {
       if (performance.now() - scannedAt >= TYPE_RESCAN_MS) {
-        types = (await bus.historyTypes()).types.filter((type) => topicMatches(words, type.split('.')));
+        const found = await bus.historyTypes();
+        for (const type of found.types) if (topicMatches(words, type.split('.'))) seen.add(type);
+        types = [...seen];
         scannedAt = performance.now();
+        if (!found.complete && !warned) {
+          process.stderr.write(
+            `sluice: the scan for event types stopped at its key limit (a large database): events of types it did ` +
+              `not reach are not shown; give an exact type (events tail ${bus.name} <type>) to follow one for sure\n`,
+          );
+          warned = true;
+        }
       }
       if (!announced) {
         process.stderr.write(

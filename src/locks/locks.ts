@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeOwned, resolveConnection, type Connection } from '../connection.js';
+import { closeOwned, commandError, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
 import { describe, lockKeys, validateName, validatePrefix } from '../keys.js';
 import { REPLY } from '../replies.js';
@@ -195,8 +195,16 @@ export class Locks {
   async status(name: string): Promise<LockStatus> {
     this.assertOpen();
     const keys = lockKeys(this.prefix, name);
-    const replies = await this.client.multi().pttl(keys.holder).hget(keys.fence, 'n').exec();
-    for (const [error] of replies ?? []) if (error) throw error;
+    // Connection trouble and WRONGTYPE become SluiceErrors naming the address or the key, as for scripts.
+    const replies = await this.client
+      .multi()
+      .pttl(keys.holder)
+      .hget(keys.fence, 'n')
+      .exec()
+      .catch((error: unknown) => {
+        throw commandError(this.client, 'locks.status', keys.holder, error);
+      });
+    for (const [error] of replies ?? []) if (error) throw commandError(this.client, 'locks.status', keys.holder, error);
     const pttl = Number(replies?.[0]?.[1] ?? -2);
     return {
       name,

@@ -72,5 +72,79 @@ export function instrumentationOption(value: unknown): Instrumentation | null {
       `instrumentation must be an object with produce() and process() methods (such as tracing() from sluice/telemetry), got ${describe(value)}`,
     );
   }
-  return hooks as Instrumentation;
+  return guarded(hooks as Instrumentation);
+}
+
+let warned = false;
+function hookFailed(error: unknown): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    `sluice: an instrumentation hook threw (${error instanceof Error ? error.message : String(error)}); ` +
+      'the call goes on untraced (this warning is given once per process)',
+  );
+}
+
+/**
+ * The hooks with their failures contained: a hook that throws (a user's propagator, a custom hook) costs the
+ * call its tracing, never the send, the publish or the handler run.
+ */
+function guarded(hooks: Instrumentation): Instrumentation {
+  return {
+    produce(operation) {
+      let scope: ProduceScope | null;
+      try {
+        scope = hooks.produce(operation);
+      } catch (error) {
+        hookFailed(error);
+        return null;
+      }
+      if (!scope) return null;
+      const inner = scope;
+      return {
+        headers: inner.headers,
+        end(outcome) {
+          try {
+            inner.end(outcome);
+          } catch (error) {
+            hookFailed(error);
+          }
+        },
+      };
+    },
+    process(operation) {
+      let scope: ProcessScope | null;
+      try {
+        scope = hooks.process(operation);
+      } catch (error) {
+        hookFailed(error);
+        return null;
+      }
+      if (!scope) return null;
+      const inner = scope;
+      return {
+        run<R>(handler: () => R): R {
+          let entered = false;
+          try {
+            return inner.run(() => {
+              entered = true;
+              return handler();
+            });
+          } catch (error) {
+            // The handler's own error is the handler's; a hook that failed before it ran lets it run untraced.
+            if (entered) throw error;
+            hookFailed(error);
+            return handler();
+          }
+        },
+        end(error) {
+          try {
+            inner.end(error);
+          } catch (failure) {
+            hookFailed(failure);
+          }
+        },
+      };
+    },
+  };
 }
