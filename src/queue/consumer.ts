@@ -458,6 +458,12 @@ export class Consumer<T = unknown> extends EventEmitter {
     dropConnection(blocker, `consumer of ${this.queue.name}`);
     if (!reading) return;
     await within(HAND_BACK_MS / 2, ended);
+    // Only when a token could be for something (a message ready, delayed or in flight): a consumer closed on
+    // an empty queue (a subscriber queue that never existed, say) leaves no key behind.
+    const stats = await this.queue.getStats().catch(() => null);
+    const { ready } = stats ?? { ready: null };
+    if (stats && ready && ready.critical + ready.high + ready.normal + ready.low + stats.delayed + stats.inflight === 0)
+      return;
     await this.queue.wake().catch((error: unknown) => this.reportError(error));
   }
 
