@@ -38,6 +38,17 @@ describe('sluice outbox (MariaDB)', () => {
 
     const all = await runCli(['status', ...args, '--json'], { MYSQL_URL: mysqlUrl() });
     expect(all.json().outbox).toMatchObject({ pending: 3, failed: 0 });
+
+    // An outbox table that does not exist: the queues and buses are still shown, the outbox says why, exit 1.
+    await bus.publish('account.created', { n: 0 });
+    const noTable = ['--prefix', prefix, '--bus', 'bus', '--table', `${table}_missing`];
+    const unreadable = await runCli(['status', ...noTable], { MYSQL_URL: mysqlUrl() });
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stdout).toMatch(/^prefix .*: 0 queues, 1 bus$/m);
+    expect(unreadable.stdout).toMatch(/^outbox: .*doesn't exist/m);
+    const json = await runCli(['status', ...noTable, '--json'], { MYSQL_URL: mysqlUrl() });
+    expect(json.json().outbox.error).toMatch(/doesn't exist/);
+    expect(json.json().buses.map((b: { name: string }) => b.name)).toEqual(['bus']);
   });
 
   it('without a MySQL URL the outbox commands are a usage error; an unreachable MySQL exits 3', async () => {

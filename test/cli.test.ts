@@ -63,7 +63,7 @@ describe('sluice status, queue, peek, message', () => {
     // As a health check: a dead letter is unhealthy with --fail-on-dlq.
     const check = await runCli(['status', '--prefix', prefix, '--fail-on-dlq']);
     expect(check.code).toBe(1);
-    expect(check.stderr).toMatch(/1 dead letters under prefix .*sluice dlq list/);
+    expect(check.stderr).toMatch(/1 dead letter under prefix .*sluice dlq list/);
     expect((await runCli(['status', '--prefix', env.prefix(), '--fail-on-dlq'])).code).toBe(0);
   });
 
@@ -148,7 +148,7 @@ describe('sluice dlq', () => {
 
     const replay = await runCli(['dlq', 'replay', 'orders', '--ids', 'poison', '--prefix', prefix]);
     expect(replay.code).toBe(0);
-    expect(replay.stdout).toMatch(/^replayed 1 dead letters of queue orders\npoison\n$/);
+    expect(replay.stdout).toMatch(/^replayed 1 dead letter of queue orders\npoison\n$/);
     expect(await queue.getMessage('poison')).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect((await queue.getStats()).deadLetters).toBe(0);
   });

@@ -44,11 +44,16 @@ const status: Command = async (context) => {
   const buses = await Promise.all(
     found.buses.map(async (name) => ({ name, ...(await openBus(context, name).getStats()) })),
   );
-  const outbox = context.mysqlUrl ? await outboxStatus(context) : null;
+  // An outbox that cannot be read (no table yet, MySQL down) is reported in its place; the rest is still shown.
+  const outbox = context.mysqlUrl
+    ? await outboxStatus(context).catch((error: unknown) => ({
+        error: error instanceof Error ? error.message : String(error),
+      }))
+    : null;
   const dead = queues.reduce((sum, stats) => sum + stats.deadLetters, 0);
   context.out.print({ prefix: context.prefix, complete: found.complete, queues, buses, outbox }, () => {
     const parts = [
-      `prefix ${context.prefix}: ${queues.length} queues, ${buses.length} buses` +
+      `prefix ${context.prefix}: ${plural(queues.length, 'queue')}, ${plural(buses.length, 'bus', 'buses')}` +
         (found.complete ? '' : ' (scan limit reached: queues written before the registry may be missing)'),
       '',
       table(QUEUE_HEADERS, queues.map(queueRow)),
@@ -65,7 +70,9 @@ const status: Command = async (context) => {
         ]),
       ),
     ];
-    if (outbox) {
+    if (outbox && 'error' in outbox) {
+      parts.push('', `outbox: ${outbox.error}`);
+    } else if (outbox) {
       parts.push(
         '',
         fields([
@@ -77,8 +84,14 @@ const status: Command = async (context) => {
     }
     return parts.join('\n');
   });
+  if (outbox && 'error' in outbox) {
+    process.stderr.write(`sluice: the outbox could not be read: ${outbox.error}\n`);
+    return EXIT.unhealthy;
+  }
   if (context.values['fail-on-dlq'] && dead > 0) {
-    process.stderr.write(`sluice: ${dead} dead letters under prefix ${context.prefix}; see sluice dlq list <queue>\n`);
+    process.stderr.write(
+      `sluice: ${plural(dead, 'dead letter')} under prefix ${context.prefix}; see sluice dlq list <queue>\n`,
+    );
     return EXIT.unhealthy;
   }
 };
@@ -207,14 +220,14 @@ const dlq: Command = async (context) => {
       selected = (await q.deadLetters({ limit: limit ?? 1000 })).map((entry) => entry.id);
     }
     context.out.print({ action, queue: q.name, dryRun: true, ids: selected }, () =>
-      [`would ${action} ${selected.length} dead letters of queue ${q.name}`, ...selected].join('\n'),
+      [`would ${action} ${plural(selected.length, 'dead letter')} of queue ${q.name}`, ...selected].join('\n'),
     );
     return;
   }
   if (action === 'replay') {
     const replayed = await q.replayDeadLetters(ids ? { ids } : { limit: limit ?? 1000 });
     context.out.print({ action, queue: q.name, dryRun: false, ids: replayed }, () =>
-      [`replayed ${replayed.length} dead letters of queue ${q.name}`, ...replayed].join('\n'),
+      [`replayed ${plural(replayed.length, 'dead letter')} of queue ${q.name}`, ...replayed].join('\n'),
     );
     return;
   }
@@ -234,7 +247,7 @@ const dlq: Command = async (context) => {
   const purged = await q.purgeDeadLetters(ids ? { ids } : { limit: limit! });
   context.out.print(
     { action, queue: q.name, dryRun: false, purged },
-    () => `purged ${purged} dead letters of queue ${q.name}`,
+    () => `purged ${plural(purged, 'dead letter')} of queue ${q.name}`,
   );
 };
 
@@ -377,3 +390,8 @@ export const COMMANDS: Record<string, Command> = {
   doctor,
   bench,
 };
+
+/** `1 queue`, `2 queues`. */
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
