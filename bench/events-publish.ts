@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { EventBus } from '../src/index.js';
-import { scriptTime } from './measure.js';
+import { deleteMatching, scriptTime } from './measure.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SUBSCRIBER_COUNTS = [1, 10, 50];
@@ -19,13 +19,8 @@ const BATCH = 100;
 
 const redis = new Redis(url);
 
-async function deletePrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+function deletePrefix(prefix: string): Promise<void> {
+  return deleteMatching(redis, `{${prefix}:*`);
 }
 
 const data = (n: number) => ({

@@ -102,3 +102,13 @@ export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => v
     }
   }
 }
+
+/** Deletes every key matching `pattern` (SCAN + UNLINK, a thousand at a time): a system's keys after a trial. */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}

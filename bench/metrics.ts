@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { Queue } from '../src/index.js';
 import { SluiceMetrics } from '../src/telemetry/metrics.js';
-import { percentile, preciseNow } from './measure.js';
+import { deleteMatching, percentile, preciseNow } from './measure.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const QUEUES = Number(process.env.QUEUES ?? '100');
@@ -107,11 +107,6 @@ for (const intervalMs of [1000, 0]) {
   );
 }
 
-let cursor = '0';
-do {
-  const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-  cursor = nextCursor;
-  if (keys.length > 0) await redis.unlink(...keys);
-} while (cursor !== '0');
+await deleteMatching(redis, `{${prefix}:*`);
 if (collectorConnection !== redis) await collectorConnection.quit();
 await redis.quit();

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { EventBus } from '../src/index.js';
 import { Outbox } from '../src/outbox/index.js';
-import { percentile } from './measure.js';
+import { deleteMatching, percentile } from './measure.js';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -29,12 +29,7 @@ const pool = createPool({ uri: mysqlUrl, connectionLimit: 30 });
 
 async function cleanUp(prefix: string, table: string): Promise<void> {
   await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteMatching(redis, `{${prefix}:*`);
 }
 
 async function setUp(label: string) {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Queue } from '../src/index.js';
-import { percentile, preciseNow } from './measure.js';
+import { deleteMatching, percentile, preciseNow } from './measure.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUESTS = Number(process.env.REQUESTS ?? '5000');
@@ -65,10 +65,5 @@ for (const inFlight of [1, IN_FLIGHT]) {
 await queue.close();
 responder.send('stop');
 await once(responder, 'exit');
-let cursor = '0';
-do {
-  const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-  cursor = nextCursor;
-  if (keys.length > 0) await redis.unlink(...keys);
-} while (cursor !== '0');
+await deleteMatching(redis, `{${prefix}:*`);
 await redis.quit();

@@ -3,6 +3,7 @@ import BeeQueue from 'bee-queue';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Queue } from '../src/index.js';
+import { deleteMatching } from './measure.js';
 
 /**
  * The systems under test behind one small interface, so that every case runs the same code for each.
@@ -40,15 +41,6 @@ export interface System {
 export type SystemKind = 'sluice' | 'bullmq' | 'bee' | 'raw';
 
 export const QUEUE_NAME = 'bench';
-
-async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 export function newPrefix(system: string): string {
   return `bench-${system}-${randomBytes(4).toString('hex')}`;

@@ -18,7 +18,7 @@ import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from '@
 import { Redis } from 'ioredis';
 import { Queue, type Instrumentation } from '../src/index.js';
 import { tracing } from '../src/telemetry/index.js';
-import { median } from './measure.js';
+import { deleteMatching, median } from './measure.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MESSAGES = Number(process.env.MESSAGES ?? '20000');
@@ -38,13 +38,8 @@ const settings: Record<string, Instrumentation | undefined> = {
 };
 const redis = new Redis(url);
 
-async function deletePrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+function deletePrefix(prefix: string): Promise<void> {
+  return deleteMatching(redis, `{${prefix}:*`);
 }
 
 async function trial(instrumentation: Instrumentation | undefined): Promise<{ send: number; drain: number }> {

@@ -72,6 +72,50 @@ describe('request ids: a repeated request has the effect of one', () => {
     expect(await t.redis.llen(queueKey(queue.baseKey, 'wake'))).toBe(1);
   });
 
+  it('the fast paths of send.lua and ack.lua leave Redis exactly as their general paths do', async () => {
+    // The same call twice, on two queues: once with nothing to confirm (the fast path), once carrying a
+    // confirmation (which forces the general path; the confirmed id has no memory, so deleting it changes nothing).
+    const limits = { defaultMaxRetries: 3, maxPayloadBytes: 1 << 20 };
+    const message = sendArguments({ payload: { n: 1 } }, limits, Date.now());
+    const state = async (base: string) => {
+      const out: Record<string, unknown> = {};
+      for (const key of (await t.redis.keys(`${base.replace(/[{}[\]*?]/g, (c) => `\\${c}`)}*`)).sort()) {
+        const name = key.slice(base.length);
+        const type = await t.redis.type(key);
+        out[name] =
+          type === 'list'
+            ? await t.redis.lrange(key, 0, -1)
+            : type === 'hash'
+              ? await t.redis.hgetall(key)
+              : type === 'zset'
+                ? await t.redis.zrange(key, 0, -1)
+                : await t.redis.get(key);
+      }
+      return out;
+    };
+    const [fast, general] = [t.queue('fast'), t.queue('general')];
+    for (const [queue, confirmed] of [
+      [fast, ''],
+      [general, 'never-remembered'],
+    ] as const) {
+      const args = ['the-send', confirmed, ...sendCall([message], null)];
+      expect(await t.redis.eval(SCRIPTS.get('queue/send')!.lua, 1, queue.baseKey, ...args)).toBe(1);
+      const [delivery] = await queue.dequeue();
+      const ack = ['the-ack', confirmed, delivery!.id, delivery!.receipt];
+      expect(await t.redis.eval(SCRIPTS.get('queue/ack')!.lua, 1, queue.baseKey, ...ack)).toEqual([REPLY.OK]);
+    }
+    const [fastState, generalState] = [await state(fast.baseKey), await state(general.baseKey)];
+    // The dequeue's own request memory has an id of its own in each queue: compare everything else.
+    const withoutDequeueMemory = (snapshot: Record<string, unknown>) =>
+      Object.fromEntries(
+        Object.entries(snapshot).filter(([name]) => !name.includes('|rq|') || /the-(send|ack)$/.test(name)),
+      );
+    expect(withoutDequeueMemory(fastState)).toEqual(withoutDequeueMemory(generalState));
+    expect(Object.keys(withoutDequeueMemory(fastState))).toEqual(
+      expect.arrayContaining(['|rq|the-send', '|rq|the-ack', ':stats']),
+    );
+  });
+
   it('a retry policy argument that does not parse fails the dequeue before it writes anything', async () => {
     const queue = t.queue('policy');
     await queue.send('a');

@@ -92,36 +92,12 @@ function hookFailed(error: unknown): void {
 function guarded(hooks: Instrumentation): Instrumentation {
   return {
     produce(operation) {
-      let scope: ProduceScope | null;
-      try {
-        scope = hooks.produce(operation);
-      } catch (error) {
-        hookFailed(error);
-        return null;
-      }
-      if (!scope) return null;
-      const inner = scope;
-      return {
-        headers: inner.headers,
-        end(outcome) {
-          try {
-            inner.end(outcome);
-          } catch (error) {
-            hookFailed(error);
-          }
-        },
-      };
+      const inner = attempt(() => hooks.produce(operation));
+      return inner && { headers: inner.headers, end: (outcome) => attempt(() => inner.end(outcome)) };
     },
     process(operation) {
-      let scope: ProcessScope | null;
-      try {
-        scope = hooks.process(operation);
-      } catch (error) {
-        hookFailed(error);
-        return null;
-      }
-      if (!scope) return null;
-      const inner = scope;
+      const inner = attempt(() => hooks.process(operation));
+      if (!inner) return null;
       return {
         run<R>(handler: () => R): R {
           let entered = false;
@@ -137,14 +113,18 @@ function guarded(hooks: Instrumentation): Instrumentation {
             return handler();
           }
         },
-        end(error) {
-          try {
-            inner.end(error);
-          } catch (failure) {
-            hookFailed(failure);
-          }
-        },
+        end: (error) => attempt(() => inner.end(error)),
       };
     },
   };
+}
+
+/** A hook's call, its failure reported once and answered null. */
+function attempt<R>(call: () => R): R | null {
+  try {
+    return call();
+  } catch (error) {
+    hookFailed(error);
+    return null;
+  }
 }

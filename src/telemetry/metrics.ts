@@ -227,19 +227,9 @@ export class SluiceMetrics {
     labelNames: string[],
     fill: (snapshot: Snapshot, set: SetValue) => void,
   ): void {
-    const read = (): Promise<Snapshot> => this.reader.snapshot();
-    new Gauge({
-      name: this.named(name),
-      help,
-      labelNames,
-      aggregator: 'first',
-      registers: [this.register],
-      async collect() {
-        const snapshot = await read();
-        this.reset();
-        fill(snapshot, (labels, value) => this.set(labels, value));
-      },
-    });
+    new Gauge(
+      this.fromSnapshot<Gauge>(name, help, labelNames, fill, (gauge, labels, value) => gauge.set(labels, value)),
+    );
   }
 
   /**
@@ -252,19 +242,32 @@ export class SluiceMetrics {
     labelNames: string[],
     fill: (snapshot: Snapshot, set: SetValue) => void,
   ): void {
+    new Counter(
+      this.fromSnapshot<Counter>(name, help, labelNames, fill, (counter, labels, value) => counter.inc(labels, value)),
+    );
+  }
+
+  /** The configuration of a metric whose values are all replaced from the scrape's snapshot. */
+  private fromSnapshot<M extends Gauge | Counter>(
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (snapshot: Snapshot, set: SetValue) => void,
+    apply: (metric: M, labels: Record<string, string>, value: number) => void,
+  ) {
     const read = (): Promise<Snapshot> => this.reader.snapshot();
-    new Counter({
+    return {
       name: this.named(name),
       help,
       labelNames,
-      aggregator: 'first',
+      aggregator: 'first' as const,
       registers: [this.register],
-      async collect() {
+      async collect(this: M) {
         const snapshot = await read();
         this.reset();
-        fill(snapshot, (labels, value) => this.inc(labels, value));
+        fill(snapshot, (labels, value) => apply(this, labels, value));
       },
-    });
+    };
   }
 
   private defineQueueMetrics(): void {
