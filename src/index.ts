@@ -31,6 +31,10 @@ export {
   type DeadLetter,
   type PeekState,
   type PeekedMessage,
+  type PromoteOptions,
+  type SearchFilter,
+  type SearchOptions,
+  type SearchResult,
   type QueueStats,
   type RetryPolicy,
 } from './queue/types.js';

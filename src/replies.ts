@@ -82,6 +82,8 @@ export interface ScriptReplies {
   'queue/inspect': (string | null)[];
   /** 4 per entry: id, record | null, last error | null, due time or deadline | null */
   'queue/peek': (string | number | null)[];
+  /** next cursor (-1: the end), entries examined, then 4 per match as queue/peek */
+  'queue/search': (string | number | null)[];
   /** 4 per entry: id, failedAt, record | null, reason | null */
   'queue/deadLetterList': (string | null)[];
   /** subscribers reached per event, or DUPLICATE */

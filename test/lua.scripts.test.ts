@@ -50,6 +50,7 @@ describe('script names', () => {
       'queue/request': true,
       'queue/reply': true,
       'queue/peek': true,
+      'queue/search': true,
       'queue/requestCancel': true,
       'bus/publish': true,
       'bus/subscribe': true,

@@ -20,7 +20,14 @@ async function requestKeys(base: string): Promise<string[]> {
 
 describe('request ids: a repeated request has the effect of one', () => {
   it('every state-changing script takes a request id, and every script says how a repeat is recognised', () => {
-    const readOnly = new Set(['queue/stats', 'queue/inspect', 'queue/deadLetterList', 'queue/peek', 'bus/stats']);
+    const readOnly = new Set([
+      'queue/stats',
+      'queue/inspect',
+      'queue/deadLetterList',
+      'queue/peek',
+      'queue/search',
+      'bus/stats',
+    ]);
     const natural = new Set([
       'queue/wake',
       'registry/register',

@@ -6,11 +6,10 @@
 --@include "placement"
 --@include "failure"
 
--- Moves up to `limit` due messages from the delayed set to the back of their ready lists.
-local function promoteDue(k, now, limit)
-  -- Everything due at or before `now` (scores carry a fraction of a millisecond, see placement.lua).
-  local ids = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', '(' .. (now + 1), 'LIMIT', 0, limit)
-  if #ids == 0 then return 0 end
+-- Moves delayed messages to the back of their ready lists, in the order given, as when they fall due.
+-- `ids` are members of the delayed set, each once, at most CHUNK of them. Their partitions need nothing:
+-- only a partition's head is ever in the delayed set, and it stays the head. Returns how many moved.
+local function promoteIds(k, ids, now)
   local recs = redis.call('HMGET', k.records, unpack(ids))
   local ready, moved = { {}, {}, {}, {} }, {}
   for i, id in ipairs(ids) do
@@ -27,6 +26,14 @@ local function promoteDue(k, now, limit)
   if #moved > 0 then redis.call('HDEL', k.records, unpack(moved)) end
   for priority = 4, 1, -1 do pushReady(k, priority, ready[priority]) end
   return #moved
+end
+
+-- Moves up to `limit` (at most CHUNK) due messages from the delayed set to the back of their ready lists.
+local function promoteDue(k, now, limit)
+  -- Everything due at or before `now` (scores carry a fraction of a millisecond, see placement.lua).
+  local ids = redis.call('ZRANGEBYSCORE', k.delayed, '-inf', '(' .. (now + 1), 'LIMIT', 0, limit)
+  if #ids == 0 then return 0 end
+  return promoteIds(k, ids, now)
 end
 
 -- Fails up to `limit` in-flight messages whose visibility deadline has passed (their consumer died or

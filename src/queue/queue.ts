@@ -26,8 +26,12 @@ import type {
   NackOutcome,
   PeekedMessage,
   PeekState,
+  PromoteOptions,
   QueueStats,
   RetryPolicy,
+  SearchFilter,
+  SearchOptions,
+  SearchResult,
   SendItem,
   SendOptions,
 } from './types.js';
@@ -39,8 +43,11 @@ import {
   MAX_BATCH,
   MAX_RETRIES_LIMIT,
   nackArguments,
+  requireIdList,
+  requirePeekState,
   requireVisibility,
   retryPolicy,
+  searchArguments,
   SEND_ITEM_OPTIONS,
   SEND_OPTIONS,
   sendArguments,
@@ -53,7 +60,6 @@ import {
   atIndex,
   CLOSE_OPTIONS,
   checkOptions,
-  describeValue,
   optionalBoolean,
   MAX_GRACE_MS,
   optionNames,
@@ -116,9 +122,9 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
 const LIMIT_OPTIONS = optionNames<{ limit?: number }>({ limit: true });
-const PEEK_STATES: ReadonlySet<string> = new Set<PeekState>(['ready', 'delayed', 'inflight', 'dead']);
 const PAGE_OPTIONS = optionNames<{ offset?: number; limit?: number }>({ offset: true, limit: true });
 const SELECTION_OPTIONS = optionNames<{ ids?: readonly string[]; limit?: number }>({ ids: true, limit: true });
+const PROMOTE_OPTIONS = optionNames<PromoteOptions>({ ids: true, limit: true });
 const RATE_LIMIT_OPTIONS = optionNames<{ max: number; windowMs: number }>({ max: true, windowMs: true });
 
 const DEFAULT_VISIBILITY_MS = 30_000;
@@ -671,11 +677,29 @@ export class Queue<T = unknown> {
   /**
    * Moves up to `limit` (default 1000) due delayed messages to their ready lists. dequeue does this too;
    * queueMaintenanceJobs runs it for queues nobody consumes. Returns how many.
+   *
+   * With `ids` (at most 1000; not with `limit`): those delayed or retry-waiting messages instead, now,
+   * whatever their due time: each goes to the back of its priority's ready list as it would when due (a
+   * retried one keeps its attempts and last error; a partition's head stays its head) and an idle consumer
+   * is woken. Ids not in the delayed set (ready, in flight, dead, unknown, or waiting behind their
+   * partition's head) are skipped, so promoting the same ids again promotes nothing. An empty list
+   * promotes nothing without a call to Redis.
    */
-  async promote(options: { limit?: number } = {}): Promise<number> {
-    checkOptions(options, LIMIT_OPTIONS, 'promote(options)');
+  async promote(options: PromoteOptions = {}): Promise<number> {
+    checkOptions(options, PROMOTE_OPTIONS, 'promote(options)');
+    if (options.ids !== undefined) {
+      if (options.limit !== undefined) {
+        throw new ValidationError(
+          'limit',
+          'promote(options): give ids (promote those messages) or limit (promote that many due ones), not both',
+        );
+      }
+      const ids = requireIdList(options.ids);
+      if (ids.length === 0) return 0;
+      return await this.run('queue/promote', ['ids', ids.length, ...ids]);
+    }
     const limit = requireInteger('limit', options.limit ?? MAX_BATCH, 1, MAX_BATCH);
-    return await this.run('queue/promote', [limit]);
+    return await this.run('queue/promote', ['due', limit]);
   }
 
   /** A page of the dead-letter queue, oldest failure first. */
@@ -705,12 +729,7 @@ export class Queue<T = unknown> {
    * waiting behind their partition's head are in no page. For a diagnostic, such as the CLI's `peek`.
    */
   async peek(state: PeekState, options: { offset?: number; limit?: number } = {}): Promise<PeekedMessage<T>[]> {
-    if (typeof state !== 'string' || !PEEK_STATES.has(state)) {
-      throw new ValidationError(
-        'state',
-        `peek(state, options): state must be one of ${[...PEEK_STATES].join(', ')}, got ${describeValue(state)}`,
-      );
-    }
+    requirePeekState(state, 'peek(state, options)');
     checkOptions(options, PAGE_OPTIONS, 'peek(state, options)');
     const offset = requireInteger('offset', options.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', options.limit ?? 20, 1, MAX_BATCH);
@@ -724,9 +743,40 @@ export class Queue<T = unknown> {
         at: dead.failedAt,
       }));
     }
-    const reply = await this.run('queue/peek', [state, offset, limit]);
+    return this.peekedEntries(state, await this.run('queue/peek', [state, offset, limit]), 0);
+  }
+
+  /**
+   * The messages of one state that match `filter`, read-only and bounded: one script call examines at most
+   * `scanLimit` entries (default 1000, at most 10,000) from `cursor` in the order peek() lists the state and
+   * returns up to `limit` matches (default 50, at most 1000). Go on from the returned `cursor` until it is null
+   * (the state read to its end); each call costs Redis at most `scanLimit` entries, so a dashboard's search box
+   * can page through a state of any size without blocking Redis. For a diagnostic, not a hot path.
+   *
+   * The cursor is a position, as peek's offset: when the state changes between calls, a message may be
+   * seen twice or passed over. Messages waiting behind their partition's head (`partitionBacklog` in
+   * getStats) are in none of these states and are never found; a record that does not decode matches nothing.
+   * To find a message by id, use getMessage(id).
+   */
+  async search(filter: SearchFilter, options: SearchOptions = {}): Promise<SearchResult<T>> {
+    const args = searchArguments(filter, options);
+    const reply = await this.run('queue/search', args);
+    const cursor = Number(reply[0]);
+    return {
+      matches: this.peekedEntries(args[0] as PeekState, reply, 2),
+      cursor: cursor < 0 ? null : cursor,
+      scanned: Number(reply[1]),
+    };
+  }
+
+  /** Entries of a peek.lua or search.lua reply, 4 each from `from`: id, record, last error, time. */
+  private peekedEntries(
+    state: PeekState,
+    reply: readonly (string | number | null)[],
+    from: number,
+  ): PeekedMessage<T>[] {
     const entries: PeekedMessage<T>[] = [];
-    for (let n = 0; n < reply.length; n += 4) {
+    for (let n = from; n < reply.length; n += 4) {
       const raw = (reply[n + 1] as string | null) ?? null;
       let message: Message<T> | null = null;
       try {
@@ -776,13 +826,8 @@ export class Queue<T = unknown> {
       defaultLimit === undefined ? 'purgeDeadLetters(options)' : 'replayDeadLetters(options)',
     );
     if (options?.ids !== undefined) {
-      if (!Array.isArray(options.ids) || options.ids.some((id) => typeof id !== 'string')) {
-        throw new ValidationError('ids', `ids must be an array of message ids, got ${typeof options.ids}`);
-      }
-      if (options.ids.length > MAX_BATCH) {
-        throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${options.ids.length}`);
-      }
-      return options.ids.length === 0 ? null : ['ids', options.ids.length, ...(options.ids as readonly string[])];
+      const ids = requireIdList(options.ids);
+      return ids.length === 0 ? null : ['ids', ids.length, ...ids];
     }
     if (options?.limit === undefined && defaultLimit === undefined) {
       throw new ValidationError('limit', 'give the ids to purge, or a limit to purge the oldest dead letters');

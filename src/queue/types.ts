@@ -113,6 +113,49 @@ export interface PeekedMessage<T = unknown> {
   at: number | null;
 }
 
+/**
+ * What queue.search() looks for; at least one field. Every field given must match: `type` and `partitionKey`
+ * exactly (`type: ''` finds messages sent without one), `text` as a plain substring (no pattern) of the payload
+ * as stored JSON text, at most 256 bytes: `'"status":"late"'` or `'bob@example.com'`.
+ */
+export interface SearchFilter {
+  type?: string;
+  partitionKey?: string;
+  text?: string;
+}
+
+export interface SearchOptions {
+  /** the state to search (default 'ready') */
+  state?: PeekState;
+  /** where to go on: the `cursor` of the previous result (default 0, the start) */
+  cursor?: number;
+  /** entries examined by this call, matching or not (default 1000, at most 10,000) */
+  scanLimit?: number;
+  /** matches returned; the call stops early once it has this many (default 50, at most 1000) */
+  limit?: number;
+}
+
+/** One call of queue.search(). */
+export interface SearchResult<T = unknown> {
+  /** matching messages in the order peek() lists the state, as peek() returns them */
+  matches: PeekedMessage<T>[];
+  /** pass to the next call to go on; null when the state has been read to its end */
+  cursor: number | null;
+  /** entries examined by this call */
+  scanned: number;
+}
+
+/** What queue.promote() moves: the due messages (up to `limit`), or the delayed messages named by `ids`. */
+export interface PromoteOptions {
+  /** at most this many due messages (default 1000); not with `ids` */
+  limit?: number;
+  /**
+   * these delayed or retry-waiting messages, whatever their due time (at most 1000; an empty list promotes
+   * nothing); ids not in the delayed set are skipped
+   */
+  ids?: readonly string[];
+}
+
 /** What queue.getStats() returns: messages per state, the pause flag and counters since the queue was created. */
 export interface QueueStats {
   /** the queue's name */

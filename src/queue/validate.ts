@@ -6,6 +6,7 @@ import { encodeRecord } from './record.js';
 import {
   atIndex,
   checkOptions,
+  describeValue,
   optionalBoolean,
   optionNames,
   requireDuration,
@@ -16,8 +17,11 @@ import {
   Priority,
   type DeliveryRef,
   type NackItem,
+  type PeekState,
   type PriorityValue,
   type RetryPolicy,
+  type SearchFilter,
+  type SearchOptions,
   type SendItem,
   type SendOptions,
 } from './types.js';
@@ -326,4 +330,93 @@ export function nackArguments(item: unknown, index?: number): (string | number)[
   } catch (error) {
     throw index === undefined ? error : atIndex(error, 'items', index);
   }
+}
+
+export const PEEK_STATES: ReadonlySet<string> = new Set<PeekState>(['ready', 'delayed', 'inflight', 'dead']);
+
+/** A state peek() and search() can read; `where` names the call in the message. */
+export function requirePeekState(value: unknown, where: string): PeekState {
+  if (typeof value !== 'string' || !PEEK_STATES.has(value)) {
+    throw new ValidationError(
+      'state',
+      `${where}: state must be one of ${[...PEEK_STATES].join(', ')}, got ${describeValue(value)}`,
+    );
+  }
+  return value as PeekState;
+}
+
+/** An explicit id list (replay, purge, promote): an array of at most MAX_BATCH strings. */
+export function requireIdList(value: unknown): readonly string[] {
+  if (!Array.isArray(value) || value.some((id) => typeof id !== 'string')) {
+    throw new ValidationError('ids', `ids must be an array of message ids, got ${describeValue(value)}`);
+  }
+  if (value.length > MAX_BATCH) {
+    throw new ValidationError('ids', `at most ${MAX_BATCH} ids per call, got ${value.length}`);
+  }
+  return value as readonly string[];
+}
+
+export const MAX_SEARCH_TEXT_BYTES = 256;
+export const MAX_SEARCH_SCAN = 10_000;
+const SEARCH_FILTER = optionNames<SearchFilter>({ type: true, partitionKey: true, text: true });
+const SEARCH_OPTIONS = optionNames<SearchOptions>({ state: true, cursor: true, scanLimit: true, limit: true });
+
+/** search.lua's arguments: state, cursor, scan limit, match limit and the filter as JSON (only the fields given). */
+export function searchArguments(filter: unknown, options: unknown): (string | number)[] {
+  const where = 'search(filter, options)';
+  if (filter === undefined || filter === null || typeof filter !== 'object' || Array.isArray(filter)) {
+    throw new ValidationError(
+      'filter',
+      `${where}: filter must be an object with some of type, partitionKey, text; got ${describeValue(filter)}` +
+        ' (to find a message by id, use getMessage(id))',
+    );
+  }
+  const given = checkOptions<SearchFilter>(filter, SEARCH_FILTER, where, 'filter');
+  const encoded: SearchFilter = {};
+  if (given.type !== undefined) {
+    if (typeof given.type !== 'string' || !TYPE_PATTERN.test(given.type)) {
+      throw new ValidationError(
+        'filter.type',
+        `${where}: filter.type must be a message type (at most 200 letters, digits or _ - . : /; '' for none), ` +
+          `got ${describeValue(given.type)}`,
+      );
+    }
+    encoded.type = given.type;
+  }
+  if (given.partitionKey !== undefined) {
+    const key: unknown = given.partitionKey;
+    if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new ValidationError(
+        'filter.partitionKey',
+        `${where}: filter.partitionKey must be a non-empty string of at most ${MAX_KEY_BYTES} bytes, ` +
+          `got ${describeValue(key)}`,
+      );
+    }
+    encoded.partitionKey = key;
+  }
+  if (given.text !== undefined) {
+    const text: unknown = given.text;
+    if (typeof text !== 'string' || text.length === 0 || Buffer.byteLength(text) > MAX_SEARCH_TEXT_BYTES) {
+      throw new ValidationError(
+        'filter.text',
+        `${where}: filter.text must be a non-empty string of at most ${MAX_SEARCH_TEXT_BYTES} bytes, got ` +
+          (typeof text === 'string' ? `${Buffer.byteLength(text)} bytes` : describeValue(text)) +
+          '; search for a shorter, distinctive part of the payload',
+      );
+    }
+    encoded.text = text;
+  }
+  if (Object.keys(encoded).length === 0) {
+    throw new ValidationError(
+      'filter',
+      `${where}: give at least one of filter.type, filter.partitionKey, filter.text` +
+        ' (to list a state, use peek(state); to find a message by id, getMessage(id))',
+    );
+  }
+  const opts = checkOptions<SearchOptions>(options, SEARCH_OPTIONS, where);
+  const state = requirePeekState(opts.state ?? 'ready', where);
+  const cursor = requireInteger('cursor', opts.cursor ?? 0, 0, Number.MAX_SAFE_INTEGER);
+  const scanLimit = requireInteger('scanLimit', opts.scanLimit ?? 1000, 1, MAX_SEARCH_SCAN);
+  const limit = requireInteger('limit', opts.limit ?? 50, 1, MAX_BATCH);
+  return [state, cursor, scanLimit, limit, JSON.stringify(encoded)];
 }
