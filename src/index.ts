@@ -32,6 +32,7 @@ export {
   type PeekState,
   type PeekedMessage,
   type QueueStats,
+  type ConsumerInfo,
   type RetryPolicy,
 } from './queue/types.js';
 export { EventBus, DEFAULT_HISTORY_LIMIT, DEFAULT_DEDUP_WINDOW_MS } from './events/bus.js';
