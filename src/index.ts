@@ -36,6 +36,7 @@ export {
   type SearchOptions,
   type SearchResult,
   type QueueStats,
+  type ConsumerInfo,
   type RetryPolicy,
 } from './queue/types.js';
 export { EventBus, DEFAULT_HISTORY_LIMIT, DEFAULT_DEDUP_WINDOW_MS } from './events/bus.js';

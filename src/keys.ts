@@ -46,6 +46,11 @@ export const QUEUE_KEY_SUFFIXES = {
   requests: ':rq',
   /** prefix of the reply lists, one per requester (`<replyPrefix><requester id>`; entries `id|ok|text`) */
   replyPrefix: ':rp:',
+  /**
+   * running consumers: member `<id>|<ttl ms>|<JSON info>` (src/queue/presence.ts) scored by the time it counts
+   * as gone (its last heartbeat plus its TTL, ms by the Redis clock); the key expires with its last member
+   */
+  consumers: ':consumers',
 } as const;
 
 export type QueueKeyName = keyof typeof QUEUE_KEY_SUFFIXES;

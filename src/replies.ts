@@ -74,10 +74,15 @@ export interface ScriptReplies {
   'queue/rateLimit': number;
   'queue/wake': number;
   /**
-   * counts per state, paused, oldest ready age, rate limit max and window, then counter name/value pairs (see
+   * counts per state, paused, oldest ready age, rate limit max and window, consumers present, then counter
+   * name/value pairs (see
    * lua/queue/stats.lua)
    */
   'queue/stats': (number | string)[];
+  /** consumers present after the heartbeat or removal */
+  'queue/presence': number;
+  /** 2 per consumer present: member, deadline ms (see lua/queue/presence.lua) */
+  'queue/consumers': string[];
   /** [] or [state, record, lastError | null, at | null] */
   'queue/inspect': (string | null)[];
   /** 4 per entry: id, record | null, last error | null, due time or deadline | null */

@@ -7,7 +7,7 @@ import type { QueueStats } from './queue/types.js';
  * seed-named service once that exists.
  */
 
-/** The seed system's get_queue_stats shape, plus the pause flag and counters sluice adds. */
+/** The seed system's get_queue_stats shape, plus the pause flag, consumer count and counters sluice adds. */
 export interface SeedQueueStats {
   queue_name: string;
   priority_4_count: number;
@@ -22,6 +22,8 @@ export interface SeedQueueStats {
   paused: boolean;
   oldest_ready_age_ms: number | null;
   rate_limit: { max: number; window_ms: number } | null;
+  /** consumers running on the queue (heartbeat within its TTL) */
+  consumer_count: number;
   counters: {
     sent: number;
     delivered: number;
@@ -63,6 +65,7 @@ export function toSeedQueueStats(stats: QueueStats): SeedQueueStats {
     paused: stats.paused,
     oldest_ready_age_ms: stats.oldestReadyAgeMs,
     rate_limit: stats.rateLimit && { max: stats.rateLimit.max, window_ms: stats.rateLimit.windowMs },
+    consumer_count: stats.consumers,
     counters: {
       sent: stats.counters.sent,
       delivered: stats.counters.delivered,

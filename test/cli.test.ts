@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventBus, Locks, Scheduler } from '../src/index.js';
@@ -52,13 +52,16 @@ describe('sluice status, queue, peek, message', () => {
       deadLetters: 1,
       paused: false,
       rateLimit: null,
+      consumers: 0,
       counters: { sent: 4, deadLettered: 1 },
     });
 
     const human = await runCli(['status', '--prefix', prefix]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^QUEUE\s+READY\s+C\/H\/N\/L\s+INFLIGHT\s+DELAYED\s+DLQ\s+OLDEST\s+PAUSED\s+RATE$/m);
-    expect(human.stdout).toMatch(/^orders\s+2\s+0\/1\/1\/0\s+0\s+1\s+1\s+\S+\s+no\s+-$/m);
+    expect(human.stdout).toMatch(
+      /^QUEUE\s+READY\s+C\/H\/N\/L\s+INFLIGHT\s+DELAYED\s+DLQ\s+OLDEST\s+PAUSED\s+RATE\s+CONSUMERS$/m,
+    );
+    expect(human.stdout).toMatch(/^orders\s+2\s+0\/1\/1\/0\s+0\s+1\s+1\s+\S+\s+no\s+-\s+0$/m);
 
     // As a health check: a dead letter is unhealthy with --fail-on-dlq.
     const check = await runCli(['status', '--prefix', prefix, '--fail-on-dlq']);
@@ -230,8 +233,13 @@ describe('sluice subs, events tail, jobs, locks', () => {
     const locks = new Locks({ connection: env.redis, prefix });
     const lock = await locks.acquire('nightly', { ttlMs: 600_000 });
     const listed = await runCli(['locks', '--prefix', prefix, '--json']);
-    expect(listed.json()).toMatchObject([{ name: 'nightly', held: true, fence: lock!.fence }]);
-    expect((await runCli(['locks', '--prefix', prefix])).stdout).toMatch(/^nightly\s+yes\s+\S+\s+1$/m);
+    expect(listed.json()).toMatchObject([
+      { name: 'nightly', held: true, holder: `${hostname()}:${process.pid}`, fence: lock!.fence },
+    ]);
+    const human = (await runCli(['locks', '--prefix', prefix])).stdout;
+    expect(human).toMatch(/^LOCK\s+HELD\s+HOLDER\s+TTL\s+FENCE$/m);
+    expect(human).toContain(`${hostname()}:${process.pid}`);
+    expect(human).toMatch(/^nightly\s+yes\s+\S+:\d+\s+\S+\s+1$/m);
   });
 });
 

@@ -45,6 +45,8 @@ describe('script names', () => {
       'queue/rateLimit': true,
       'queue/wake': true,
       'queue/stats': true,
+      'queue/presence': true,
+      'queue/consumers': true,
       'queue/inspect': true,
       'queue/deadLetterList': true,
       'queue/request': true,

@@ -68,6 +68,7 @@ describe('pause, rate limit, stats', () => {
       paused: false,
       oldestReadyAgeMs: stats.oldestReadyAgeMs,
       rateLimit: null,
+      consumers: 0,
       counters: { sent: 6, delivered: 3, acked: 1, retried: 0, deadLettered: 1, reclaimed: 0, replayed: 0 },
     });
   });

@@ -50,12 +50,18 @@ describe('locks.status', () => {
   it('says whether a lock is held, its TTL and its fence', async () => {
     const prefix = env.prefix();
     const locks = new Locks({ connection: env.redis, prefix });
-    expect(await locks.status('report')).toEqual({ name: 'report', held: false, ttlMs: null, fence: 0 });
+    expect(await locks.status('report')).toEqual({ name: 'report', held: false, holder: null, ttlMs: null, fence: 0 });
     const lock = await locks.acquire('report', { ttlMs: 60_000 });
     const held = await locks.status('report');
     expect(held).toMatchObject({ name: 'report', held: true, fence: lock!.fence });
     expect(held.ttlMs).toBeGreaterThan(30_000);
     await locks.release(lock!);
-    expect(await locks.status('report')).toEqual({ name: 'report', held: false, ttlMs: null, fence: lock!.fence });
+    expect(await locks.status('report')).toEqual({
+      name: 'report',
+      held: false,
+      holder: null,
+      ttlMs: null,
+      fence: lock!.fence,
+    });
   });
 });

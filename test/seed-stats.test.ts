@@ -25,6 +25,7 @@ describe('toSeedQueueStats', () => {
       paused: true,
       oldestReadyAgeMs: 16,
       rateLimit: { max: 17, windowMs: 18 },
+      consumers: 19,
       counters: { sent: 9, delivered: 10, acked: 11, retried: 12, deadLettered: 13, reclaimed: 14, replayed: 15 },
     };
     const seed = toSeedQueueStats(stats);
@@ -41,6 +42,7 @@ describe('toSeedQueueStats', () => {
       paused: true,
       oldest_ready_age_ms: 16,
       rate_limit: { max: 17, window_ms: 18 },
+      consumer_count: 19,
       counters: { sent: 9, delivered: 10, acked: 11, retried: 12, dead_lettered: 13, reclaimed: 14, replayed: 15 },
     });
     expect(sorted(leaves(seed))).toEqual(sorted(leaves(stats)));

@@ -3,7 +3,8 @@
   KEYS[2] the lock's record `{prefix:lock/<name>}:fence` (same hash tag), a hash that never expires:
           n, the fence counter (so fences only grow); released, the token that released the lock, until
           the next acquisition
-  ARGV[1] token of the new holder, generated for this acquire call  ARGV[2] TTL ms
+  ARGV[1] token of the new holder, generated for this acquire call (`<holder>#<random UUID>`, opaque here:
+          locks.status reads the holder part)  ARGV[2] TTL ms
   Returns: {ACQUIRED, fence} held under ARGV[1], fence strictly greater than any earlier one of this lock;
            {HELD, ms} held by another holder, ms until its TTL runs out (-1: no TTL)
   Repeat: recognised by the token: when the lock is still held under ARGV[1], this call (or its first run,

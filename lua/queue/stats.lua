@@ -2,7 +2,8 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   Returns: {ready LOW, ready NORMAL, ready HIGH, ready CRITICAL, in flight, delayed, dead-lettered,
             waiting in partition backlogs, paused 0/1, ms the oldest ready message has been ready (-1 none),
-            rate limit max ('' none), rate limit window ms ('' none), counter name, value, ...}
+            rate limit max ('' none), rate limit window ms ('' none), consumers present (queue/presence.lua),
+            counter name, value, ...}
   The oldest ready message is the oldest head of the four ready lists, counted from the runAt it was sent with
   (a delayed message) or else its createdAt (the sender's clock), to Redis's clock; a retry keeps both.
   Errors: none
@@ -31,8 +32,10 @@ for priority = 1, 4 do
   local since = createdAt and tonumber(runAt ~= '' and runAt or createdAt)
   if since and (not oldest or since < oldest) then oldest = since end
 end
-out[#out + 1] = oldest and math.max(0, nowMs() - oldest) or -1
+local now = nowMs()
+out[#out + 1] = oldest and math.max(0, now - oldest) or -1
 out[#out + 1] = meta[2] or ''
 out[#out + 1] = meta[3] or ''
+out[#out + 1] = redis.call('ZCOUNT', k.consumers, '(' .. now, '+inf')
 for _, value in ipairs(redis.call('HGETALL', k.stats)) do out[#out + 1] = value end
 return out

@@ -30,10 +30,22 @@ function queueRow(stats: QueueStats): (string | number)[] {
     duration(stats.oldestReadyAgeMs),
     stats.paused ? 'yes' : 'no',
     stats.rateLimit ? `${stats.rateLimit.max}/${stats.rateLimit.windowMs}ms` : '-',
+    stats.consumers,
   ];
 }
 
-const QUEUE_HEADERS = ['QUEUE', 'READY', 'C/H/N/L', 'INFLIGHT', 'DELAYED', 'DLQ', 'OLDEST', 'PAUSED', 'RATE'];
+const QUEUE_HEADERS = [
+  'QUEUE',
+  'READY',
+  'C/H/N/L',
+  'INFLIGHT',
+  'DELAYED',
+  'DLQ',
+  'OLDEST',
+  'PAUSED',
+  'RATE',
+  'CONSUMERS',
+];
 
 const status: Command = async (context) => {
   const found = await discover(context.redis, {
@@ -112,6 +124,7 @@ const queue: Command = async (context) => {
       ['oldest ready', duration(stats.oldestReadyAgeMs)],
       ['paused', stats.paused ? 'yes' : 'no'],
       ['rate limit', stats.rateLimit ? `${stats.rateLimit.max} per ${stats.rateLimit.windowMs} ms` : 'none'],
+      ['consumers', stats.consumers],
       ...Object.entries(stats.counters).map(([name, value]): [string, number] => [name, value]),
     ]),
   );
@@ -361,8 +374,14 @@ const locks: Command = async (context) => {
   const statuses = await Promise.all(found.locks.map((name) => service.status(name)));
   context.out.print(statuses, () =>
     table(
-      ['LOCK', 'HELD', 'TTL', 'FENCE'],
-      statuses.map((lock) => [lock.name, lock.held ? 'yes' : 'no', duration(lock.ttlMs), lock.fence]),
+      ['LOCK', 'HELD', 'HOLDER', 'TTL', 'FENCE'],
+      statuses.map((lock) => [
+        lock.name,
+        lock.held ? 'yes' : 'no',
+        lock.holder ?? '-',
+        duration(lock.ttlMs),
+        lock.fence,
+      ]),
     ),
   );
 };

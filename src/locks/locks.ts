@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeOwned, commandError, resolveConnection, type Connection } from '../connection.js';
 import { ClosedError, LockLostError, LockNotHeldError, LockUnavailableError, ValidationError } from '../errors.js';
@@ -25,6 +26,11 @@ export interface AcquireOptions {
   waitMs?: number;
   /** pause between attempts while waiting, randomised by ±50% so that waiters spread out (default 50 ms) */
   retryDelayMs?: number;
+  /**
+   * who takes the lock, as locks.status shows it (default `<hostname>:<pid>`): 1 to 200 characters, no `#`.
+   * For operators only: extend and release go by the token, never by the holder.
+   */
+  holder?: string;
 }
 
 export type WithLockOptions = AcquireOptions;
@@ -47,12 +53,14 @@ export interface LockStatus {
   held: boolean;
   /** ms until the current holder's TTL runs out; null when not held */
   ttlMs: number | null;
+  /** the current holder (AcquireOptions.holder); null when not held (or taken by a sluice from before holders) */
+  holder: string | null;
   /** the fence of the latest acquisition (0: never acquired) */
   fence: number;
 }
 
 const LOCKS_OPTIONS = optionNames<LocksOptions>({ connection: true, connectTimeoutMs: true, prefix: true });
-const ACQUIRE_OPTIONS = optionNames<AcquireOptions>({ ttlMs: true, waitMs: true, retryDelayMs: true });
+const ACQUIRE_OPTIONS = optionNames<AcquireOptions>({ ttlMs: true, waitMs: true, retryDelayMs: true, holder: true });
 const EXTEND_OPTIONS = optionNames<ExtendOptions>({ ttlMs: true });
 /** Longest `waitMs`: 24 hours. */
 export const MAX_WAIT_MS = 24 * 3600 * 1000;
@@ -62,6 +70,10 @@ export const MAX_RETRY_DELAY_MS = 60 * 1000;
 const DEFAULT_TTL_MS = 30_000;
 const DEFAULT_RETRY_DELAY_MS = 50;
 const MAX_TTL_MS = 2 ** 31 - 1;
+export const MAX_HOLDER_LENGTH = 200;
+const DEFAULT_HOLDER = `${hostname()}:${process.pid}`;
+/** Ends the holder in a lock's token, `<holder>#<random UUID>`: so status reads the holder with no write of its own. */
+const HOLDER_END = '#';
 
 /**
  * Distributed locks with fencing tokens. Each acquisition gets a random token, which extend and release
@@ -112,7 +124,7 @@ export class Locks {
       0,
       MAX_RETRY_DELAY_MS,
     );
-    const token = randomUUID();
+    const token = `${holderOf(options.holder)}${HOLDER_END}${randomUUID()}`;
     const deadline = Date.now() + waitMs;
     announce(this.client, this.prefix, 'locks', name, keys.holder);
     for (;;) {
@@ -168,6 +180,7 @@ export class Locks {
     }
     checkOptions(options, ACQUIRE_OPTIONS, 'withLock(name, fn, options)');
     lockKeys(this.prefix, name);
+    holderOf(options.holder);
     const ttlMs = ttlOf(options.ttlMs);
     const acquired = await this.acquireTimed(name, { ...options, ttlMs });
     if (!acquired) throw new LockUnavailableError(name, options.waitMs ?? 0);
@@ -189,8 +202,8 @@ export class Locks {
   }
 
   /**
-   * Whether a lock is held now, its TTL left and its latest fence, read in one MULTI (both keys share the
-   * lock's slot). Read-only; the holder's token is not shown. For operators (the CLI's `locks`).
+   * Whether a lock is held now, by whom, its TTL left and its latest fence, read in one MULTI (both keys share
+   * the lock's slot). Read-only; of the holder's token only the holder part is shown. For operators (the CLI's `locks`).
    */
   async status(name: string): Promise<LockStatus> {
     this.assertOpen();
@@ -200,15 +213,19 @@ export class Locks {
       .multi()
       .pttl(keys.holder)
       .hget(keys.fence, 'n')
+      .get(keys.holder)
       .exec()
       .catch((error: unknown) => {
         throw commandError(this.client, 'locks.status', keys.holder, error);
       });
     for (const [error] of replies ?? []) if (error) throw commandError(this.client, 'locks.status', keys.holder, error);
     const pttl = Number(replies?.[0]?.[1] ?? -2);
+    const token = pttl === -2 ? null : ((replies?.[2]?.[1] as string | null | undefined) ?? null);
+    const holderEnd = token?.lastIndexOf(HOLDER_END) ?? -1;
     return {
       name,
       held: pttl !== -2,
+      holder: token !== null && holderEnd > 0 ? token.slice(0, holderEnd) : null,
       ttlMs: pttl >= 0 ? pttl : null,
       fence: Number(replies?.[1]?.[1] ?? 0),
     };
@@ -241,6 +258,22 @@ function ttlOf(value: number | undefined): number {
     throw new ValidationError('ttlMs', `ttlMs must be a number of ms from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}`);
   }
   return Math.ceil(ttlMs);
+}
+
+function holderOf(value: unknown): string {
+  const holder = value ?? DEFAULT_HOLDER;
+  if (
+    typeof holder !== 'string' ||
+    holder.length === 0 ||
+    holder.length > MAX_HOLDER_LENGTH ||
+    holder.includes(HOLDER_END)
+  ) {
+    throw new ValidationError(
+      'holder',
+      `holder must be a string of 1 to ${MAX_HOLDER_LENGTH} characters without '${HOLDER_END}', got ${describe(holder)}`,
+    );
+  }
+  return holder;
 }
 
 /** extend and release take the object acquire returned (or any { name, token }). */

@@ -21,6 +21,7 @@ import type { DequeueResult, Queue } from './queue.js';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitEvent, type CircuitState } from './breaker.js';
 import { isRequestId } from './requester.js';
 import type { Instrumentation, ProcessScope } from './instrumentation.js';
+import { ConsumerPresence, DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS } from './presence.js';
 
 /** dequeue calls one consumer keeps in flight at most (see fetchLoop) */
 const MAX_FETCHES_IN_FLIGHT = 2;
@@ -66,6 +67,12 @@ export interface ConsumerOptions<T = unknown> {
    * without running the handler (the `skipped` event). Off by default.
    */
   idempotency?: IdempotencyOptions<T>;
+  /**
+   * how often the consumer tells its queue it is running (default 5 s, from 10 ms to 10 min), for
+   * `stats.consumers` and `queue.consumers()`; a consumer that misses 3 heartbeats in a row (its process died)
+   * no longer counts
+   */
+  heartbeatMs?: number;
 }
 
 const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
@@ -77,6 +84,7 @@ const CONSUMER_OPTIONS = optionNames<ConsumerOptions>({
   graceMs: true,
   circuitBreaker: true,
   idempotency: true,
+  heartbeatMs: true,
 });
 /**
  * What close() did with the deliveries it held (the `closed` event's argument, and what close() resolves to).
@@ -170,6 +178,7 @@ export class Consumer<T = unknown> extends EventEmitter {
   readonly handlerTimeoutMs: number;
   readonly blockMs: number;
   readonly graceMs: number;
+  readonly heartbeatMs: number;
 
   /** null without the circuitBreaker option: the hot path then checks only that */
   private readonly breaker: CircuitBreaker | null;
@@ -203,6 +212,8 @@ export class Consumer<T = unknown> extends EventEmitter {
   private flushScheduled = false;
   private readonly flushes = new Set<Promise<void>>();
   private readonly watchdog: NodeJS.Timeout;
+  /** the consumer's entry in its queue's consumers set (stats.consumers, queue.consumers()) */
+  private readonly presence: ConsumerPresence;
   private readonly loopDone: Promise<void>;
   private closing: Promise<ConsumerCloseReport> | null = null;
 
@@ -229,16 +240,28 @@ export class Consumer<T = unknown> extends EventEmitter {
     );
     this.blockMs = requireDuration('blockMs', options.blockMs ?? 5_000, 1, MAX_BLOCK_MS);
     this.graceMs = requireDuration('graceMs', options.graceMs ?? 30_000, 0, MAX_GRACE_MS);
+    this.heartbeatMs = requireInteger(
+      'heartbeatMs',
+      options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      MIN_HEARTBEAT_MS,
+      MAX_HEARTBEAT_MS,
+    );
     this.breaker = CircuitBreaker.from(options.circuitBreaker, (event) => this.circuitChanged(event));
     this.guard = options.idempotency === undefined ? null : new IdempotencyGuard(queue, options.idempotency);
     this.instrumentation = queue.instrumentation;
     const tick = Math.max(5, Math.min(1000, Math.min(this.handlerTimeoutMs, this.visibilityMs) / 4));
     this.watchdog = setInterval(() => this.inspectRunning(), tick);
     this.watchdog.unref();
+    this.presence = new ConsumerPresence(queue, this.concurrency, this.heartbeatMs);
     this.stopped = new Promise<void>((resolve) => (this.stop = resolve));
     // Awaited only by close(): until then a rejection would be unhandled and end the process. The loop
     // catches what Redis throws; a bug that escapes it is reported rather than left unhandled.
     this.loopDone = this.fetchLoop().catch((error: unknown) => this.reportError(error));
+  }
+
+  /** This consumer's id in its queue's listing (queue.consumers()): `<host>:<pid>:<random>`. */
+  get id(): string {
+    return this.presence.id;
   }
 
   /** Handlers running now, including timed-out ones that have not returned yet. */
@@ -723,12 +746,14 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.stop();
     this.stopSleeping.abort();
     this.slotFreed?.();
+    // A closing consumer fetches no more: it stops counting now, not once its handlers finish.
+    const leaving = this.presence.leave();
     const passOnWake = this.blocker ? this.dropBlocker(this.blocker) : Promise.resolve();
     if (this.activeCount > 0) {
       const drained = new Promise<void>((resolve) => (this.drained = resolve));
       await within(graceMs, drained);
     }
-    const left = [...this.running.values()].map((job) => job.delivery);
+    const unfinished = [...this.running.values()].map((job) => job.delivery);
     for (const job of this.running.values()) {
       job.done = true;
       const reason = new ClosedError(
@@ -742,17 +767,20 @@ export class Consumer<T = unknown> extends EventEmitter {
     this.abandoned.clear();
     let handedBack: boolean[] | null = null;
     const handBack =
-      left.length === 0
+      unfinished.length === 0
         ? Promise.resolve()
-        : this.queue.releaseMany(left).then(
+        : this.queue.releaseMany(unfinished).then(
             (ok) => void (handedBack = ok),
             (error: unknown) => this.reportError(error),
           );
-    await within(HAND_BACK_MS, Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone, passOnWake]));
+    await within(
+      HAND_BACK_MS,
+      Promise.all([this.flush(), ...this.flushes, handBack, this.loopDone, passOnWake, leaving]),
+    );
     this.givingUp.abort();
     clearInterval(this.watchdog);
     const report: ConsumerCloseReport = { handedBack: [], notHandedBack: [], notSettled: [] };
-    left.forEach((delivery, n) => (handedBack?.[n] ? report.handedBack : report.notHandedBack).push(delivery.id));
+    unfinished.forEach((delivery, n) => (handedBack?.[n] ? report.handedBack : report.notHandedBack).push(delivery.id));
     for (const ref of this.unstartedBack.done) report.handedBack.push(ref.id);
     for (const ref of this.unstartedBack.pending) report.notHandedBack.push(ref.id);
     for (const refs of this.unsettled) for (const ref of refs) report.notSettled.push(ref.id);

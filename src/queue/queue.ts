@@ -15,7 +15,9 @@ import { SendLimit, type BackpressureOptions } from './backpressure.js';
 import { Consumer, type ConsumerOptions, type Handler } from './consumer.js';
 import { decodeRecord, recordId } from './record.js';
 import { Requester, type RequestOptions } from './requester.js';
+import { decodeConsumers, MAX_CONSUMERS_LISTED } from './presence.js';
 import type {
+  ConsumerInfo,
   DeadLetter,
   Delivery,
   DeliveryRef,
@@ -234,7 +236,7 @@ export class Queue<T = unknown> {
   /** the retry policy as the scripts take it: `<baseMs> <capMs> <jitter>` (lua/includes/failure.lua) */
   private readonly retryArg: string;
   private readonly limits: { defaultMaxRetries: number; maxPayloadBytes: number };
-  private readonly consumers = new Set<Consumer<T>>();
+  private readonly runtimes = new Set<Consumer<T>>();
   /** the maxLength, when the queue has one */
   private readonly sendLimit: SendLimit | null;
   /** the requester side of request(), made on first use */
@@ -863,7 +865,7 @@ export class Queue<T = unknown> {
   async getStats(): Promise<QueueStats> {
     const reply = await this.run('queue/stats', []);
     const counters: Record<string, number> = {};
-    for (let n = 12; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
+    for (let n = 13; n < reply.length; n += 2) counters[String(reply[n])] = Number(reply[n + 1]);
     const oldestReadyAgeMs = Number(reply[9]);
     return {
       name: this.name,
@@ -875,6 +877,7 @@ export class Queue<T = unknown> {
       paused: Number(reply[8]) === 1,
       oldestReadyAgeMs: oldestReadyAgeMs < 0 ? null : oldestReadyAgeMs,
       rateLimit: reply[10] === '' ? null : { max: Number(reply[10]), windowMs: Number(reply[11]) },
+      consumers: Number(reply[12]),
       counters: {
         sent: counters.sent ?? 0,
         delivered: counters.delivered ?? 0,
@@ -885,6 +888,15 @@ export class Queue<T = unknown> {
         replayed: counters.replayed ?? 0,
       },
     };
+  }
+
+  /**
+   * The consumers running on this queue in any process (those stats count), soonest to drop out first:
+   * read-only, at most 1000. A consumer announces itself when it starts and every heartbeatMs, and leaves
+   * on close(); one whose process died drops out after 3 × heartbeatMs.
+   */
+  async consumers(): Promise<ConsumerInfo[]> {
+    return decodeConsumers(await this.run('queue/consumers', [MAX_CONSUMERS_LISTED]));
   }
 
   /**
@@ -924,8 +936,8 @@ export class Queue<T = unknown> {
       throw new ValidationError('handler', `consume(handler) needs a function, got ${typeof handler}`);
     }
     const consumer = new Consumer<T>(this, handler, options);
-    this.consumers.add(consumer);
-    consumer.once('closed', () => this.consumers.delete(consumer));
+    this.runtimes.add(consumer);
+    consumer.once('closed', () => this.runtimes.delete(consumer));
     return consumer;
   }
 
@@ -963,7 +975,7 @@ export class Queue<T = unknown> {
     this.sendLimit?.close();
     await Promise.all([
       this.requester?.close(),
-      ...[...this.consumers].map((c) => c.close(graceMs === undefined ? {} : { graceMs })),
+      ...[...this.runtimes].map((c) => c.close(graceMs === undefined ? {} : { graceMs })),
     ]);
     flushSends(this.client, this.baseKey);
     this.closed = true;

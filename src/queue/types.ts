@@ -181,6 +181,11 @@ export interface QueueStats {
   oldestReadyAgeMs: number | null;
   /** the rate limit set with setRateLimit, null when none */
   rateLimit: { max: number; windowMs: number } | null;
+  /**
+   * consumers running on this queue, in any process: those whose last heartbeat is within their TTL (3 ×
+   * ConsumerOptions.heartbeatMs); one that closed is gone at once, one whose process died after the TTL
+   */
+  consumers: number;
   counters: {
     sent: number;
     delivered: number;
@@ -190,6 +195,19 @@ export interface QueueStats {
     reclaimed: number;
     replayed: number;
   };
+}
+
+/** A running consumer, as queue.consumers() lists it. */
+export interface ConsumerInfo {
+  /** `<host>:<pid>:<random>`, also `consumer.id` */
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  /** when the consumer started, ms since the epoch by its own process's clock */
+  startedAt: number;
+  /** its last heartbeat, ms since the epoch by Redis's clock */
+  lastSeenAt: number;
 }
 
 export interface RetryPolicy {

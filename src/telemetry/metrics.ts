@@ -295,6 +295,14 @@ export class SluiceMetrics {
     this.gauge('sluice_queue_paused', '1 while deliveries of the queue are paused', ['queue'], (s, set) => {
       for (const q of s.queues) set({ queue: q.name }, q.paused ? 1 : 0);
     });
+    this.gauge(
+      'sluice_queue_consumers',
+      'Consumers running on the queue, in every process (heartbeat within its TTL)',
+      ['queue'],
+      (s, set) => {
+        for (const q of s.queues) set({ queue: q.name }, q.consumers);
+      },
+    );
     for (const [field, name, help] of QUEUE_COUNTERS) {
       this.counter(
         `sluice_queue_${name}_messages_total`,
