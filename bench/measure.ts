@@ -87,13 +87,19 @@ export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => v
     { stdio: 'ignore' },
   );
   const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
+  // Refused connections while the server starts are expected: the PING loop below waits them out.
+  const starting = () => undefined;
+  redis.on('error', starting);
   const stop = () => {
     redis.disconnect();
     server.kill('SIGKILL');
   };
   for (let n = 0; ; n++) {
     try {
-      if ((await redis.ping()) === 'PONG') return { redis, stop };
+      if ((await redis.ping()) === 'PONG') {
+        redis.off('error', starting);
+        return { redis, stop };
+      }
     } catch (error) {
       if (n > 50) {
         stop();

@@ -399,3 +399,38 @@ export class AlreadyInitializedError extends SluiceError {
     );
   }
 }
+
+/**
+ * The dashboard refused a request: `UNAUTHORIZED` (no token or a wrong one), `FORBIDDEN` (its authorize hook
+ * said no), `READ_ONLY` (an action on a read-only dashboard), `CROSS_SITE` (a write from another site),
+ * `UNSUPPORTED_MEDIA_TYPE` (an action without a JSON body) or `NOT_FOUND`; `DASHBOARD_ASSETS` when the page's
+ * files are missing (a checkout not built). `status` is the HTTP status sent.
+ */
+export class DashboardError extends SluiceError {
+  readonly status: number;
+  constructor(
+    code:
+      | 'UNAUTHORIZED'
+      | 'FORBIDDEN'
+      | 'READ_ONLY'
+      | 'CROSS_SITE'
+      | 'UNSUPPORTED_MEDIA_TYPE'
+      | 'NOT_FOUND'
+      | 'DASHBOARD_ASSETS',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.status = DASHBOARD_STATUS[code];
+  }
+}
+
+const DASHBOARD_STATUS = {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  READ_ONLY: 403,
+  CROSS_SITE: 403,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  NOT_FOUND: 404,
+  DASHBOARD_ASSETS: 500,
+} as const;

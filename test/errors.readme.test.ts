@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as main from '../src/index.js';
 import * as outbox from '../src/outbox/index.js';
 import * as service from '../src/service/index.js';
+import * as dashboard from '../src/dashboard/index.js';
 import { SluiceError } from '../src/errors.js';
 
 const root = new URL('..', import.meta.url);
@@ -16,7 +17,7 @@ function declaredErrors(): Map<string, string[]> {
     const body = source.slice(match.index, classes[n + 1]?.index ?? source.length);
     const literal = /super\(\s*'([A-Z_]+)'/.exec(body);
     // A class whose code is a constructor argument declares the codes it takes: `code: 'OOM' | 'WRONGTYPE'`.
-    const union = /constructor\(code: ([^,]+),/.exec(body);
+    const union = /constructor\(\s*code:([^,]+),/.exec(body);
     const codes = literal ? [literal[1]!] : [...(union?.[1] ?? '').matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]!);
     declared.set(match[1]!, codes);
   });
@@ -45,7 +46,7 @@ describe('README error table', () => {
     const declared = declaredErrors();
     expect(declared.size).toBeGreaterThan(20);
     const exported = new Set<string>();
-    for (const entry of [main, outbox, service]) {
+    for (const entry of [main, outbox, service, dashboard]) {
       for (const [name, value] of Object.entries(entry)) {
         if (typeof value === 'function' && value.prototype instanceof SluiceError) exported.add(name);
       }

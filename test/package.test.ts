@@ -96,6 +96,20 @@ await pool.end();
 console.log(JSON.stringify({ eventIds, relayed, received: delivery.payload.id, jobs: outboxJobs(outbox).map((job) => job.name) }));
 `;
 
+/** sluice/dashboard from the package: its page and bundled assets are served from the installed files. */
+const DASHBOARD_APP = `
+import { serveDashboard } from 'sluice/dashboard';
+
+const [url, prefix] = process.argv.slice(2);
+const dashboard = await serveDashboard({ connection: url, prefix, port: 0 });
+const status = async (path) => (await fetch(dashboard.url + path)).status;
+const script = await (await fetch(dashboard.url + 'assets/app.js')).text();
+const overview = await (await fetch(dashboard.url + 'api/overview')).json();
+const result = { page: await status(''), css: await status('assets/app.css'), scriptBytes: script.length, queues: overview.queues };
+await dashboard.close();
+console.log(JSON.stringify(result));
+`;
+
 describe('the packed package', () => {
   it('packs a built dist/ and lua/ from a fresh checkout, installs into a new project and sends and consumes', async () => {
     // A fresh checkout: the sources without dist/ (node_modules linked, so that the build needs no install).
@@ -131,11 +145,15 @@ describe('the packed package', () => {
         'dist/src/index.js',
         'dist/src/index.d.ts',
         'lua/queue/send.lua',
+        'dist/dashboard/app.js',
+        'dist/dashboard/app.css',
       ]),
     );
     expect(files.filter((f) => f.startsWith('lua/includes/')).length).toBeGreaterThan(0);
     // Nothing but the build and the scripts: no sources, tests, benchmarks or compiled fixtures.
-    expect(files.filter((f) => !/^(dist\/src\/|lua\/|package\.json$|README\.md$|LICENSE)/.test(f))).toEqual([]);
+    expect(
+      files.filter((f) => !/^(dist\/src\/|dist\/dashboard\/|lua\/|package\.json$|README\.md$|LICENSE)/.test(f)),
+    ).toEqual([]);
 
     // A new project that depends on the tarball and on ioredis 6 (what `npm install ioredis` gives today).
     const app = join(work, 'app');
@@ -152,6 +170,7 @@ describe('the packed package', () => {
     writeFileSync(join(app, 'app.mjs'), APP);
     writeFileSync(join(app, 'outbox.mjs'), OUTBOX_APP);
     writeFileSync(join(app, 'service.mjs'), SERVICE_APP);
+    writeFileSync(join(app, 'dashboard.mjs'), DASHBOARD_APP);
     await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-package-lock'], {
       cwd: app,
       env: npmEnv,
@@ -203,5 +222,12 @@ describe('the packed package', () => {
     const served = JSON.parse(service.stdout.trim()) as Record<string, unknown>;
     expect(served).toMatchObject({ queue: 'orders', payload: { orderId: 7 } });
     expect(served.received).toBe(served.sent);
+
+    const dashboard = await run(process.execPath, ['dashboard.mjs', redisUrl(), uniquePrefix('pack')], {
+      cwd: app,
+      timeout: 30_000,
+    });
+    expect(JSON.parse(dashboard.stdout.trim())).toMatchObject({ page: 200, css: 200, queues: [] });
+    expect(JSON.parse(dashboard.stdout.trim()).scriptBytes).toBeGreaterThan(10_000);
   }, 120_000);
 });

@@ -11,7 +11,7 @@ import {
 } from '../index.js';
 import { arg, EXIT, intOption, listOption, openBus, openQueue, type Command } from './context.js';
 import { duration, fields, short, table, time } from './format.js';
-import { bench, doctor, eventsTail, outboxCommand, outboxStatus } from './ops.js';
+import { bench, dashboardCommand, doctor, eventsTail, outboxCommand, outboxStatus } from './ops.js';
 
 function readyTotal(stats: QueueStats): number {
   const { critical, high, normal, low } = stats.ready;
@@ -408,6 +408,7 @@ export const COMMANDS: Record<string, Command> = {
   outbox: outboxCommand,
   doctor,
   bench,
+  dashboard: dashboardCommand,
 };
 
 /** `1 queue`, `2 queues`. */

@@ -31,6 +31,10 @@ export const OPTIONS = {
   table: { type: 'string' },
   bus: { type: 'string' },
   count: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'read-only': { type: 'boolean' },
+  token: { type: 'string' },
 } as const;
 
 export function parse(argv: string[]) {

@@ -31,6 +31,8 @@ commands:
   outbox status|retry-failed [--ids a,b] [--table t] [--bus name]   needs --mysql-url or MYSQL_URL
   doctor                                 checks the Redis server's settings for sluice
   bench [--count n]                      send and drain n messages on a temporary prefix, then delete it
+  dashboard [--port 8080] [--host 127.0.0.1] [--read-only] [--token t]   the web dashboard, until Ctrl-C
+                                         (token also from SLUICE_DASHBOARD_TOKEN; outbox with --mysql-url)
 
 options: --url (or REDIS_URL; default redis://127.0.0.1:6379), --prefix (default sluice), --json,
   --connect-timeout-ms (default 3000)

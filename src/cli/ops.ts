@@ -366,3 +366,47 @@ export const outboxCommand: Command = async (context) => {
     await outbox.close();
   }
 };
+
+// ---------------------------------------------------------------- dashboard
+
+/**
+ * The web dashboard on its own port until SIGINT or SIGTERM. The token comes from --token or
+ * SLUICE_DASHBOARD_TOKEN (the environment keeps it out of `ps`); the outbox is shown with --mysql-url.
+ */
+export const dashboardCommand: Command = async (context) => {
+  const { values } = context;
+  const port = intOption(values, 'port', 8080);
+  const token = values.token ?? process.env.SLUICE_DASHBOARD_TOKEN;
+  const outbox = context.mysqlUrl ? await openOutbox(context) : undefined;
+  const { serveDashboard } = await import('../dashboard/index.js');
+  let running;
+  try {
+    running = await serveDashboard({
+      connection: context.redis,
+      prefix: context.prefix,
+      port,
+      host: values.host ?? '127.0.0.1',
+      readOnly: values['read-only'] === true,
+      ...(token ? { token } : {}),
+      ...(outbox ? { outbox } : {}),
+    });
+  } catch (error) {
+    await outbox?.close();
+    throw error;
+  }
+  context.out.print({ url: running.url, readOnly: values['read-only'] === true, prefix: context.prefix }, () =>
+    [
+      `sluice dashboard for prefix ${context.prefix} at ${running.url}${token ? '?token=<token>' : ''}`,
+      values['read-only'] ? '(read-only: actions are refused)' : '',
+      'Ctrl-C to stop',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await running.close();
+  await outbox?.close();
+};
