@@ -26,6 +26,7 @@ describe('request ids: a repeated request has the effect of one', () => {
       'queue/deadLetterList',
       'queue/peek',
       'queue/search',
+      'queue/consumers',
       'bus/stats',
     ]);
     const natural = new Set([
