@@ -31,6 +31,7 @@ describe('request ids: a repeated request has the effect of one', () => {
     ]);
     const natural = new Set([
       'queue/wake',
+      'queue/presence',
       'registry/register',
       'scheduler/register',
       'scheduler/forget',

@@ -4,15 +4,16 @@
   ARGV[1] member `<consumer id>|<ttl ms>|<info JSON>`, fixed for the consumer's life (src/queue/presence.ts)
   ARGV[2] TTL ms: the entry counts until its last heartbeat plus this, by Redis's clock; 0 removes the member
   Returns: how many consumers count as present after the call
-  Errors: none (the wrapper validates the TTL; the member is opaque here)
+  Errors: a TTL that is not a number, before any write (the wrapper validates it; the member is opaque here)
   Repeat: a repeated heartbeat re-adds the same member with a later deadline, and a repeated removal removes
   a member already gone: both harmless. No request id.
 ]]
 --@include "queue"
 
+local ttlMs = tonumber(ARGV[2])
+if not ttlMs then return redis.error_reply('ERR presence TTL must be a number of ms') end
 local k = queueKeys(KEYS[1])
 local now = nowMs()
-local ttlMs = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', k.consumers, '-inf', now)
 if ttlMs > 0 then
   redis.call('ZADD', k.consumers, now + ttlMs, ARGV[1])
