@@ -22,6 +22,11 @@ function settlesWithin<T>(promise: Promise<T>, what: string, ms = 20_000): Promi
 
 /** The tests' heartbeat: a consumer that stops beating drops out after 3 × this. */
 const HEARTBEAT_MS = 100;
+/**
+ * For consumers that must stay counted however loaded the machine is: a 100 ms beat would drop out of the count
+ * after one 300 ms stall of the event loop.
+ */
+const STEADY_MS = 5_000;
 
 async function consumersCounted(queue: Queue<any>, expected: number): Promise<boolean> {
   return (await queue.getStats()).consumers === expected;
@@ -31,9 +36,9 @@ describe('consumer presence', () => {
   it('stats counts the running consumers: 0 before, 1, 2, and 0 once they closed', async () => {
     const queue = env.queue<string>('work');
     expect((await queue.getStats()).consumers).toBe(0);
-    const first = queue.consume(() => undefined, { heartbeatMs: HEARTBEAT_MS });
+    const first = queue.consume(() => undefined, { heartbeatMs: STEADY_MS });
     await waitFor(() => consumersCounted(queue, 1), 'one consumer counted');
-    const second = queue.consume(() => undefined, { heartbeatMs: HEARTBEAT_MS });
+    const second = queue.consume(() => undefined, { heartbeatMs: STEADY_MS });
     await waitFor(() => consumersCounted(queue, 2), 'two consumers counted');
     await first.close();
     // A closed consumer leaves at once, not after its TTL.
@@ -49,7 +54,7 @@ describe('consumer presence', () => {
     const a = env.queue<string>('a', { prefix });
     const b = env.queue<string>('b', { prefix });
     const other = new Queue<string>('a', { connection: env.connection(), prefix });
-    const consumer = other.consume(() => undefined, { heartbeatMs: HEARTBEAT_MS });
+    const consumer = other.consume(() => undefined, { heartbeatMs: STEADY_MS });
     await waitFor(() => consumersCounted(a, 1), 'the consumer counted on its queue');
     expect((await b.getStats()).consumers).toBe(0);
     await consumer.close();
@@ -88,7 +93,7 @@ describe('consumer presence', () => {
 
   it('a consumer whose process was killed drops out after its TTL; one still running stays', async () => {
     const queue = env.queue<string>('killed');
-    const staying = queue.consume(() => undefined, { heartbeatMs: HEARTBEAT_MS });
+    const staying = queue.consume(() => undefined, { heartbeatMs: STEADY_MS });
     const child = startChild('presence-consumer', {
       REDIS_URL: redisUrl(),
       PREFIX: queue.prefix,
@@ -100,8 +105,10 @@ describe('consumer presence', () => {
         (m): m is { id: string; pid: number } => typeof (m as { id?: string }).id === 'string',
         'its consumer id',
       );
-      await waitFor(() => consumersCounted(queue, 2), 'both consumers counted');
-      const listed = await queue.consumers();
+      const listed = await waitFor(async () => {
+        const found = await queue.consumers();
+        return found.length === 2 ? found : null;
+      }, 'both consumers listed');
       expect(listed.find((c) => c.id === started.id)).toMatchObject({ pid: started.pid, concurrency: 3 });
       child.process.kill('SIGKILL');
       await child.exited;
