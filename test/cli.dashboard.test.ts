@@ -80,10 +80,10 @@ describe('sluice dashboard', () => {
     expect((await once(child, 'close'))[0]).toBe(0);
   });
 
-  it('refuses a network address without a token or read-only, and a port in use (exit 2)', async () => {
+  it('refuses a network address without a token, and a port in use (exit 2)', async () => {
     const open = await runCli(['dashboard', '--host', '0.0.0.0', '--port', '0']);
     expect(open.code).toBe(2);
-    expect(open.stderr).toContain('reachable from the network: give it a token (--token), or make it read-only');
+    expect(open.stderr).toContain('reachable from the network, payloads included: give it a token (--token or');
     const first = spawnCli(['dashboard', '--port', '0', '--json']);
     let stdout = '';
     first.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

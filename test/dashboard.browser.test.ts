@@ -157,6 +157,12 @@ describe('dashboard in Chromium', () => {
       await page.getByRole('button', { name: 'order.created' }).click();
       await expect.poll(() => page.getByTestId('history').textContent()).toContain('"orderId":1');
       await shot(page, 'bus');
+      // A subscription's link opens its own queue (not a plain queue of that name).
+      await page.getByTestId('subscriptions').getByRole('link', { name: 'billing' }).click();
+      await expect.poll(() => page.getByTestId('queue-name').textContent()).toBe('billing');
+      await expect.poll(() => page.getByTestId('stat-ready').textContent()).toBe('1');
+      await page.getByRole('tab', { name: 'ready' }).click();
+      await expect.poll(() => page.getByTestId('messages').textContent()).toContain('order.created');
       await page.goto(`${dashboard.url}#/jobs`);
       await expect.poll(() => page.getByTestId('jobs').textContent()).toContain('cleanup');
       await shot(page, 'jobs');

@@ -77,10 +77,7 @@ describe('dashboard routes', () => {
     expect(delayed[0].at).toBeGreaterThan(Date.now() + 3_000_000);
     const dead = await json(await dashboard.get('api/queues/payments/messages?state=dead'));
     expect(dead[0]).toMatchObject({ id: seed.deadId, lastError: 'card declined' });
-    const one = await json(await dashboard.get(`api/queues/payments/messages/${seed.deadId}`));
-    expect(one).toMatchObject({ id: seed.deadId, status: 'FAILED', payload: { paymentId: 9, card: 'visa' } });
-    const gone = await dashboard.get('api/queues/payments/messages/no-such-id');
-    expect(gone.status).toBe(404);
+    expect(dead[0].message).toMatchObject({ payload: { paymentId: 9, card: 'visa' }, attempts: 1 });
     const bad = await dashboard.get('api/queues/orders/messages?state=finished');
     expect(bad.status).toBe(400);
     expect((await json(bad)).error).toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -98,8 +95,11 @@ describe('dashboard routes', () => {
     expect(byType.matches.map((m: any) => m.id).sort()).toEqual([seed.ready[0], seed.ready[1]].sort());
     const byText = await json(await dashboard.get('api/queues/orders/search?state=ready&text=rush'));
     expect(byText.matches.map((m: any) => m.id)).toEqual([seed.ready[2]]);
-    const byId = await json(await dashboard.get(`api/queues/orders/search?id=${seed.delayed}`));
+    const byId = await json(await dashboard.get(`api/queues/orders/search?state=delayed&id=${seed.delayed}`));
     expect(byId.matches).toEqual([expect.objectContaining({ id: seed.delayed, state: 'delayed' })]);
+    expect(
+      (await json(await dashboard.get(`api/queues/orders/search?state=ready&id=${seed.delayed}`))).matches,
+    ).toEqual([]);
     const none = await dashboard.get('api/queues/orders/search?state=ready');
     expect(none.status).toBe(400);
   });
@@ -108,8 +108,13 @@ describe('dashboard routes', () => {
     const { dashboard, seed } = await seeded();
     const replay = await dashboard.post('api/queues/payments/replay', { ids: [seed.deadId] });
     expect(await json(replay)).toEqual({ replayed: 1, ids: [seed.deadId] });
+    // A replay of what is no longer a dead letter replays nothing (and says so).
+    expect(await json(await dashboard.post('api/queues/payments/replay', { ids: [seed.deadId] }))).toEqual({
+      replayed: 0,
+      ids: [],
+    });
     expect((await seed.payments.getMessage(seed.deadId))?.status).toBe('PENDING');
-    expect(dashboard.logs).toEqual([
+    expect(dashboard.logs[0]).toEqual(
       expect.objectContaining({
         who: 'anonymous',
         action: 'queue.replay',
@@ -117,7 +122,7 @@ describe('dashboard routes', () => {
         detail: { ids: [seed.deadId] },
         outcome: 'done',
       }),
-    ]);
+    );
 
     // Three more dead letters, two of one type: purge by filter takes exactly those two.
     for (const type of ['payment.charge', 'payment.charge', 'payment.refund']) {
@@ -150,6 +155,13 @@ describe('dashboard routes', () => {
     expect((await seed.orders.getStats()).rateLimit).toEqual({ max: 10, windowMs: 1000 });
     const bad = await dashboard.post('api/queues/orders/rate-limit', { limit: { max: -1, windowMs: 1000 } });
     expect(bad.status).toBe(400);
+    // A body without `limit` is refused, not read as "no limit".
+    for (const body of [{}, { max: 5, windowMs: 1000 }, { limit: 5 }]) {
+      const refused = await dashboard.post('api/queues/orders/rate-limit', body);
+      expect(refused.status).toBe(400);
+      expect((await json(refused)).error.message).toContain('{ "limit": null } to remove it');
+    }
+    expect((await seed.orders.getStats()).rateLimit).toEqual({ max: 10, windowMs: 1000 });
     await dashboard.post('api/queues/orders/rate-limit', { limit: null });
     expect((await seed.orders.getStats()).rateLimit).toBeNull();
   });
@@ -162,6 +174,113 @@ describe('dashboard routes', () => {
     expect((await seed.payments.getMessage(seed.deadId))?.status).toBe('FAILED');
     expect(dashboard.logs).toEqual([expect.objectContaining({ action: 'queue.replay', outcome: 'refused' })]);
     expect((await dashboard.get('api/overview')).status).toBe(200);
+  });
+
+  it('a queue or bus that does not exist is NOT_FOUND, and an action on one writes nothing', async () => {
+    const { dashboard, prefix } = await seeded();
+    for (const path of ['api/queues/nosuchqueue', 'api/queues/nosuchqueue/messages', 'api/buses/nosuchbus']) {
+      const reply = await dashboard.get(path);
+      expect(reply.status, path).toBe(404);
+      expect((await json(reply)).error.code).toBe('NOT_FOUND');
+    }
+    const pause = await dashboard.post('api/queues/nosuchqueue/pause', {});
+    expect(pause.status).toBe(404);
+    expect((await json(pause)).error.message).toContain(`no queue nosuchqueue under prefix ${prefix}`);
+    expect(await r.redis.keys(`{${prefix}:nosuchqueue}*`)).toEqual([]);
+    expect(dashboard.logs).toEqual([expect.objectContaining({ action: 'queue.pause', outcome: 'refused' })]);
+    // A queue made after the dashboard's discovery was cached is found (discovery is read again once).
+    await r.queue('fresh', { prefix }).send({ n: 1 });
+    expect((await dashboard.get('api/queues/fresh')).status).toBe(200);
+  });
+
+  it("a subscriber's queue is read and acted on through ?bus=", async () => {
+    const prefix = r.prefix();
+    const bus = new EventBus('domain', { connection: r.redis, prefix });
+    try {
+      await bus.subscribe('billing', 'order.*');
+      await bus.publish('order.created', { orderId: 5 });
+      const dashboard = await start({ connection: r.redis, prefix });
+      const detail = await json(await dashboard.get('api/queues/billing?bus=domain'));
+      expect(detail.stats.ready.normal).toBe(1);
+      const page = await json(await dashboard.get('api/queues/billing/messages?state=ready&bus=domain'));
+      expect(page[0].message.payload).toMatchObject({ type: 'order.created', data: { orderId: 5 } });
+      await dashboard.post('api/queues/billing/pause?bus=domain', {});
+      expect((await bus.subscriberQueue('billing').getStats()).paused).toBe(true);
+      expect((await dashboard.get('api/queues/nobody?bus=domain')).status).toBe(404);
+      // Without ?bus= the name is a plain queue, which does not exist.
+      expect((await dashboard.get('api/queues/billing')).status).toBe(404);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('replays and purges all matching in batches past the 1,000 ids of one call', async () => {
+    const { dashboard, seed } = await seeded();
+    const ids = await seed.payments.sendMany(
+      Array.from({ length: 1500 }, (_, n) => ({ payload: { n }, type: 'payment.bulk' })),
+    );
+    for (let done = 0; done < ids.length;) {
+      const deliveries = await seed.payments.dequeue({ count: 1000 });
+      await seed.payments.nackMany(deliveries.map((ref) => ({ ref, retry: false, error: 'bulk' })));
+      done += deliveries.length;
+    }
+    expect((await seed.payments.getStats()).deadLetters).toBe(1501);
+    const replay = await json(await dashboard.post('api/queues/payments/replay', { filter: { type: 'payment.bulk' } }));
+    expect(replay.replayed).toBe(1500);
+    const stats = await seed.payments.getStats();
+    expect(stats.deadLetters).toBe(1);
+    expect(stats.ready.normal).toBe(1500);
+    const both = await dashboard.post('api/queues/payments/purge', { ids: [seed.deadId], all: true });
+    expect(both.status).toBe(400);
+  });
+
+  it('refuses addresses that would leave the dashboard, malformed escapes, and Host names not allowed', async () => {
+    const { dashboard, prefix } = await seeded();
+    const { request } = await import('node:http');
+    const raw = (path: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; location: string | undefined; body: string }>((resolve, reject) => {
+        const req = request(`${dashboard.origin}/`, { path, headers }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, location: response.headers.location, body }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of ['//evil.example', '/\\evil.example', '//evil.example/api/overview']) {
+      const reply = await raw(path);
+      expect(reply.status, path).toBe(404);
+      expect(reply.location).toBeUndefined();
+    }
+    const escape = await raw('/api/queues/%E0');
+    expect(escape.status).toBe(400);
+    expect(JSON.parse(escape.body).error.message).toContain('malformed %-escape');
+    expect((await raw('/api/overview', { Cookie: 'sluice_dashboard=%E0' })).status).toBe(200);
+    expect((await raw('/favicon.ico')).status).toBe(204);
+
+    // serveDashboard on loopback with no token answers loopback Host names only (DNS rebinding).
+    const served = await serveDashboard({ connection: r.redis, prefix, port: 0 });
+    try {
+      const port = new URL(served.url).port;
+      expect((await fetch(`${served.url}api/overview`)).status).toBe(200);
+      const { request: req2 } = await import('node:http');
+      const rebound = await new Promise<number>((resolve, reject) => {
+        const call = req2(
+          { host: '127.0.0.1', port, path: '/api/overview', headers: { Host: `evil.example:${port}` } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        call.on('error', reject);
+        call.end();
+      });
+      expect(rebound).toBe(403);
+    } finally {
+      await served.close();
+    }
   });
 
   it('a token guards every request: bearer header, or the cookie set by ?token=', async () => {
@@ -181,6 +300,9 @@ describe('dashboard routes', () => {
     const action = await dashboard.post('api/queues/orders/pause', {}, { Cookie: cookie.split(';')[0]! });
     expect(action.status).toBe(200);
     expect(dashboard.logs.at(-1)).toMatchObject({ who: 'token', action: 'queue.pause', outcome: 'done' });
+    // An action without the token is refused and logged.
+    expect((await dashboard.post('api/queues/orders/resume', {})).status).toBe(401);
+    expect(dashboard.logs.at(-1)).toMatchObject({ who: 'anonymous', action: 'queue.resume', outcome: 'refused' });
   });
 
   it('an authorize hook decides each action and names who is logged', async () => {
@@ -203,6 +325,7 @@ describe('dashboard routes', () => {
     const done = await dashboard.post('api/queues/payments/purge', { ids: [seed.deadId] }, { 'X-User': 'alice' });
     expect(await json(done)).toEqual({ purged: 1 });
     expect(dashboard.logs).toEqual([
+      expect.objectContaining({ who: 'anonymous', action: 'queue.purge', outcome: 'refused' }),
       expect.objectContaining({ who: 'alice', action: 'queue.purge', outcome: 'done', result: { purged: 1 } }),
     ]);
     expect(asked).toEqual(['queue.purge', 'queue.purge']);
@@ -215,6 +338,7 @@ describe('dashboard routes', () => {
     expect((await json(crossSite)).error.code).toBe('CROSS_SITE');
     const otherOrigin = await dashboard.post('api/queues/orders/pause', {}, { Origin: 'https://evil.example' });
     expect(otherOrigin.status).toBe(403);
+    // A form parser in front (express.urlencoded) would parse the body: the content type is what is checked.
     const form = await fetch(`${dashboard.url}api/queues/orders/pause`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -293,10 +417,12 @@ describe('dashboard routes', () => {
     expect(outbox.status).toBe(400);
     expect((await json(outbox)).error.message).toContain('pass outbox');
     await expect(start({ connection: r.redis, token: 'short' })).rejects.toThrow(ValidationError);
-    await expect(serveDashboard({ connection: r.redis, host: '0.0.0.0', port: 0 })).rejects.toThrow(
-      /reachable from the network: give it a token/,
-    );
-    const open = await serveDashboard({ connection: r.redis, host: '0.0.0.0', port: 0, readOnly: true });
+    for (const readOnly of [false, true]) {
+      await expect(serveDashboard({ connection: r.redis, host: '0.0.0.0', port: 0, readOnly })).rejects.toThrow(
+        /reachable from the network, payloads included: give it a token/,
+      );
+    }
+    const open = await serveDashboard({ connection: r.redis, host: '0.0.0.0', port: 0, token: TOKEN });
     expect(open.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+\/$/);
     await open.close();
   });

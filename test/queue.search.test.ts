@@ -209,9 +209,17 @@ describe('queue.search: a bounded, read-only search of one state', () => {
       expect((error as ValidationError).field).toBe(field);
       expect((error as ValidationError).message).toMatch(message);
     };
-    await refused(() => queue.search({}), 'filter', /at least one of filter.type, filter.partitionKey, filter.text/);
+    await refused(
+      () => queue.search({}),
+      'filter',
+      /at least one of filter.id, filter.type, filter.partitionKey, filter.text/,
+    );
     await refused(() => queue.search(undefined as never), 'filter', /filter must be an object/);
-    await refused(() => queue.search({ id: 'x' } as never), 'filter.id', /unknown option "id"/);
+    await refused(() => queue.search({ id: '' }), 'filter.id', /filter.id must be a message id/);
+    await refused(() => queue.search({ id: 'a|b' }), 'filter.id', /filter.id must be a message id/);
+    await refused(() => queue.search({ kind: 'x' } as never), 'filter.kind', /unknown option "kind"/);
+    // A lone surrogate could not travel as the script's JSON argument.
+    await refused(() => queue.search({ text: 'a\ud800b' }), 'filter.text', /not well-formed Unicode/);
     await refused(() => queue.search({ type: 'a' }, { state: 'pending' as never }), 'state', /state must be one of/);
     await refused(() => queue.search({ text: 'x'.repeat(257) }), 'filter.text', /at most 256 bytes, got 257 bytes/);
     await refused(() => queue.search({ text: 'é'.repeat(129) }), 'filter.text', /at most 256 bytes, got 258 bytes/);
@@ -224,6 +232,20 @@ describe('queue.search: a bounded, read-only search of one state', () => {
     await refused(() => queue.search({ type: 'a' }, { offset: 1 } as never), 'offset', /unknown option "offset"/);
     // 256 bytes is fine.
     expect(await queue.search({ text: 'é'.repeat(128) })).toEqual({ matches: [], cursor: null, scanned: 0 });
+  });
+
+  it('finds one message by id in a bounded walk, in the state it is in', async () => {
+    const queue = env.queue<{ n: number }>('by-id');
+    const ids = await queue.sendMany(Array.from({ length: 30 }, (_, n) => ({ payload: { n } })));
+    const later = await queue.send({ n: 99 }, { delayMs: 60_000 });
+    const hit = await queue.search({ id: ids[17]! });
+    expect(hit.matches.map((m) => [m.id, m.message?.payload])).toEqual([[ids[17], { n: 17 }]]);
+    expect(hit.cursor).toBeNull();
+    expect((await queue.search({ id: later })).matches).toEqual([]);
+    expect((await queue.search({ id: later }, { state: 'delayed' })).matches.map((m) => m.id)).toEqual([later]);
+    // Bounded like the other filters: ten entries examined, then a cursor to go on from.
+    const first = await queue.search({ id: ids[25]! }, { scanLimit: 10 });
+    expect(first).toMatchObject({ matches: [], cursor: 10, scanned: 10 });
   });
 });
 

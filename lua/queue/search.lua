@@ -8,7 +8,7 @@
   KEYS[1] queue base key `{prefix:name}`; every other key is derived from it (includes/queue.lua)
   ARGV[1] 'ready', 'delayed', 'inflight' or 'dead'  ARGV[2] cursor (entries to skip)
   ARGV[3] scan limit (entries examined, at most 10000)  ARGV[4] match limit (at most 1000)
-  ARGV[5] filter as JSON `{ type?, partitionKey?, text? }`: type and partitionKey match the record's exactly,
+  ARGV[5] filter as JSON `{ id?, type?, partitionKey?, text? }`: id, type and partitionKey match exactly,
           text is a plain substring of the payload JSON (not of the headers)
   Returns: flat array: next cursor (-1 when the state was read to its end), entries examined, then 4 per
            match as queue/peek: id, record, last error (false if none), due time, deadline or failure time
@@ -25,11 +25,12 @@ local cursor = tonumber(ARGV[2])
 local scanLimit = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local filter = cjson.decode(ARGV[5])
-local wantType, wantKey, wantText = filter.type, filter.partitionKey, filter.text
+local wantId, wantType, wantKey, wantText = filter.id, filter.type, filter.partitionKey, filter.text
 
 local function matches(rec)
   local id, _, _, _, _, _, messageType, pkLen, keyAt = string.match(rec, RECORD_HEADER)
   if not id then return false end
+  if wantId and id ~= wantId then return false end
   if wantType and messageType ~= wantType then return false end
   pkLen = tonumber(pkLen)
   if wantKey and (pkLen ~= #wantKey or string.sub(rec, keyAt, keyAt + pkLen - 1) ~= wantKey) then return false end

@@ -27,7 +27,7 @@ commands:
   events tail <bus> [pattern] [--interval-ms n]   new events as they are published, until Ctrl-C
   subs <bus>                             a bus's subscriptions and their queues
   jobs [pause|resume|restart <name>]     scheduler jobs
-  locks                                  lock names in use: held, TTL, fence
+  locks                                  lock names in use: held, holder, TTL, fence
   outbox status|retry-failed [--ids a,b] [--table t] [--bus name]   needs --mysql-url or MYSQL_URL
   doctor                                 checks the Redis server's settings for sluice
   bench [--count n]                      send and drain n messages on a temporary prefix, then delete it

@@ -13,11 +13,11 @@ import {
   Scheduler,
   ValidationError,
   type Discovery,
-  type MessageStatus,
   type PeekedMessage,
   type PeekState,
   type QueueStats,
 } from '../index.js';
+import { DashboardError } from '../errors.js';
 import type { Outbox } from '../outbox/index.js';
 
 /** One sample of every queue's counters, for the throughput chart. */
@@ -72,9 +72,11 @@ export interface SearchFilter {
 export class DashboardData {
   private readonly queues = new Map<string, Queue>();
   private readonly buses = new Map<string, EventBus>();
+  private readonly subscriberQueues = new Map<string, Queue>();
   private readonly locks: Locks;
   private readonly scheduler: Scheduler;
   private discovery: { at: number; value: Promise<Discovery> } | null = null;
+  private readonly types = new Map<string, { at: number; value: Promise<{ types: string[]; complete: boolean }> }>();
   private samples: Sample[] = [];
 
   constructor(
@@ -91,23 +93,63 @@ export class DashboardData {
     return this.outbox !== undefined;
   }
 
-  /** A queue the dashboard reads or acts on; not registered for discovery (a mistyped name would be). */
+  /**
+   * A queue the dashboard reads or acts on; not registered for discovery (a mistyped name would be). The
+   * objects are kept for the names last used, at most MAX_CACHED: names come from URLs, which anyone can make up.
+   */
   queue(name: string): Queue {
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = new Queue(name, { connection: this.client, prefix: this.prefix, register: false });
-      this.queues.set(name, queue);
-    }
-    return queue;
+    return cached(
+      this.queues,
+      name,
+      () => new Queue(name, { connection: this.client, prefix: this.prefix, register: false }),
+    );
   }
 
   bus(name: string): EventBus {
-    let bus = this.buses.get(name);
-    if (!bus) {
-      bus = new EventBus(name, { connection: this.client, prefix: this.prefix, register: false });
-      this.buses.set(name, bus);
+    return cached(
+      this.buses,
+      name,
+      () => new EventBus(name, { connection: this.client, prefix: this.prefix, register: false }),
+    );
+  }
+
+  /**
+   * The queue a URL names, which must exist: a queue the discovery found (looked for again once, for one made
+   * a moment ago), or with `bus`, the queue of one of that bus's subscribers. Anything else is NOT_FOUND, so a
+   * typo in an address reads nothing and writes nothing.
+   */
+  async resolve(name: string, bus: string | null): Promise<Queue> {
+    if (bus !== null) {
+      const subscriptions = await this.bus(bus).listSubscriptions();
+      if (!subscriptions.some((subscription) => subscription.subscriberId === name)) {
+        throw new DashboardError('NOT_FOUND', `bus ${bus} has no subscriber ${name} under prefix ${this.prefix}`);
+      }
+      return cached(
+        this.subscriberQueues,
+        `${bus}\u0000${name}`,
+        () => this.bus(bus).subscriberQueue(name) as unknown as Queue,
+      );
     }
-    return bus;
+    if (!(await this.discover()).queues.includes(name)) {
+      this.rediscover();
+      if (!(await this.discover()).queues.includes(name)) {
+        throw new DashboardError(
+          'NOT_FOUND',
+          `no queue ${name} under prefix ${this.prefix} (not in the registry nor found by the scan); check the name`,
+        );
+      }
+    }
+    return this.queue(name);
+  }
+
+  async requireBus(name: string): Promise<EventBus> {
+    if (!(await this.discover()).buses.includes(name)) {
+      this.rediscover();
+      if (!(await this.discover()).buses.includes(name)) {
+        throw new DashboardError('NOT_FOUND', `no event bus ${name} under prefix ${this.prefix}; check the name`);
+      }
+    }
+    return this.bus(name);
   }
 
   async discover(): Promise<Discovery> {
@@ -216,14 +258,13 @@ export class DashboardData {
     return rates;
   }
 
-  async queueDetail(name: string) {
-    const queue = this.queue(name);
+  async queueDetail(queue: Queue) {
     const [stats, consumers] = await Promise.all([queue.getStats(), queue.consumers()]);
     return { stats, consumers };
   }
 
-  async messages(name: string, state: PeekState, offset: number, limit: number) {
-    return await this.queue(name).peek(state, { offset, limit });
+  async messages(queue: Queue, state: PeekState, offset: number, limit: number) {
+    return await queue.peek(state, { offset, limit });
   }
 
   /**
@@ -231,30 +272,16 @@ export class DashboardData {
    * the state are examined from `cursor`, and the reply says where to go on.
    */
   async search(
-    name: string,
+    queue: Queue,
     state: PeekState,
     filter: SearchFilter,
     cursor: number,
     limit: number,
   ): Promise<{ matches: PeekedMessage[]; cursor: number | null; scanned: number }> {
-    const queue = this.queue(name);
-    if (filter.id) {
-      const info = await queue.getMessage(filter.id);
-      if (!info) return { matches: [], cursor: null, scanned: 1 };
-      const { status, lastError, at, ...message } = info;
-      const found: PeekedMessage = {
-        id: info.id,
-        state: STATUS_STATE[status],
-        message,
-        raw: null,
-        lastError,
-        at,
-      };
-      return { matches: [found], cursor: null, scanned: 1 };
-    }
-    const { type, partitionKey, text } = filter;
+    const { id, type, partitionKey, text } = filter;
     return await queue.search(
       {
+        ...(id ? { id } : {}),
         ...(type ? { type } : {}),
         ...(partitionKey ? { partitionKey } : {}),
         ...(text ? { text } : {}),
@@ -267,11 +294,11 @@ export class DashboardData {
    * The ids of every dead letter matching the filter, for "replay / purge all matching": bounded search
    * steps until the end of the dead-letter queue or `max` ids.
    */
-  async matchingDeadLetters(name: string, filter: SearchFilter, max: number): Promise<string[]> {
+  async matchingDeadLetters(queue: Queue, filter: SearchFilter, max: number): Promise<string[]> {
     const ids: string[] = [];
     let cursor: number | null = 0;
     while (cursor !== null && ids.length < max) {
-      const page = await this.search(name, 'dead', filter, cursor, Math.min(1000, max - ids.length));
+      const page = await this.search(queue, 'dead', filter, cursor, Math.min(1000, max - ids.length));
       for (const match of page.matches) if (match.state === 'dead') ids.push(match.id);
       cursor = page.cursor;
     }
@@ -279,11 +306,11 @@ export class DashboardData {
   }
 
   async busDetail(name: string) {
-    const bus = this.bus(name);
+    const bus = await this.requireBus(name);
     const [stats, subscriptions, types] = await Promise.all([
       bus.getStats(),
       bus.listSubscriptions(),
-      bus.historyTypes({ scanLimit: this.scanLimit }),
+      this.historyTypes(bus),
     ]);
     const withQueues = await Promise.all(
       subscriptions.map(async (subscription) => ({
@@ -292,6 +319,18 @@ export class DashboardData {
       })),
     );
     return { name, stats, subscriptions: withQueues, types: types.types, typesComplete: types.complete };
+  }
+
+  /** The bus's event types (a bounded SCAN), cached as discovery is. */
+  private historyTypes(bus: EventBus): Promise<{ types: string[]; complete: boolean }> {
+    const now = Date.now();
+    const known = this.types.get(bus.name);
+    if (known && now - known.at <= DISCOVERY_TTL_MS) return known.value;
+    const value = bus.historyTypes({ scanLimit: this.scanLimit });
+    this.types.set(bus.name, { at: now, value });
+    if (this.types.size > MAX_CACHED) this.types.delete(this.types.keys().next().value!);
+    value.catch(() => this.types.delete(bus.name));
+    return value;
   }
 
   async history(name: string, type: string, limit: number) {
@@ -337,19 +376,33 @@ export class DashboardData {
     await Promise.allSettled([
       ...[...this.queues.values()].map((queue) => queue.close()),
       ...[...this.buses.values()].map((bus) => bus.close()),
+      ...[...this.subscriberQueues.values()].map((queue) => queue.close()),
       this.locks.close(),
       this.scheduler.close({ graceMs: 0 }),
     ]);
   }
 }
 
-const STATUS_STATE: Record<MessageStatus, PeekState> = {
-  PENDING: 'ready',
-  DELAYED: 'delayed',
-  RETRY: 'delayed',
-  PROCESSING: 'inflight',
-  FAILED: 'dead',
-};
+/** Queue and bus objects kept per name, at most. */
+const MAX_CACHED = 1_000;
+
+/** The object for `name`, made by `make` when missing; the least recently used one is closed past MAX_CACHED. */
+function cached<T extends { close(): Promise<void> }>(map: Map<string, T>, name: string, make: () => T): T {
+  let value = map.get(name);
+  if (value) {
+    map.delete(name); // re-inserted below: the map's order is the order of use
+  } else {
+    value = make();
+  }
+  map.set(name, value);
+  if (map.size > MAX_CACHED) {
+    const [oldest, object] = map.entries().next().value!;
+    map.delete(oldest);
+    // Its client is the dashboard's, shared: closing the object releases nothing that can fail.
+    void object.close().catch(() => undefined);
+  }
+  return value;
+}
 
 function round(n: number): number {
   return Math.round(n * 10) / 10;

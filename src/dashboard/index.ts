@@ -36,22 +36,32 @@ export interface RunningDashboard {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+function loopbackHosts(port: number): string[] {
+  return ['127.0.0.1', 'localhost', '[::1]'].map((name) => `${name}:${port}`);
+}
+
 /**
- * The dashboard on its own HTTP server. On an address other than loopback it needs a token, an authorize
- * hook or readOnly: an open dashboard with actions must not be reachable from the network by accident.
+ * The dashboard on its own HTTP server. On an address other than loopback it needs a token or an authorize
+ * hook: payloads (even read-only) and actions must not be reachable from the network by accident. On loopback
+ * with neither, it answers only Host names of loopback, so a page of another site cannot reach it through DNS
+ * rebinding.
  */
 export async function serveDashboard(options: ServeOptions): Promise<RunningDashboard> {
   const { port = 8080, host = '127.0.0.1', ...dashboard } = options;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new ValidationError('port', `port must be a whole number from 0 to 65535, got ${String(port)}`);
   }
-  if (!LOOPBACK.has(host) && !dashboard.token && !dashboard.authorize && !dashboard.readOnly) {
+  const open = !dashboard.token && !dashboard.authorize;
+  if (!LOOPBACK.has(host) && open) {
     throw new ValidationError(
       'host',
-      `a dashboard on ${host} is reachable from the network: give it a token (--token), or make it read-only (--read-only)`,
+      `a dashboard on ${host} is reachable from the network, payloads included: give it a token (--token or ` +
+        'SLUICE_DASHBOARD_TOKEN), or an authorize hook',
     );
   }
-  const handler = createDashboard(dashboard);
+  const handler = createDashboard(
+    open && dashboard.allowedHosts === undefined ? { ...dashboard, allowedHosts: loopbackHosts(port) } : dashboard,
+  );
   const server = createServer(handler);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -73,6 +83,10 @@ export async function serveDashboard(options: ServeOptions): Promise<RunningDash
     );
   }
   const address = server.address() as AddressInfo;
+  if (open && dashboard.allowedHosts === undefined && port === 0) {
+    // The port was picked now: the handler learns the Host names it answers from the bound port.
+    handler.allowHosts(loopbackHosts(address.port));
+  }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shown}:${address.port}/`,

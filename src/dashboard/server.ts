@@ -7,8 +7,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Redis, type Cluster } from 'ioredis';
-import { DashboardError, SluiceError, ValidationError } from '../errors.js';
+import type { Cluster, Redis } from 'ioredis';
+import { closeOwned, resolveConnection } from '../connection.js';
+import { DashboardError, JobNotFoundError, SluiceError, UnknownSubscriberError, ValidationError } from '../errors.js';
+import type { Queue } from '../index.js';
 import type { Outbox } from '../outbox/index.js';
 import { DashboardData, PEEK_STATES, type SearchFilter } from './api.js';
 
@@ -68,6 +70,12 @@ export interface DashboardOptions {
   log?: (entry: DashboardLogEntry) => void;
   /** keys the discovery SCAN reads at most (default 10,000) */
   scanLimit?: number;
+  /**
+   * the Host headers the dashboard answers (`localhost:8080`, …); others get 403. serveDashboard sets the
+   * loopback names when it runs on loopback with no token or authorize, so a DNS-rebinding page cannot reach
+   * it. Default: any host.
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** A request handler, usable as `http.createServer(handler)`, Express middleware or `app.use('/path', handler)`. */
@@ -75,9 +83,21 @@ export interface DashboardHandler {
   (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void): void;
   /** Closes what the dashboard opened (its Redis client when given a URL). */
   close(): Promise<void>;
+  /** @internal serveDashboard on a port picked at listen time: the loopback Host names with that port */
+  allowHosts(hosts: readonly string[]): void;
 }
 
-const OPTION_NAMES = new Set(['connection', 'prefix', 'readOnly', 'token', 'authorize', 'outbox', 'log', 'scanLimit']);
+const OPTION_NAMES = new Set([
+  'connection',
+  'prefix',
+  'readOnly',
+  'token',
+  'authorize',
+  'outbox',
+  'log',
+  'scanLimit',
+  'allowedHosts',
+]);
 const COOKIE = 'sluice_dashboard';
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_PAGE = 200;
@@ -148,11 +168,9 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   if (!Number.isSafeInteger(scanLimit) || scanLimit < 1) {
     throw new ValidationError('scanLimit', `scanLimit must be a whole number >= 1, got ${String(scanLimit)}`);
   }
-  const owned = typeof options.connection === 'string';
-  const client: Redis | Cluster =
-    typeof options.connection === 'string'
-      ? new Redis(options.connection, { maxRetriesPerRequest: 2 })
-      : options.connection;
+  let allowedHosts = options.allowedHosts === undefined ? null : new Set(options.allowedHosts);
+  const { client: resolved, owned } = resolveConnection(options.connection);
+  const client = resolved;
   const data = new DashboardData(client, prefix, outbox, scanLimit);
   const log = options.log ?? ((entry) => process.stderr.write(`sluice dashboard: ${JSON.stringify(entry)}\n`));
   const tokenDigest = token === undefined ? null : digest(token);
@@ -189,31 +207,53 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://dashboard.invalid');
+    securityHeaders(response);
+    const raw = request.url ?? '/';
+    // `//host/...` or `/\host` would parse as another host (an open redirect, a path that escapes a proxy's rules).
+    if (!raw.startsWith('/') || /^\/[/\\]/.test(raw)) {
+      throw new DashboardError('NOT_FOUND', 'no page at that address: paths start with a single /');
+    }
+    if (allowedHosts && !allowedHosts.has(request.headers.host ?? '')) {
+      throw new DashboardError(
+        'FORBIDDEN',
+        `this dashboard answers ${[...allowedHosts].join(', ')} only, not Host ${request.headers.host ?? '(none)'} ` +
+          '(a page of another site reaching it through DNS rebinding); give it a token to serve other names',
+      );
+    }
+    const url = new URL(`http://dashboard.invalid${raw}`);
     const path = url.pathname;
     const method = request.method ?? 'GET';
-    securityHeaders(response);
     if (method === 'GET' && (path === '/' || path === '')) {
-      // ?token=… once: the token becomes an HttpOnly, SameSite=Strict cookie and leaves the address bar.
-      const offered = url.searchParams.get('token');
-      if (offered !== null && tokenDigest && timingSafeEqual(digest(offered), tokenDigest)) {
-        response.statusCode = 303;
-        response.setHeader('Set-Cookie', `${COOKIE}=${encodeURIComponent(offered)}; HttpOnly; SameSite=Strict; Path=/`);
-        response.setHeader('Location', mountPath(request) || '/');
-        response.end();
-        return;
-      }
       // Mounted under a path (Express's app.use('/ops', …)) and opened without the trailing slash: the page's
       // relative asset and API paths need it.
       const original = (request as { originalUrl?: string }).originalUrl?.split('?')[0];
       if (original && !original.endsWith('/')) {
         response.statusCode = 301;
-        response.setHeader('Location', `${original}/${url.search}`);
+        response.setHeader('Location', `/${original.replace(/^[/\\]+/, '')}/${url.search}`);
+        response.end();
+        return;
+      }
+      // ?token=… once: the token becomes an HttpOnly, SameSite=Strict cookie and leaves the address bar.
+      const offered = url.searchParams.get('token');
+      if (offered !== null && tokenDigest && timingSafeEqual(digest(offered), tokenDigest)) {
+        const base = mountPath(request);
+        const secure = isSecure(request) ? '; Secure' : '';
+        response.statusCode = 303;
+        response.setHeader(
+          'Set-Cookie',
+          `${COOKIE}=${encodeURIComponent(offered)}; HttpOnly; SameSite=Strict; Path=${base}${secure}`,
+        );
+        response.setHeader('Location', base);
         response.end();
         return;
       }
       // The page itself holds no data: without the token it loads and shows the API's refusal.
       send(response, 200, 'text/html; charset=utf-8', index);
+      return;
+    }
+    if (method === 'GET' && path === '/favicon.ico') {
+      response.statusCode = 204; // no icon: answered, so browsers do not log a failed request on every page
+      response.end();
       return;
     }
     const assetName = /^\/assets\/([a-z]+\.(?:js|css))$/.exec(path)?.[1];
@@ -229,7 +269,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     for (const route of routes) {
       const found = route.pattern.exec(path);
       if (found && route.method === method) {
-        matched = { route, params: found.slice(1).map(decodeURIComponent) };
+        matched = { route, params: found.slice(1).map(decodeParam) };
         break;
       }
     }
@@ -237,8 +277,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       throw new DashboardError('NOT_FOUND', `no API route ${method} ${path}`);
     }
     const { route, params } = matched;
-    const who = await identify(request, route.action);
     if (route.action === 'read') {
+      await identify(request, route.action);
       const body = await readBody(request, false);
       const { result } = await route.run({ url, body, data }, params);
       json(response, 200, result);
@@ -246,7 +286,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     }
     const entry: DashboardLogEntry = {
       time: new Date().toISOString(),
-      who,
+      who: 'anonymous',
       address: request.socket?.remoteAddress,
       action: route.action,
       target: params[0] ?? '',
@@ -255,6 +295,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       result: null,
     };
     try {
+      entry.who = await identify(request, route.action);
       if (readOnly) {
         throw new DashboardError('READ_ONLY', `${route.action} refused: this dashboard is read-only`);
       }
@@ -296,9 +337,12 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       );
     });
   }) as DashboardHandler;
+  handler.allowHosts = (hosts) => {
+    allowedHosts = new Set(hosts);
+  };
   handler.close = async () => {
     await data.close();
-    if (owned) await (client as Redis).quit().catch(() => client.disconnect());
+    if (owned) await closeOwned(resolved, 'the dashboard');
   };
   return handler;
 
@@ -320,70 +364,81 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       read('/overview', async ({ data }) => ({
         result: { ...(await data.overview()), readOnly, outboxConfigured: data.hasOutbox },
       })),
-      read(`/queues/${q}`, async ({ data }, [name]) => ({ result: await data.queueDetail(name!) })),
+      read(`/queues/${q}`, async ({ data, url }, [name]) => ({
+        result: await data.queueDetail(await data.resolve(name!, busParam(url))),
+      })),
       read(`/queues/${q}/messages`, async ({ data, url }, [name]) => ({
         result: await data.messages(
-          name!,
+          await data.resolve(name!, busParam(url)),
           stateParam(url),
           intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER),
           intParam(url, 'limit', 50, 1, MAX_PAGE),
         ),
       })),
-      read(`/queues/${q}/messages/${q}`, async ({ data }, [name, id]) => {
-        const info = await data.queue(name!).getMessage(id!);
-        if (!info) {
-          throw new DashboardError('NOT_FOUND', `message ${id} is not in queue ${name} (acked, purged or never sent)`);
-        }
-        return { result: info };
-      }),
       read(`/queues/${q}/search`, async ({ data, url }, [name]) => ({
         result: await data.search(
-          name!,
+          await data.resolve(name!, busParam(url)),
           stateParam(url),
           filterParams(url.searchParams),
           intParam(url, 'cursor', 0, 0, Number.MAX_SAFE_INTEGER),
           intParam(url, 'limit', 50, 1, MAX_PAGE),
         ),
       })),
-      act(`/queues/${q}/replay`, 'queue.replay', async ({ data, body }, [name]) => {
-        const ids = await selectedDeadLetters(data, name!, body);
-        const replayed = ids.length === 0 ? [] : await data.queue(name!).replayDeadLetters({ ids });
+      act(`/queues/${q}/replay`, 'queue.replay', async ({ data, body, url }, [name]) => {
+        const queue = await data.resolve(name!, busParam(url));
+        const replayed: string[] = [];
+        for (const ids of batches(await selectedDeadLetters(data, queue, body))) {
+          replayed.push(...(await queue.replayDeadLetters({ ids })));
+        }
         return { result: { replayed: replayed.length, ids: replayed } };
       }),
-      act(`/queues/${q}/purge`, 'queue.purge', async ({ data, body }, [name]) => {
-        const ids = await selectedDeadLetters(data, name!, body);
-        const purged = ids.length === 0 ? 0 : await data.queue(name!).purgeDeadLetters({ ids });
+      act(`/queues/${q}/purge`, 'queue.purge', async ({ data, body, url }, [name]) => {
+        const queue = await data.resolve(name!, busParam(url));
+        let purged = 0;
+        for (const ids of batches(await selectedDeadLetters(data, queue, body))) {
+          purged += await queue.purgeDeadLetters({ ids });
+        }
         return { result: { purged } };
       }),
-      act(`/queues/${q}/promote`, 'queue.promote', async ({ data, body }, [name]) => {
+      act(`/queues/${q}/promote`, 'queue.promote', async ({ data, body, url }, [name]) => {
         const ids = idList(body.ids);
-        return { result: { promoted: await data.queue(name!).promote({ ids }) } };
+        return { result: { promoted: await (await data.resolve(name!, busParam(url))).promote({ ids }) } };
       }),
-      act(`/queues/${q}/pause`, 'queue.pause', async ({ data }, [name]) => {
-        await data.queue(name!).pause();
+      act(`/queues/${q}/pause`, 'queue.pause', async ({ data, url }, [name]) => {
+        await (await data.resolve(name!, busParam(url))).pause();
         return { result: { paused: true } };
       }),
-      act(`/queues/${q}/resume`, 'queue.resume', async ({ data }, [name]) => {
-        await data.queue(name!).resume();
+      act(`/queues/${q}/resume`, 'queue.resume', async ({ data, url }, [name]) => {
+        await (await data.resolve(name!, busParam(url))).resume();
         return { result: { paused: false } };
       }),
-      act(`/queues/${q}/rate-limit`, 'queue.rateLimit', async ({ data, body }, [name]) => {
-        const limit = body.limit === null || body.limit === undefined ? null : (body.limit as never);
-        await data.queue(name!).setRateLimit(limit);
+      act(`/queues/${q}/rate-limit`, 'queue.rateLimit', async ({ data, body, url }, [name]) => {
+        if (
+          !('limit' in body) ||
+          (body.limit !== null && (typeof body.limit !== 'object' || Array.isArray(body.limit)))
+        ) {
+          throw new ValidationError(
+            'limit',
+            'rate-limit takes { "limit": { "max": n, "windowMs": ms } } to set a limit, or { "limit": null } to remove it',
+          );
+        }
+        const limit = body.limit as { max: number; windowMs: number } | null;
+        await (await data.resolve(name!, busParam(url))).setRateLimit(limit);
         return { result: { rateLimit: limit } };
       }),
       read(`/buses/${q}`, async ({ data }, [name]) => ({ result: await data.busDetail(name!) })),
       read(`/buses/${q}/history`, async ({ data, url }, [name]) => {
         const type = url.searchParams.get('type');
         if (!type) throw new ValidationError('type', 'history needs ?type=<event type>');
+        await data.requireBus(name!);
         return { result: await data.history(name!, type, intParam(url, 'limit', 20, 1, MAX_PAGE)) };
       }),
       act(`/buses/${q}/subscriptions/${q}/pause`, 'subscription.pause', async ({ data }, [name, id]) => {
-        await data.bus(name!).pause(id!);
+        await (await data.requireBus(name!)).pause(id!);
         return { result: { paused: true }, target: `${name}/${id}` };
       }),
       act(`/buses/${q}/subscriptions/${q}/resume`, 'subscription.resume', async ({ data }, [name, id]) => {
-        await data.bus(name!).resume(id!);
+        await (await data.requireBus(name!)).resume(id!);
         return { result: { paused: false }, target: `${name}/${id}` };
       }),
       read('/jobs', async ({ data }) => ({ result: await data.jobs() })),
@@ -406,22 +461,28 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
 }
 
 /** The dead letters an action names: `ids`, or every one matching `filter` (`{ all: true }` for the whole DLQ). */
-async function selectedDeadLetters(data: DashboardData, name: string, body: Record<string, unknown>) {
+async function selectedDeadLetters(data: DashboardData, queue: Queue, body: Record<string, unknown>) {
+  const given = ['ids', 'filter', 'all'].filter((key) => body[key] !== undefined);
+  if (given.length > 1)
+    throw new ValidationError(given[1]!, `give one of ids, filter or all, not ${given.join(' and ')}`);
   if (body.ids !== undefined) return idList(body.ids);
   if (body.filter !== undefined) {
     const filter = filterObject(body.filter);
     if (Object.keys(filter).length === 0) {
       throw new ValidationError(
         'filter',
-        'filter needs type, partitionKey, text or id; use { all: true } for every one',
+        'filter needs id, type, partitionKey or text; use { all: true } for the oldest 1,000 dead letters',
       );
     }
-    return await data.matchingDeadLetters(name, filter, MAX_MATCHING);
+    return await data.matchingDeadLetters(queue, filter, MAX_MATCHING);
   }
   if (body.all === true) {
-    return (await data.queue(name).deadLetters({ limit: 1000 })).map((dead) => dead.id);
+    return (await queue.deadLetters({ limit: 1000 })).map((dead) => dead.id);
   }
-  throw new ValidationError('ids', 'give ids: [...], filter: { type, partitionKey, text } or all: true');
+  throw new ValidationError(
+    'ids',
+    'give ids: [...], filter: { id, type, partitionKey, text } or all: true (the oldest 1,000 dead letters)',
+  );
 }
 
 function idList(value: unknown): string[] {
@@ -459,6 +520,12 @@ function filterParams(params: URLSearchParams): SearchFilter {
   return filterObject(filter);
 }
 
+/** `?bus=<bus>`: the queue named is that bus's subscriber's queue. */
+function busParam(url: URL): string | null {
+  const bus = url.searchParams.get('bus');
+  return bus === null || bus === '' ? null : bus;
+}
+
 function stateParam(url: URL): (typeof PEEK_STATES)[number] {
   const state = url.searchParams.get('state') ?? 'ready';
   const found = PEEK_STATES.find((known) => known === state);
@@ -476,6 +543,28 @@ function intParam(url: URL, name: string, fallback: number, min: number, max: nu
   return n;
 }
 
+/** The dead letters of one action in calls of at most 1,000 ids (the queue's batch limit). */
+function batches(ids: string[]): string[][] {
+  const out: string[][] = [];
+  for (let n = 0; n < ids.length; n += 1000) out.push(ids.slice(n, n + 1000));
+  return out;
+}
+
+function decodeParam(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ValidationError('path', `the address holds a malformed %-escape: ${text.slice(0, 60)}`);
+  }
+}
+
+/** Whether the client reached us over TLS (directly, or through a proxy that says so). */
+function isSecure(request: IncomingMessage): boolean {
+  if ((request.socket as { encrypted?: boolean } | undefined)?.encrypted) return true;
+  const forwarded = request.headers['x-forwarded-proto'];
+  return (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() === 'https';
+}
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
@@ -485,7 +574,13 @@ function presentedToken(request: IncomingMessage): string | null {
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === COOKIE) return decodeURIComponent(value.join('='));
+    if (name === COOKIE) {
+      try {
+        return decodeURIComponent(value.join('='));
+      } catch {
+        return null; // a malformed cookie is no token
+      }
+    }
   }
   return null;
 }
@@ -500,6 +595,8 @@ function checkSameOrigin(request: IncomingMessage): void {
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
     throw new DashboardError('CROSS_SITE', `a ${site} request may not act on this dashboard (Sec-Fetch-Site)`);
   }
+  // The browser says it is the page's own request: behind a proxy that rewrites Host, Origin would not match.
+  if (site === 'same-origin') return;
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== 'null') {
     let host: string;
@@ -518,14 +615,15 @@ function checkSameOrigin(request: IncomingMessage): void {
 
 async function readBody(request: IncomingMessage, required: boolean): Promise<Record<string, unknown>> {
   if (!required) return {};
+  // Whatever parsed the body before us (a form parser would take a cross-site form post), an action is JSON.
+  const type = request.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) {
+    throw new DashboardError('UNSUPPORTED_MEDIA_TYPE', 'actions take a JSON body: send Content-Type: application/json');
+  }
   // Express or Fastify may have parsed the body already.
   const parsed = (request as { body?: unknown }).body;
   if (parsed !== undefined && typeof parsed === 'object' && parsed !== null && !Buffer.isBuffer(parsed)) {
     return parsed as Record<string, unknown>;
-  }
-  const type = request.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) {
-    throw new DashboardError('UNSUPPORTED_MEDIA_TYPE', 'actions take a JSON body: send Content-Type: application/json');
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -551,11 +649,12 @@ async function readBody(request: IncomingMessage, required: boolean): Promise<Re
 /** Where the handler is mounted (Express's app.use('/ops', …) strips it from request.url). */
 function mountPath(request: IncomingMessage): string {
   const original = (request as { originalUrl?: string }).originalUrl;
-  if (!original) return '';
+  if (!original) return '/';
   const own = (request.url ?? '/').split('?')[0]!;
   const full = original.split('?')[0]!;
   const base = full.endsWith(own) ? full.slice(0, full.length - own.length) : '';
-  return `${base}/`;
+  const trimmed = base.replace(/^[/\\]+/, '').replace(/\/+$/, '');
+  return trimmed === '' ? '/' : `/${trimmed}/`;
 }
 
 function securityHeaders(response: ServerResponse): void {
@@ -580,6 +679,7 @@ function json(response: ServerResponse, status: number, value: unknown): void {
 function statusOf(error: SluiceError): number {
   if (error instanceof DashboardError) return error.status;
   if (error instanceof ValidationError) return 400;
+  if (error instanceof UnknownSubscriberError || error instanceof JobNotFoundError) return 404;
   if (error.code === 'CONNECTION') return 503;
   return 500;
 }

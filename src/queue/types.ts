@@ -119,6 +119,8 @@ export interface PeekedMessage<T = unknown> {
  * as stored JSON text, at most 256 bytes: `'"status":"late"'` or `'bob@example.com'`.
  */
 export interface SearchFilter {
+  /** the message's id, exactly (a bounded walk like the other filters, unlike getMessage) */
+  id?: string;
   type?: string;
   partitionKey?: string;
   text?: string;

@@ -358,7 +358,7 @@ export function requireIdList(value: unknown): readonly string[] {
 
 export const MAX_SEARCH_TEXT_BYTES = 256;
 export const MAX_SEARCH_SCAN = 10_000;
-const SEARCH_FILTER = optionNames<SearchFilter>({ type: true, partitionKey: true, text: true });
+const SEARCH_FILTER = optionNames<SearchFilter>({ id: true, type: true, partitionKey: true, text: true });
 const SEARCH_OPTIONS = optionNames<SearchOptions>({ state: true, cursor: true, scanLimit: true, limit: true });
 
 /** search.lua's arguments: state, cursor, scan limit, match limit and the filter as JSON (only the fields given). */
@@ -367,12 +367,30 @@ export function searchArguments(filter: unknown, options: unknown): (string | nu
   if (filter === undefined || filter === null || typeof filter !== 'object' || Array.isArray(filter)) {
     throw new ValidationError(
       'filter',
-      `${where}: filter must be an object with some of type, partitionKey, text; got ${describeValue(filter)}` +
-        ' (to find a message by id, use getMessage(id))',
+      `${where}: filter must be an object with some of id, type, partitionKey, text; got ${describeValue(filter)}`,
     );
   }
   const given = checkOptions<SearchFilter>(filter, SEARCH_FILTER, where, 'filter');
   const encoded: SearchFilter = {};
+  for (const field of ['id', 'type', 'partitionKey', 'text'] as const) {
+    const value: unknown = given[field];
+    // Lone surrogates cannot be encoded as the script's JSON argument.
+    if (typeof value === 'string' && /\p{Surrogate}/u.test(value)) {
+      throw new ValidationError(
+        `filter.${field}`,
+        `${where}: filter.${field} is not well-formed Unicode (a lone surrogate)`,
+      );
+    }
+  }
+  if (given.id !== undefined) {
+    if (typeof given.id !== 'string' || given.id.length === 0 || given.id.length > 128 || given.id.includes('|')) {
+      throw new ValidationError(
+        'filter.id',
+        `${where}: filter.id must be a message id (1 to 128 characters), got ${describeValue(given.id)}`,
+      );
+    }
+    encoded.id = given.id;
+  }
   if (given.type !== undefined) {
     if (typeof given.type !== 'string' || !TYPE_PATTERN.test(given.type)) {
       throw new ValidationError(
@@ -409,8 +427,8 @@ export function searchArguments(filter: unknown, options: unknown): (string | nu
   if (Object.keys(encoded).length === 0) {
     throw new ValidationError(
       'filter',
-      `${where}: give at least one of filter.type, filter.partitionKey, filter.text` +
-        ' (to list a state, use peek(state); to find a message by id, getMessage(id))',
+      `${where}: give at least one of filter.id, filter.type, filter.partitionKey, filter.text` +
+        ' (to list a state, use peek(state))',
     );
   }
   const opts = checkOptions<SearchOptions>(options, SEARCH_OPTIONS, where);

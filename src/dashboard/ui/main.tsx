@@ -131,6 +131,10 @@ function short(value: unknown, max = 80): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+function plural(count: number, one: string): string {
+  return `${count} ${one}${count === 1 ? '' : 's'}`;
+}
+
 function readyTotal(stats: QueueStats): number {
   const { critical, high, normal, low } = stats.ready;
   return critical + high + normal + low;
@@ -141,7 +145,14 @@ const PRIORITY = ['', 'low', 'normal', 'high', 'critical'];
 // ---------------------------------------------------------------- routing
 
 function useRoute(): string[] {
-  const read = () => location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part; // a hand-typed malformed escape: shown as typed, not a crash
+    }
+  };
+  const read = () => location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decode);
   const [route, setRoute] = useState(read);
   useEffect(() => {
     const onChange = () => setRoute(read());
@@ -367,6 +378,15 @@ const STATE_NAMES: Record<State, string> = {
   dead: 'dead letters',
 };
 const PAGE = 50;
+const COUNTER_NAMES: Record<string, string> = {
+  sent: 'sent (total)',
+  delivered: 'delivered (total)',
+  acked: 'acked (total)',
+  retried: 'retried (total)',
+  deadLettered: 'dead-lettered (total)',
+  reclaimed: 'reclaimed (total)',
+  replayed: 'replayed (total)',
+};
 
 interface Filter {
   id: string;
@@ -383,7 +403,10 @@ function filterQuery(filter: Filter): string {
     .join('&');
 }
 
-function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
+function QueuePage({ name, bus, readOnly }: { name: string; bus?: string | undefined; readOnly: boolean }) {
+  // A subscriber's queue is named by its bus: ?bus=<bus> on every call.
+  const qs = bus ? `?bus=${encodeURIComponent(bus)}` : '';
+  const amp = bus ? `&bus=${encodeURIComponent(bus)}` : '';
   const [state, setState] = useState<State>('ready');
   const [offset, setOffset] = useState(0);
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -398,15 +421,16 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
   const detail = usePoll(
     () =>
       api<{ stats: QueueStats; consumers: { id: string; host: string; pid: number; lastSeenAt: number }[] }>(
-        `queues/${encodeURIComponent(name)}`,
+        `queues/${encodeURIComponent(name)}${qs}`,
       ),
     3000,
-    [name],
+    [name, bus],
   );
   const page = usePoll(
-    () => api<Peeked[]>(`queues/${encodeURIComponent(name)}/messages?state=${state}&offset=${offset}&limit=${PAGE}`),
+    () =>
+      api<Peeked[]>(`queues/${encodeURIComponent(name)}/messages?state=${state}&offset=${offset}&limit=${PAGE}${amp}`),
     3000,
-    [name, state, offset],
+    [name, bus, state, offset],
   );
   const refresh = () => {
     detail.reload();
@@ -424,7 +448,7 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
     }
     try {
       const found = await api<{ matches: Peeked[]; cursor: number | null; scanned: number }>(
-        `${base}/search?state=${state}&cursor=${cursor}&${query}`,
+        `${base}/search?state=${state}&cursor=${cursor}&${query}${amp}`,
       );
       setSearch((before) => ({
         filter,
@@ -452,50 +476,59 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
   return (
     <section>
       <h1>
-        Queue <span data-testid="queue-name">{name}</span> {stats?.paused && <span class="badge">paused</span>}
+        {bus ? (
+          <>
+            Subscriber <span data-testid="queue-name">{name}</span> of bus <a href={link('bus', bus)}>{bus}</a>
+          </>
+        ) : (
+          <>
+            Queue <span data-testid="queue-name">{name}</span>
+          </>
+        )}{' '}
+        {stats?.paused && <span class="badge">paused</span>}
       </h1>
       <ErrorBox error={detail.error} />
       {stats && (
-        <dl class="stats" data-testid="queue-stats">
-          <dt>ready</dt>
-          <dd data-testid="stat-ready">{readyTotal(stats)}</dd>
-          <dt>by priority c/h/n/l</dt>
-          <dd>{`${stats.ready.critical}/${stats.ready.high}/${stats.ready.normal}/${stats.ready.low}`}</dd>
-          <dt>in flight</dt>
-          <dd data-testid="stat-inflight">{stats.inflight}</dd>
-          <dt>delayed</dt>
-          <dd data-testid="stat-delayed">{stats.delayed}</dd>
-          <dt>dead letters</dt>
-          <dd data-testid="stat-dead">{stats.deadLetters}</dd>
-          <dt>partition backlog</dt>
-          <dd>{stats.partitionBacklog}</dd>
-          <dt>oldest ready</dt>
-          <dd>{ago(stats.oldestReadyAgeMs)}</dd>
-          <dt>consumers</dt>
-          <dd data-testid="stat-consumers">{stats.consumers}</dd>
-          <dt>rate limit</dt>
-          <dd>{stats.rateLimit ? `${stats.rateLimit.max} per ${stats.rateLimit.windowMs} ms` : 'none'}</dd>
-          {Object.entries(stats.counters).map(([k, v]) => (
-            <>
-              <dt>{k}</dt>
-              <dd>{v}</dd>
-            </>
+        <div class="stats" data-testid="queue-stats">
+          {(
+            [
+              ['ready', readyTotal(stats), 'stat-ready'],
+              [
+                'ready by priority c/h/n/l',
+                `${stats.ready.critical}/${stats.ready.high}/${stats.ready.normal}/${stats.ready.low}`,
+              ],
+              ['in flight', stats.inflight, 'stat-inflight'],
+              ['delayed', stats.delayed, 'stat-delayed'],
+              ['dead letters', stats.deadLetters, 'stat-dead'],
+              ['partition backlog', stats.partitionBacklog],
+              ['oldest ready', ago(stats.oldestReadyAgeMs)],
+              ['consumers', stats.consumers, 'stat-consumers'],
+              ['rate limit', stats.rateLimit ? `${stats.rateLimit.max} per ${stats.rateLimit.windowMs} ms` : 'none'],
+              ...Object.entries(stats.counters).map(([k, v]): [string, number] => [COUNTER_NAMES[k] ?? k, v]),
+            ] as [string, string | number, string?][]
+          ).map(([label, value, testid]) => (
+            <div key={label}>
+              <span class="label">{label}</span>
+              <span class="value" data-testid={testid}>
+                {value}
+              </span>
+            </div>
           ))}
-        </dl>
+        </div>
       )}
       {stats && !readOnly && (
         <div class="actions">
           {stats.paused ? (
-            <button onClick={() => void act('resume', `${base}/resume`, {}, refresh)}>Resume</button>
+            <button onClick={() => void act('resume', `${base}/resume${qs}`, {}, refresh)}>Resume</button>
           ) : (
-            <button onClick={() => void act('pause', `${base}/pause`, {}, refresh)}>Pause</button>
+            <button onClick={() => void act('pause', `${base}/pause${qs}`, {}, refresh)}>Pause</button>
           )}
-          <RateLimitForm base={base} current={stats.rateLimit} after={refresh} />
+          <RateLimitForm base={base} qs={qs} current={stats.rateLimit} after={refresh} />
         </div>
       )}
       {detail.value && detail.value.consumers.length > 0 && (
         <details>
-          <summary>{detail.value.consumers.length} consumers</summary>
+          <summary>{plural(detail.value.consumers.length, 'consumer')}</summary>
           <Table
             headers={['consumer', 'host', 'pid', 'last seen']}
             rows={detail.value.consumers.map((c) => [c.id, c.host, c.pid, when(c.lastSeenAt)])}
@@ -566,7 +599,7 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
             <>
               <button
                 disabled={ids.length === 0}
-                onClick={() => void act('replay', `${base}/replay`, { ids }, refresh)}
+                onClick={() => void act('replay', `${base}/replay${qs}`, { ids }, refresh)}
               >
                 Replay selected ({ids.length})
               </button>
@@ -574,20 +607,20 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
                 disabled={ids.length === 0}
                 onClick={() =>
                   confirm(`Delete ${ids.length} dead letters for good?`) &&
-                  void act('purge', `${base}/purge`, { ids }, refresh)
+                  void act('purge', `${base}/purge${qs}`, { ids }, refresh)
                 }
               >
                 Purge selected
               </button>
               {filterBody && (
                 <>
-                  <button onClick={() => void act('replay', `${base}/replay`, { filter: filterBody }, refresh)}>
+                  <button onClick={() => void act('replay', `${base}/replay${qs}`, { filter: filterBody }, refresh)}>
                     Replay all matching
                   </button>
                   <button
                     onClick={() =>
                       confirm('Delete every dead letter matching the search for good?') &&
-                      void act('purge', `${base}/purge`, { filter: filterBody }, refresh)
+                      void act('purge', `${base}/purge${qs}`, { filter: filterBody }, refresh)
                     }
                   >
                     Purge all matching
@@ -599,7 +632,7 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
           {state === 'delayed' && (
             <button
               disabled={ids.length === 0}
-              onClick={() => void act('promote', `${base}/promote`, { ids }, refresh)}
+              onClick={() => void act('promote', `${base}/promote${qs}`, { ids }, refresh)}
             >
               Promote selected ({ids.length})
             </button>
@@ -621,12 +654,16 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
           'payload',
         ]}
         rows={rows.map((row) => [
-          <input
-            type="checkbox"
-            aria-label={`select ${row.id}`}
-            checked={selected.has(row.id)}
-            onChange={() => toggle(row.id)}
-          />,
+          readOnly ? (
+            ''
+          ) : (
+            <input
+              type="checkbox"
+              aria-label={`select ${row.id}`}
+              checked={selected.has(row.id)}
+              onChange={() => toggle(row.id)}
+            />
+          ),
           <button class="link" onClick={() => setShown(row)}>
             {row.id}
           </button>,
@@ -645,20 +682,18 @@ function QueuePage({ name, readOnly }: { name: string; readOnly: boolean }) {
           <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
             Previous
           </button>
-          <span>
-            {offset + 1}–{offset + (page.value?.length ?? 0)}
-          </span>
+          <span>{(page.value?.length ?? 0) === 0 ? 'none' : `${offset + 1}–${offset + page.value!.length}`}</span>
           <button disabled={(page.value?.length ?? 0) < PAGE} onClick={() => setOffset(offset + PAGE)}>
             Next
           </button>
         </div>
       )}
-      {shown && <MessageDetail queue={name} row={shown} close={() => setShown(null)} />}
+      {shown && <MessageDetail row={shown} close={() => setShown(null)} />}
     </section>
   );
 }
 
-function RateLimitForm(props: { base: string; current: QueueStats['rateLimit']; after: () => void }) {
+function RateLimitForm(props: { base: string; qs: string; current: QueueStats['rateLimit']; after: () => void }) {
   const [max, setMax] = useState(String(props.current?.max ?? ''));
   const [windowMs, setWindowMs] = useState(String(props.current?.windowMs ?? 1000));
   return (
@@ -668,7 +703,7 @@ function RateLimitForm(props: { base: string; current: QueueStats['rateLimit']; 
         event.preventDefault();
         void act(
           'rate limit',
-          `${props.base}/rate-limit`,
+          `${props.base}/rate-limit${props.qs}`,
           { limit: max === '' ? null : { max: Number(max), windowMs: Number(windowMs) } },
           props.after,
         );
@@ -685,23 +720,23 @@ function RateLimitForm(props: { base: string; current: QueueStats['rateLimit']; 
   );
 }
 
-function MessageDetail(props: { queue: string; row: Peeked; close: () => void }) {
-  const info = usePoll(
-    () =>
-      api<Record<string, unknown>>(
-        `queues/${encodeURIComponent(props.queue)}/messages/${encodeURIComponent(props.row.id)}`,
-      ),
-    5000,
-    [props.queue, props.row.id],
-  );
+/** The whole record as the page was given it (a bounded read): nothing is looked up again by id. */
+function MessageDetail(props: { row: Peeked; close: () => void }) {
+  const { row } = props;
   return (
     <aside class="detail" data-testid="message-detail">
       <button class="close" onClick={props.close} aria-label="close">
         ×
       </button>
-      <h2>Message {props.row.id}</h2>
-      {info.error ? <p class="muted">{info.error.message}</p> : null}
-      <pre>{JSON.stringify(info.value ?? props.row, null, 2)}</pre>
+      <h2>Message {row.id}</h2>
+      <p class="muted">
+        {STATE_NAMES[row.state]}
+        {row.at
+          ? `, ${row.state === 'inflight' ? 'deadline' : row.state === 'dead' ? 'failed at' : 'due'} ${when(row.at)}`
+          : ''}
+        {row.lastError ? `, ${row.state === 'dead' ? 'reason' : 'last error'}: ${row.lastError}` : ''}
+      </p>
+      <pre>{JSON.stringify(row.message ?? { undecodable: row.raw }, null, 2)}</pre>
     </aside>
   );
 }
@@ -738,6 +773,10 @@ function BusPage({ name, readOnly }: { name: string; readOnly: boolean }) {
   );
   const value = detail.value;
   const base = `buses/${encodeURIComponent(name)}/subscriptions`;
+  // The first type's recent history is shown at once; the buttons switch it.
+  useEffect(() => {
+    if (type === null && value && value.types.length > 0) setType(value.types[0]!);
+  }, [value, type]);
   return (
     <section>
       <h1>Event bus {name}</h1>
@@ -753,7 +792,7 @@ function BusPage({ name, readOnly }: { name: string; readOnly: boolean }) {
             testid="subscriptions"
             headers={['subscriber', 'patterns', 'filter', 'active', 'ready', 'in flight', 'DLQ', 'oldest', '']}
             rows={value.subscriptions.map((s) => [
-              <a href={link('queue', s.queue.name)}>{s.subscriberId}</a>,
+              <a href={link('bus', name, 'subscriber', s.subscriberId)}>{s.subscriberId}</a>,
               s.patterns.join(' '),
               s.filter ? short(s.filter, 60) : '-',
               s.active ? 'yes' : 'paused',
@@ -971,10 +1010,12 @@ function App() {
   // A notice belongs to the screen it was shown on.
   useEffect(() => setNotice(null), [route.join('/')]);
   const readOnly = overview.value?.readOnly ?? true;
-  const [page, name] = route;
+  const [page, name, sub, subscriber] = route;
   let body: JSX.Element;
   if (overview.error && !overview.value) body = <ErrorBox error={overview.error} />;
   else if (page === 'queue' && name) body = <QueuePage key={name} name={name} readOnly={readOnly} />;
+  else if (page === 'bus' && name && sub === 'subscriber' && subscriber)
+    body = <QueuePage key={`${name}/${subscriber}`} name={subscriber} bus={name} readOnly={readOnly} />;
   else if (page === 'bus' && name) body = <BusPage key={name} name={name} readOnly={readOnly} />;
   else if (page === 'jobs') body = <JobsPage readOnly={readOnly} />;
   else if (page === 'locks') body = <LocksPage />;
