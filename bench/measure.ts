@@ -1,7 +1,10 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** Small measuring helpers shared by the cases. */
@@ -77,15 +80,18 @@ export async function freePort(): Promise<number> {
 
 /**
  * A redis-server of the bench's own on a free loopback port (no persistence), answering PING; `stop` kills it.
- * For figures nothing else may disturb, such as INFO commandstats.
+ * For figures nothing else may disturb, such as INFO commandstats. `extraArgs` go to redis-server as they are.
  */
-export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => void }> {
+export async function startPrivateRedis(
+  extraArgs: readonly string[] = [],
+): Promise<{ redis: Redis; port: number; stop: () => void; exited: Promise<unknown> }> {
   const port = await freePort();
   const server = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
     { stdio: 'ignore' },
   );
+  const exited = once(server, 'exit');
   const redis = new Redis(port, '127.0.0.1', { retryStrategy: (n) => (n > 50 ? null : 100) });
   // Refused connections while the server starts are expected: the PING loop below waits them out.
   const starting = () => undefined;
@@ -98,7 +104,7 @@ export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => v
     try {
       if ((await redis.ping()) === 'PONG') {
         redis.off('error', starting);
-        return { redis, stop };
+        return { redis, port, stop, exited };
       }
     } catch (error) {
       if (n > 50) {
@@ -107,6 +113,62 @@ export async function startPrivateRedis(): Promise<{ redis: Redis; stop: () => v
       }
     }
   }
+}
+
+/**
+ * A Redis Cluster of the bench's own: `masters` redis-servers on free loopback ports, slots split evenly by
+ * `redis-cli --cluster create`, no replicas, answering with cluster_state:ok. `nodes` are plain connections to
+ * each master (for INFO); `stop` kills them all and removes their nodes.conf files. (The same steps as
+ * test/servers.ts startCluster, which a bench may not import.)
+ */
+export async function startPrivateCluster(
+  masters = 3,
+): Promise<{ ports: number[]; nodes: Redis[]; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-cluster-'));
+  const started: Awaited<ReturnType<typeof startPrivateRedis>>[] = [];
+  const stop = async () => {
+    for (const node of started) node.stop();
+    await Promise.all(started.map((node) => node.exited));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let n = 0; n < masters; n++) {
+      // Each node's config file is named by its index, so the directory is all the cleanup needs.
+      started.push(
+        await startPrivateRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${n}.conf`, '--dir', dir]),
+      );
+    }
+    const ports = started.map((node) => node.port);
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: 'ignore' },
+    );
+    const nodes = started.map((node) => node.redis);
+    const formed = async () => {
+      const infos = await Promise.all(nodes.map((redis) => redis.cluster('INFO')));
+      return infos.every((info) => info.includes('cluster_state:ok'));
+    };
+    await waitUntil(formed, 'the cluster to form', 30_000);
+    return { ports, nodes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** CPU seconds (user + sys) a redis-server has used since it started, from INFO cpu. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
+}
+
+/** The machine's busy and total CPU time so far, in clock ticks (first line of /proc/stat; Linux only). */
+export function machineCpuTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
 }
 
 /** Deletes every key matching `pattern` (SCAN + UNLINK, a thousand at a time): a system's keys after a trial. */
