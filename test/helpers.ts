@@ -1,49 +1,74 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, inject } from 'vitest';
 import { Queue, type QueueOptions } from '../src/index.js';
+import { ON_CLUSTER } from './setup/topology.js';
+import { waitFor } from './wait.js';
 
+export { waitFor };
+export { ON_CLUSTER, TOPOLOGY } from './setup/topology.js';
+
+/**
+ * The URL of the Redis the tests use: on the cluster topology, of its first master only (for what takes
+ * one node's address; a component given it would see MOVED for keys of the other masters' slots).
+ */
 export const redisUrl = (): string => inject('redisUrl');
+
+/**
+ * A new client of the suite's Redis: a Redis on a single node, an ioredis Cluster on the cluster topology,
+ * typed as Redis so that test bodies call the commands the two share unchanged. The caller closes it.
+ */
+export function newClient(options: RedisOptions = {}): Redis {
+  if (!ON_CLUSTER) return new Redis(redisUrl(), options);
+  const nodes = inject('redisNodes').map((node) => {
+    const [host, port] = node.split(':');
+    return { host: host!, port: Number(port) };
+  });
+  return new Cluster(nodes, { redisOptions: options }) as unknown as Redis;
+}
+
+/** The nodes to run a whole-database command on: every master of the cluster, or the client itself. */
+export function masters(redis: Redis): Redis[] {
+  return ON_CLUSTER ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
+
+/**
+ * For `describe.skipIf` / `it.skipIf`: true on the cluster topology, where a test that needs one Redis node
+ * (it restarts it, fakes it with a proxy, hands sluice its URL) does not apply. `reason` says which.
+ */
+export function singleNodeOnly(reason: string): boolean {
+  if (!reason) throw new Error('singleNodeOnly(reason): say why the test needs a single node');
+  return ON_CLUSTER;
+}
 
 /** A prefix no other test uses, so tests never share keys and never flush the database. */
 export function uniquePrefix(label = 't'): string {
   return `${label}-${randomBytes(6).toString('hex')}`;
 }
 
-/** Deletes every key of a prefix (keys are `{prefix:...}`). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
-
 /**
- * Polls `check` until it returns a truthy value or the deadline passes; for waiting on an outcome that
- * has no event to await. The deadline is generous: it only bounds a failing test.
+ * Deletes every key of a prefix (keys are `{prefix:...}`), scanning every master on the cluster topology.
+ * On a cluster one DEL per key: the keys of one prefix span several slots (one per queue or bus).
  */
-export async function waitFor<R>(
-  check: () => R | Promise<R>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<NonNullable<R>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (!ON_CLUSTER && keys.length > 0) deleted += await node.del(...keys);
+      else for (const key of keys) deleted += await node.del(key);
+    } while (cursor !== '0');
   }
+  return deleted;
 }
 
 /** Whether a consumer of this queue is blocked in Redis waiting for work (its connection is named after the queue). */
 export async function consumerIsBlocked(redis: Redis, baseKey: string): Promise<boolean> {
-  const clients = (await redis.client('LIST')) as string;
-  return clients
+  const lists = await Promise.all(masters(redis).map((node) => node.client('LIST') as Promise<string>));
+  return lists
+    .join('\n')
     .split('\n')
     .some((line) => line.includes(`name=sluice:consumer:${baseKey} `) && line.includes('cmd=blpop'));
 }
@@ -56,7 +81,7 @@ export function useRedis() {
   const clients: Redis[] = [];
   let prefixes: string[] = [];
   let queues: Queue<any>[] = [];
-  const redis = new Redis(redisUrl());
+  const redis = newClient();
   clients.push(redis);
 
   afterEach(async (context) => {
@@ -77,7 +102,7 @@ export function useRedis() {
     redis,
     /** A fresh connection, closed when the file ends. */
     connection(): Redis {
-      const client = new Redis(redisUrl());
+      const client = newClient();
       clients.push(client);
       return client;
     },

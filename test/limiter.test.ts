@@ -6,7 +6,7 @@ import { limiterKey, REQUEST_KEY_SUFFIX } from '../src/keys.js';
 import { newRequestId, runScript } from '../src/scripts.js';
 import { useProxy } from './faults.helpers.js';
 import { scriptCall } from './proxy.js';
-import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { redisUrl, singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { freePort } from './ports.js';
 
 /**
@@ -186,27 +186,30 @@ describe('RateLimiter: from a consumer', () => {
 });
 
 describe('RateLimiter: a take is safe to run twice', () => {
-  it('a take whose reply is lost and re-sent by ioredis counts once and answers allowed', async () => {
-    const prefix = env.prefix();
-    const client = new Redis(faults.proxy.port, '127.0.0.1');
-    client.on('error', () => undefined);
-    clients.push(client);
-    const mine = new RateLimiter({ connection: client, prefix, name: 'n', limit: 3, windowMs: 60_000 });
-    const other = new RateLimiter({ connection: env.redis, prefix, name: 'n', limit: 3, windowMs: 60_000 });
+  it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'))(
+    'a take whose reply is lost and re-sent by ioredis counts once and answers allowed',
+    async () => {
+      const prefix = env.prefix();
+      const client = new Redis(faults.proxy.port, '127.0.0.1');
+      client.on('error', () => undefined);
+      clients.push(client);
+      const mine = new RateLimiter({ connection: client, prefix, name: 'n', limit: 3, windowMs: 60_000 });
+      const other = new RateLimiter({ connection: env.redis, prefix, name: 'n', limit: 3, windowMs: 60_000 });
 
-    const lost = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
-    expect(await mine.take('u')).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
-    expect(lost.hasFired, 'the reply of lock/rateTake was lost and the call re-sent').toBe(true);
-    expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(1);
-    expect(await other.take('u')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+      const lost = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
+      expect(await mine.take('u')).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+      expect(lost.hasFired, 'the reply of lock/rateTake was lost and the call re-sent').toBe(true);
+      expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(1);
+      expect(await other.take('u')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
 
-    // A refused take whose reply is lost runs again and is refused again, having taken nothing.
-    await other.take('u');
-    const lostRefusal = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
-    expect(await mine.take('u')).toMatchObject({ allowed: false, remaining: 0 });
-    expect(lostRefusal.hasFired).toBe(true);
-    expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(3);
-  });
+      // A refused take whose reply is lost runs again and is refused again, having taken nothing.
+      await other.take('u');
+      const lostRefusal = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
+      expect(await mine.take('u')).toMatchObject({ allowed: false, remaining: 0 });
+      expect(lostRefusal.hasFired).toBe(true);
+      expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(3);
+    },
+  );
 
   it('the same request run twice takes once and answers the first reply', async () => {
     const prefix = env.prefix();
@@ -272,14 +275,17 @@ describe('RateLimiter: bad inputs are refused with nothing written', () => {
 });
 
 describe('RateLimiter: close', () => {
-  it('closes the connection it opened from a URL; a take after close is refused with ClosedError', async () => {
-    const prefix = env.prefix();
-    const limits = new RateLimiter({ connection: redisUrl(), prefix, name: 'n', limit: 1, windowMs: 1_000 });
-    expect((await limits.take('u')).allowed).toBe(true);
-    await limits.close();
-    await waitFor(() => limits.client.status === 'end', 'the connection to end');
-    await expect(limits.take('u')).rejects.toBeInstanceOf(ClosedError);
-  });
+  it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'))(
+    'closes the connection it opened from a URL; a take after close is refused with ClosedError',
+    async () => {
+      const prefix = env.prefix();
+      const limits = new RateLimiter({ connection: redisUrl(), prefix, name: 'n', limit: 1, windowMs: 1_000 });
+      expect((await limits.take('u')).allowed).toBe(true);
+      await limits.close();
+      await waitFor(() => limits.client.status === 'end', 'the connection to end');
+      await expect(limits.take('u')).rejects.toBeInstanceOf(ClosedError);
+    },
+  );
 
   it('a URL where nothing listens fails the take with a ConnectionError; connectTimeoutMs is checked', async () => {
     const prefix = env.prefix();
