@@ -24,7 +24,50 @@ export function newClient(options: RedisOptions = {}): Redis {
     const [host, port] = node.split(':');
     return { host: host!, port: Number(port) };
   });
-  return new Cluster(nodes, { redisOptions: options }) as unknown as Redis;
+  return asOneDatabase(new Cluster(nodes, { redisOptions: options }));
+}
+
+/**
+ * A Cluster that answers the whole-database commands the tests use as one database would: ioredis sends a
+ * command without a key to one node picked at random, so KEYS, SCAN, DBSIZE and CLIENT LIST would see a
+ * third of the data, and SCRIPT LOAD would load on one node only. Here they run on every master: KEYS and
+ * SCAN return the keys of all of them (SCAN in a single call, cursor '0' back), DBSIZE their sum, CLIENT
+ * LIST their lists joined, SCRIPT LOAD loads everywhere. Everything else is the Cluster's own.
+ */
+function asOneDatabase(cluster: Cluster): Redis {
+  type Args = (string | number)[];
+  const each = <R>(run: (node: Redis) => Promise<R>): Promise<R[]> => Promise.all(cluster.nodes('master').map(run));
+  const overrides = {
+    async keys(pattern: string): Promise<string[]> {
+      return (await each((node) => node.keys(pattern))).flat();
+    },
+    async scan(cursor: string | number, ...args: Args): Promise<[string, string[]]> {
+      if (String(cursor) !== '0') throw new Error('the test cluster client scans everything in its first call');
+      const found = await each(async (node) => {
+        const keys: string[] = [];
+        let next = '0';
+        do {
+          const [after, batch] = (await node.call('SCAN', next, ...args)) as [string, string[]];
+          next = after;
+          keys.push(...batch);
+        } while (next !== '0');
+        return keys;
+      });
+      return ['0', found.flat()];
+    },
+    async dbsize(): Promise<number> {
+      return (await each((node) => node.dbsize())).reduce((sum, n) => sum + n, 0);
+    },
+    async client(subcommand: string, ...args: Args): Promise<unknown> {
+      if (subcommand.toUpperCase() !== 'LIST') return cluster.call('CLIENT', subcommand, ...args);
+      return (await each((node) => node.call('CLIENT', 'LIST', ...args) as Promise<string>)).join('');
+    },
+    async script(subcommand: string, ...args: Args): Promise<unknown> {
+      const replies = await each((node) => node.call('SCRIPT', subcommand, ...args));
+      return replies[0];
+    },
+  };
+  return Object.assign(cluster, overrides) as unknown as Redis;
 }
 
 /** The nodes to run a whole-database command on: every master of the cluster, or the client itself. */
