@@ -15,6 +15,10 @@ import { freePort } from './ports.js';
  * the time the calls took, measured around them, plus 2 ms of rounding.
  */
 const env = useRedis();
+/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
+const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
+/** Talks through a TCP proxy in front of one Redis node: not on the cluster topology. */
+const itThroughProxy = it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 const faults = useProxy();
 const clients: Redis[] = [];
 
@@ -186,30 +190,27 @@ describe('RateLimiter: from a consumer', () => {
 });
 
 describe('RateLimiter: a take is safe to run twice', () => {
-  it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'))(
-    'a take whose reply is lost and re-sent by ioredis counts once and answers allowed',
-    async () => {
-      const prefix = env.prefix();
-      const client = new Redis(faults.proxy.port, '127.0.0.1');
-      client.on('error', () => undefined);
-      clients.push(client);
-      const mine = new RateLimiter({ connection: client, prefix, name: 'n', limit: 3, windowMs: 60_000 });
-      const other = new RateLimiter({ connection: env.redis, prefix, name: 'n', limit: 3, windowMs: 60_000 });
+  itThroughProxy('a take whose reply is lost and re-sent by ioredis counts once and answers allowed', async () => {
+    const prefix = env.prefix();
+    const client = new Redis(faults.proxy.port, '127.0.0.1');
+    client.on('error', () => undefined);
+    clients.push(client);
+    const mine = new RateLimiter({ connection: client, prefix, name: 'n', limit: 3, windowMs: 60_000 });
+    const other = new RateLimiter({ connection: env.redis, prefix, name: 'n', limit: 3, windowMs: 60_000 });
 
-      const lost = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
-      expect(await mine.take('u')).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
-      expect(lost.hasFired, 'the reply of lock/rateTake was lost and the call re-sent').toBe(true);
-      expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(1);
-      expect(await other.take('u')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+    const lost = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
+    expect(await mine.take('u')).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+    expect(lost.hasFired, 'the reply of lock/rateTake was lost and the call re-sent').toBe(true);
+    expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(1);
+    expect(await other.take('u')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
 
-      // A refused take whose reply is lost runs again and is refused again, having taken nothing.
-      await other.take('u');
-      const lostRefusal = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
-      expect(await mine.take('u')).toMatchObject({ allowed: false, remaining: 0 });
-      expect(lostRefusal.hasFired).toBe(true);
-      expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(3);
-    },
-  );
+    // A refused take whose reply is lost runs again and is refused again, having taken nothing.
+    await other.take('u');
+    const lostRefusal = faults.proxy.loseReply({ command: scriptCall('lock/rateTake') });
+    expect(await mine.take('u')).toMatchObject({ allowed: false, remaining: 0 });
+    expect(lostRefusal.hasFired).toBe(true);
+    expect(await env.redis.zcard(limiterKey(prefix, 'n', 'u'))).toBe(3);
+  });
 
   it('the same request run twice takes once and answers the first reply', async () => {
     const prefix = env.prefix();
@@ -275,17 +276,14 @@ describe('RateLimiter: bad inputs are refused with nothing written', () => {
 });
 
 describe('RateLimiter: close', () => {
-  it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'))(
-    'closes the connection it opened from a URL; a take after close is refused with ClosedError',
-    async () => {
-      const prefix = env.prefix();
-      const limits = new RateLimiter({ connection: redisUrl(), prefix, name: 'n', limit: 1, windowMs: 1_000 });
-      expect((await limits.take('u')).allowed).toBe(true);
-      await limits.close();
-      await waitFor(() => limits.client.status === 'end', 'the connection to end');
-      await expect(limits.take('u')).rejects.toBeInstanceOf(ClosedError);
-    },
-  );
+  itWithUrl('closes the connection it opened from a URL; a take after close is refused with ClosedError', async () => {
+    const prefix = env.prefix();
+    const limits = new RateLimiter({ connection: redisUrl(), prefix, name: 'n', limit: 1, windowMs: 1_000 });
+    expect((await limits.take('u')).allowed).toBe(true);
+    await limits.close();
+    await waitFor(() => limits.client.status === 'end', 'the connection to end');
+    await expect(limits.take('u')).rejects.toBeInstanceOf(ClosedError);
+  });
 
   it('a URL where nothing listens fails the take with a ConnectionError; connectTimeoutMs is checked', async () => {
     const prefix = env.prefix();

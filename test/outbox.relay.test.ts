@@ -11,6 +11,9 @@ import {
 import { redisUrl, singleNodeOnly, uniquePrefix, waitFor } from './helpers.js';
 import { mysqlUrl, range, useOutbox } from './outbox.helpers.js';
 
+/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
+const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
+
 const ctx = useOutbox();
 const event = (aggregateId: string, seq: number, type = 'order.updated') => ({
   aggregateType: 'order',
@@ -112,35 +115,32 @@ describe('outbox relay', () => {
     }
   });
 
-  it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'))(
-    'outboxJobs: the scheduler relays what no relay took, and cleans up',
-    async () => {
-      const prefix = ctx.prefix();
-      const bus = ctx.bus(prefix);
-      const table = ctx.table();
-      const outbox = ctx.outbox(bus, table);
-      await outbox.migrate();
-      const received = await ctx.receive(bus, 'billing', 'order.#');
-      await outbox.publishInTransaction(
-        () => undefined,
-        range(5).map((seq) => event('x', seq)),
-      );
-      const jobs = outboxJobs(outbox, { relayEveryMs: 100, cleanupEveryMs: 100, retentionMs: 0 });
-      expect(jobs.map((job) => [job.name, job.every])).toEqual([
-        [`${OUTBOX_JOB_NAMES.relay}:${table}`, 100],
-        [`${OUTBOX_JOB_NAMES.cleanup}:${table}`, 100],
-      ]);
-      expect(outboxJobs(outbox).map((job) => job.every)).toEqual([60_000, 3_600_000]);
-      const scheduler = new Scheduler({ connection: redisUrl(), prefix: uniquePrefix('obs'), pollMs: 50 });
-      scheduler.on('error', () => undefined);
-      ctx.onCleanup(() => scheduler.close());
-      for (const job of jobs) scheduler.addJob(job);
-      scheduler.start();
-      await waitFor(() => received.events.length === 5, 'the relay job to publish');
-      await waitFor(async () => (await outbox.stats()).published === 0, 'the cleanup job to delete the published rows');
-      expect(received.byAggregate().get('x')).toEqual([0, 1, 2, 3, 4]);
-    },
-  );
+  itWithUrl('outboxJobs: the scheduler relays what no relay took, and cleans up', async () => {
+    const prefix = ctx.prefix();
+    const bus = ctx.bus(prefix);
+    const table = ctx.table();
+    const outbox = ctx.outbox(bus, table);
+    await outbox.migrate();
+    const received = await ctx.receive(bus, 'billing', 'order.#');
+    await outbox.publishInTransaction(
+      () => undefined,
+      range(5).map((seq) => event('x', seq)),
+    );
+    const jobs = outboxJobs(outbox, { relayEveryMs: 100, cleanupEveryMs: 100, retentionMs: 0 });
+    expect(jobs.map((job) => [job.name, job.every])).toEqual([
+      [`${OUTBOX_JOB_NAMES.relay}:${table}`, 100],
+      [`${OUTBOX_JOB_NAMES.cleanup}:${table}`, 100],
+    ]);
+    expect(outboxJobs(outbox).map((job) => job.every)).toEqual([60_000, 3_600_000]);
+    const scheduler = new Scheduler({ connection: redisUrl(), prefix: uniquePrefix('obs'), pollMs: 50 });
+    scheduler.on('error', () => undefined);
+    ctx.onCleanup(() => scheduler.close());
+    for (const job of jobs) scheduler.addJob(job);
+    scheduler.start();
+    await waitFor(() => received.events.length === 5, 'the relay job to publish');
+    await waitFor(async () => (await outbox.stats()).published === 0, 'the cleanup job to delete the published rows');
+    expect(received.byAggregate().get('x')).toEqual([0, 1, 2, 3, 4]);
+  });
 
   it('recovers when its MySQL connection is killed under it (KILL CONNECTION)', async () => {
     const prefix = ctx.prefix();

@@ -18,6 +18,8 @@ import { redisUrl, singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { useOutbox } from './outbox.helpers.js';
 
 const ctx = useRedis();
+/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
+const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
 const outboxes = useOutbox();
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -260,31 +262,28 @@ describe('tracing', () => {
     expect(() => ctx.queue('bad', { instrumentation: {} as never })).toThrow(/instrumentation must be an object/);
   });
 
-  it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'))(
-    'QueueService passes its instrumentation option to its queues and bus',
-    async () => {
-      const service = new QueueService();
-      await service.initialize({
-        redis: redisUrl(),
-        prefix: ctx.prefix(),
-        logger: { info: () => undefined },
-        instrumentation,
+  itWithUrl('QueueService passes its instrumentation option to its queues and bus', async () => {
+    const service = new QueueService();
+    await service.initialize({
+      redis: redisUrl(),
+      prefix: ctx.prefix(),
+      logger: { info: () => undefined },
+      instrumentation,
+    });
+    try {
+      const handled: unknown[] = [];
+      await inRequest(() => service.sendMessage({ queueName: 'tasks', payload: { n: 1 }, messageType: 'job' }));
+      await service.registerMessageConsumer('tasks', 'worker', (message) => {
+        handled.push(message.payload);
+        return true;
       });
-      try {
-        const handled: unknown[] = [];
-        await inRequest(() => service.sendMessage({ queueName: 'tasks', payload: { n: 1 }, messageType: 'job' }));
-        await service.registerMessageConsumer('tasks', 'worker', (message) => {
-          handled.push(message.payload);
-          return true;
-        });
-        await waitFor(() => spans('process tasks').length === 1, 'the process span');
-        expectContinues(onlySpan('process tasks'), onlySpan('send tasks'));
-        expect(handled).toEqual([{ n: 1 }]);
-      } finally {
-        await service.gracefulShutdown();
-      }
-    },
-  );
+      await waitFor(() => spans('process tasks').length === 1, 'the process span');
+      expectContinues(onlySpan('process tasks'), onlySpan('send tasks'));
+      expect(handled).toEqual([{ n: 1 }]);
+    } finally {
+      await service.gracefulShutdown();
+    }
+  });
 
   it('outbox.add in your own transaction, a handler timeout, and a sampled-out trace', async () => {
     const prefix = outboxes.prefix();
