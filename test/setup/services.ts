@@ -143,6 +143,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
   const mysqlError = await mysqlPingError(mysqlUrl);
   if (mysqlError) {
+    await Promise.all(stops.map((stop) => stop()));
     throw new Error(
       `No MariaDB/MySQL for the outbox's tests at ${mysqlUrl} (${mysqlError}): start MariaDB ≥ 10.6 or MySQL ≥ 8 ` +
         '(apt-get install mariadb-server), or set MYSQL_URL.',
