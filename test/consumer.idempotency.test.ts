@@ -13,7 +13,7 @@ import { QUEUE_KEY_SUFFIXES } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts.js';
 import { startChild, type Child } from './children.js';
 import { useProxy } from './faults.helpers.js';
-import { useRedis, waitFor } from './helpers.js';
+import { singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { scriptCall } from './proxy.js';
 import { outstanding } from './stats.js';
 
@@ -26,6 +26,8 @@ import { outstanding } from './stats.js';
 
 const env = useRedis();
 const faults = useProxy();
+/** Talks through a TCP proxy in front of one Redis node: not on the cluster topology. */
+const describeThroughProxy = describe.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 const FAST_RETRY = { baseMs: 1, capMs: 1 };
 const GUARD = { retentionMs: 60_000 };
 type Order = { order: string };
@@ -82,7 +84,7 @@ async function drained(queue: Queue<any>): Promise<void> {
   await waitFor(async () => outstanding(await queue.getStats()) === 0, 'every message acked');
 }
 
-describe('idempotent consumer: a consumer dies or its commit is late', () => {
+describeThroughProxy('idempotent consumer: a consumer dies or its commit is late', () => {
   it('killed after its handler, before the ack and mark reach Redis: the redelivery runs the handler once more', async () => {
     const prefix = env.prefix();
     const effect = effects(prefix);

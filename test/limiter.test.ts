@@ -6,7 +6,7 @@ import { limiterKey, REQUEST_KEY_SUFFIX } from '../src/keys.js';
 import { newRequestId, runScript } from '../src/scripts.js';
 import { useProxy } from './faults.helpers.js';
 import { scriptCall } from './proxy.js';
-import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { redisUrl, singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { freePort } from './ports.js';
 
 /**
@@ -15,6 +15,10 @@ import { freePort } from './ports.js';
  * the time the calls took, measured around them, plus 2 ms of rounding.
  */
 const env = useRedis();
+/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
+const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
+/** Talks through a TCP proxy in front of one Redis node: not on the cluster topology. */
+const itThroughProxy = it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 const faults = useProxy();
 const clients: Redis[] = [];
 
@@ -186,7 +190,7 @@ describe('RateLimiter: from a consumer', () => {
 });
 
 describe('RateLimiter: a take is safe to run twice', () => {
-  it('a take whose reply is lost and re-sent by ioredis counts once and answers allowed', async () => {
+  itThroughProxy('a take whose reply is lost and re-sent by ioredis counts once and answers allowed', async () => {
     const prefix = env.prefix();
     const client = new Redis(faults.proxy.port, '127.0.0.1');
     client.on('error', () => undefined);
@@ -272,7 +276,7 @@ describe('RateLimiter: bad inputs are refused with nothing written', () => {
 });
 
 describe('RateLimiter: close', () => {
-  it('closes the connection it opened from a URL; a take after close is refused with ClosedError', async () => {
+  itWithUrl('closes the connection it opened from a URL; a take after close is refused with ClosedError', async () => {
     const prefix = env.prefix();
     const limits = new RateLimiter({ connection: redisUrl(), prefix, name: 'n', limit: 1, windowMs: 1_000 });
     expect((await limits.take('u')).allowed).toBe(true);

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach } from 'vitest';
 import { EventBus, type Event, type EventBusOptions } from '../src/index.js';
 import { Outbox, type OutboxOptions } from '../src/outbox/index.js';
-import { deletePrefix, redisUrl, uniquePrefix } from './helpers.js';
+import { deletePrefix, newClient, ON_CLUSTER, redisUrl, uniquePrefix } from './helpers.js';
 
 export const mysqlUrl = (): string => process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -26,7 +25,7 @@ export interface Received {
  */
 export function useOutbox() {
   const pool: Pool = createPool({ uri: mysqlUrl(), connectionLimit: 10 });
-  const redis = new Redis(redisUrl());
+  const redis = newClient();
   let tables: string[] = [];
   let prefixes: string[] = [];
   let closers: (() => Promise<unknown>)[] = [];
@@ -68,7 +67,7 @@ export function useOutbox() {
       return prefix;
     },
     bus(prefix: string, options: Partial<EventBusOptions> = {}): EventBus {
-      const bus = new EventBus('bus', { connection: redisUrl(), prefix, ...options });
+      const bus = new EventBus('bus', { connection: ON_CLUSTER ? redis : redisUrl(), prefix, ...options });
       closers.push(() => bus.close());
       return bus;
     },

@@ -3,10 +3,12 @@ import { Queue, QueueFullError, ValidationError, type QueueOptions } from '../sr
 import { useProxy } from './faults.helpers.js';
 import { scriptCall } from './proxy.js';
 import { outstanding } from './stats.js';
-import { useRedis, waitFor } from './helpers.js';
+import { singleNodeOnly, useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
 const faults = useProxy();
+/** Talks through a TCP proxy in front of one Redis node: not on the cluster topology. */
+const describeThroughProxy = describe.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 let opened: Queue<any>[] = [];
 
 afterEach(async () => {
@@ -197,7 +199,7 @@ describe('queue maxLength', () => {
   });
 });
 
-describe('queue maxLength: a lost reply re-sent by ioredis has one effect', () => {
+describeThroughProxy('queue maxLength: a lost reply re-sent by ioredis has one effect', () => {
   function viaProxy(options: Partial<QueueOptions>) {
     return bounded(options, faults.proxy.url);
   }

@@ -11,13 +11,15 @@ import {
 import { queueKey } from '../src/keys.js';
 import { startChild, type Child } from './children.js';
 import { useProxy } from './faults.helpers.js';
-import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { redisUrl, singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { scriptCall } from './proxy.js';
 import { outstanding } from './stats.js';
 import type { Answer } from './fixtures/request-responder.js';
 
 const env = useRedis();
 const faults = useProxy();
+/** Talks through a TCP proxy in front of one Redis node: not on the cluster topology. */
+const itThroughProxy = it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 let children: Child[] = [];
 
 afterEach(async () => {
@@ -167,7 +169,8 @@ describe('queue.request', () => {
     expect(await queue.request({ n: 1 }, { timeoutMs: 20_000 })).toBeNull();
   });
 
-  it('a request whose reply from Redis was lost (re-sent by ioredis) writes one message and gets its answer', async () => {
+  // prettier-ignore
+  itThroughProxy('a request whose reply from Redis was lost (re-sent by ioredis) writes one message and gets its answer', async () => {
     const prefix = env.prefix();
     const requester = new Queue<{ n: number }>('rpc', { connection: faults.proxy.url, prefix });
     try {
@@ -184,7 +187,8 @@ describe('queue.request', () => {
     }
   });
 
-  it('an answer whose reply from Redis was lost (re-sent by ioredis) is acked and answered once', async () => {
+  // prettier-ignore
+  itThroughProxy('an answer whose reply from Redis was lost (re-sent by ioredis) is acked and answered once', async () => {
     const requester = env.queue<{ n: number }>('rpc');
     const worker = new Queue<{ n: number }>('rpc', { connection: faults.proxy.url, prefix: requester.prefix });
     try {

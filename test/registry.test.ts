@@ -4,10 +4,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { discover, EventBus, Locks, Queue, Scheduler } from '../src/index.js';
 import { registryKey } from '../src/keys.js';
-import { useRedis, waitFor } from './helpers.js';
+import { singleNodeOnly, useRedis, waitFor } from './helpers.js';
 import { freePort, startRedis } from './servers.js';
 
 const env = useRedis();
+/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
+const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
 const servers: ChildProcess[] = [];
 
 afterAll(async () => {
@@ -74,7 +76,7 @@ describe('discover: the registry', () => {
     expect(await env.redis.zrange(registryKey(prefix, 'queues'), 0, -1)).toEqual(['orders']);
   });
 
-  it('a URL connection is opened and closed by discover, and bad options are refused', async () => {
+  itWithUrl('a URL connection is opened and closed by discover, and bad options are refused', async () => {
     const prefix = env.prefix();
     await env.queue('q', { prefix }).send('x');
     await waitFor(() => env.redis.zscore(registryKey(prefix, 'queues'), 'q'), 'the registration');

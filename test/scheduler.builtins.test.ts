@@ -11,7 +11,7 @@ import {
   type Queue,
 } from '../src/index.js';
 import { schedulerKeys } from '../src/keys.js';
-import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { ON_CLUSTER, redisUrl, useRedis, waitFor } from './helpers.js';
 
 const env = useRedis();
 let open: Scheduler[] = [];
@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 function scheduler(prefix: string, instanceId: string): Scheduler {
-  const s = new Scheduler({ connection: redisUrl(), prefix, instanceId, pollMs: 100 });
+  const s = new Scheduler({ connection: ON_CLUSTER ? env.connection() : redisUrl(), prefix, instanceId, pollMs: 100 });
   s.on('error', () => undefined);
   open.push(s);
   return s;

@@ -3,7 +3,7 @@ import { JobNotFoundError, LockLostError, Scheduler, type JobStatus, type Schedu
 import { schedulerKeys } from '../src/keys.js';
 import { runScript } from '../src/scripts.js';
 import { startChild, type Child } from './children.js';
-import { redisUrl, useRedis, waitFor } from './helpers.js';
+import { ON_CLUSTER, redisUrl, useRedis, waitFor } from './helpers.js';
 import { recordRun, recorderKeys } from './fixtures/tick-recorder.js';
 
 const env = useRedis();
@@ -19,7 +19,13 @@ afterEach(async () => {
 
 /** A scheduler on its own connection, as another process would have. */
 function scheduler(prefix: string, instanceId: string, options: Partial<SchedulerOptions> = {}): Scheduler {
-  const s = new Scheduler({ connection: redisUrl(), prefix, instanceId, pollMs: 100, ...options });
+  const s = new Scheduler({
+    connection: ON_CLUSTER ? env.connection() : redisUrl(),
+    prefix,
+    instanceId,
+    pollMs: 100,
+    ...options,
+  });
   s.on('error', () => undefined);
   open.push(s);
   return s;

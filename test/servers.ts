@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { waitFor } from './helpers.js';
+import { waitFor } from './wait.js';
 import { freePort } from './ports.js';
 
 export { freePort };

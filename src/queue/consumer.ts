@@ -494,7 +494,10 @@ export class Consumer<T = unknown> extends EventEmitter {
     // Named, so that CLIENT LIST shows which queue a blocked connection serves.
     const connectionName = `sluice:consumer:${this.queue.baseKey}`;
     const client = this.queue.client;
-    const blocker = isCluster(client) ? client.duplicate() : client.duplicate({ connectionName });
+    // A Cluster names the connection of every node it opens through its redisOptions.
+    const blocker = isCluster(client)
+      ? client.duplicate([], { redisOptions: { ...client.options.redisOptions, connectionName } })
+      : client.duplicate({ connectionName });
     // Connection errors surface as failed commands in fetchLoop; the client reconnects by itself.
     blocker.on('error', () => undefined);
     return blocker;

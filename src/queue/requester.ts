@@ -201,7 +201,10 @@ export class Requester {
   private createBlocker(): Redis | Cluster {
     const client = this.host.client;
     const connectionName = `sluice:requester:${this.host.baseKey}`;
-    const blocker = isCluster(client) ? client.duplicate() : client.duplicate({ connectionName });
+    // A Cluster names the connection of every node it opens through its redisOptions.
+    const blocker = isCluster(client)
+      ? client.duplicate([], { redisOptions: { ...client.options.redisOptions, connectionName } })
+      : client.duplicate({ connectionName });
     // Connection errors surface as failed reads in readReplies; the client reconnects by itself.
     blocker.on('error', () => undefined);
     return blocker;

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { freePort } from '../ports.js';
+import { startCluster } from '../servers.js';
+import { CLUSTER_NODES_ENV, ON_CLUSTER, SINGLE_NODE_ONLY } from './topology.js';
 
 /**
  * Finds the Redis the tests talk to, in this order:
@@ -12,6 +14,10 @@ import { freePort } from '../ports.js';
  *   4. a container started with testcontainers, when a Docker engine answers;
  * else the run fails with a message saying what to install or set. Tests never skip for a missing service.
  *
+ * With SLUICE_TEST_TOPOLOGY=cluster (test/setup/topology.ts) it finds none of these: it starts a Redis Cluster
+ * of three masters on 127.0.0.1 (redis-server and redis-cli must be on PATH), provides its nodes, and stops
+ * it at the end. `redisUrl` then names the first master (the seed a child process is given).
+ *
  * The outbox's tests also need MariaDB ≥ 10.6 or MySQL ≥ 8 at MYSQL_URL (default
  * mysql://root@127.0.0.1:3306/test); the run stops at once, saying so, when it does not answer.
  */
@@ -19,6 +25,8 @@ import { freePort } from '../ports.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** the cluster's masters as host:port on the cluster topology; empty on a single node */
+    redisNodes: string[];
   }
 }
 
@@ -90,7 +98,24 @@ async function throwawayRedis(): Promise<{ url: string; server: ChildProcess }> 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: (() => Promise<unknown>)[] = [];
   let redisUrl = process.env.REDIS_URL;
-  if (redisUrl) {
+  let redisNodes: string[] = [];
+  if (ON_CLUSTER) {
+    if (!commandWorks('redis-server --version') || !commandWorks('redis-cli --version')) {
+      throw new Error(
+        'SLUICE_TEST_TOPOLOGY=cluster starts its own cluster: redis-server and redis-cli must be on PATH ' +
+          '(apt-get install redis-server)',
+      );
+    }
+    const cluster = await startCluster();
+    stops.push(() => cluster.stop());
+    redisNodes = cluster.ports.map((port) => `127.0.0.1:${port}`);
+    redisUrl = `redis://${redisNodes[0]}`;
+    process.env[CLUSTER_NODES_ENV] = redisNodes.join(',');
+    const skipped = Object.keys(SINGLE_NODE_ONLY).length;
+    console.log(
+      `[sluice tests] cluster topology: ${skipped} single-node-only files not run (test/setup/topology.ts lists why)`,
+    );
+  } else if (redisUrl) {
     const error = await pingError(redisUrl);
     if (error) throw new Error(`REDIS_URL=${redisUrl} does not answer (${error}); start Redis or fix the URL`);
   } else if ((await pingError(LOCAL_URL)) === null) {
@@ -118,6 +143,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const mysqlUrl = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
   const mysqlError = await mysqlPingError(mysqlUrl);
   if (mysqlError) {
+    await Promise.all(stops.map((stop) => stop()));
     throw new Error(
       `No MariaDB/MySQL for the outbox's tests at ${mysqlUrl} (${mysqlError}): start MariaDB ≥ 10.6 or MySQL ≥ 8 ` +
         '(apt-get install mariadb-server), or set MYSQL_URL.',
@@ -126,8 +152,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Test files that start processes of their own (fixtures, the packed-package test) read them from here.
   process.env.REDIS_URL = redisUrl;
   process.env.MYSQL_URL = mysqlUrl;
-  console.log(`[sluice tests] Redis at ${redisUrl}`);
+  console.log(
+    ON_CLUSTER
+      ? `[sluice tests] Redis Cluster of 3 masters at ${redisNodes.join(', ')}`
+      : `[sluice tests] Redis at ${redisUrl}`,
+  );
   project.provide('redisUrl', redisUrl);
+  project.provide('redisNodes', redisNodes);
   return async () => {
     await Promise.all(stops.map((stop) => stop()));
   };
