@@ -31,49 +31,92 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
   return child;
 }
 
+/** A node of a cluster started by startCluster: its port and its process (to stop or kill it by its PID). */
+export interface ClusterNode {
+  port: number;
+  process: ChildProcess;
+}
+
 /**
  * A throwaway Redis Cluster of three masters on 127.0.0.1, formed and answering. `stop` kills the nodes
  * and removes their files. (test/cluster.test.ts predates it and forms its own the same way.)
+ *
+ * With `replicas: 1`: six nodes, a replica for each master, `cluster-node-timeout` 1000 ms (a dead master is
+ * failed over in about two seconds) and `cluster-replica-validity-factor 0` (a replica that lost its link for a
+ * while may still take over: a test stops one on purpose); resolves once every replica is in sync.
  */
-export async function startCluster(): Promise<{ ports: number[]; stop(): Promise<void> }> {
+export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<{
+  ports: number[];
+  nodes: ClusterNode[];
+  stop(): Promise<void>;
+}> {
   const { execFileSync } = await import('node:child_process');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
+  const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const nodes = await Promise.all(
-    ports.map((port) =>
-      startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir]),
-    ),
-  );
+  const ports: number[] = [];
+  for (let n = 0; n < 3 * (1 + replicas); n++) ports.push(await freePort());
+  const failover = replicas > 0 ? ['--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'] : [];
+  const processes: ChildProcess[] = [];
   const stop = async () => {
-    for (const node of nodes) node.kill('SIGKILL');
+    for (const node of processes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
     await Promise.all(
-      nodes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
+      processes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
     );
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    await Promise.all(
+      ports.map(async (port) =>
+        processes.push(
+          await startRedis(port, [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--dir',
+            dir,
+            ...failover,
+          ]),
+        ),
+      ),
+    );
     execFileSync(
       'redis-cli',
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
-      {
-        stdio: 'ignore',
-      },
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore' },
     );
+    const cli = (port: number, ...args: string[]) =>
+      execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
     await waitFor(
-      () =>
-        ports.every((port) =>
-          execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
-            'cluster_state:ok',
-          ),
-        ),
+      () => ports.every((port) => cli(port, 'cluster', 'info').includes('cluster_state:ok')),
       'the cluster to form',
     );
+    if (replicas > 0) {
+      await waitFor(
+        () =>
+          ports.every((port) => {
+            const info = cli(port, 'info', 'replication');
+            return info.includes('role:master')
+              ? info.includes('connected_slaves:1') && /slave0:.*state=online/.test(info)
+              : info.includes('master_link_status:up');
+          }),
+        'every replica to be in sync with its master',
+      );
+    }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { ports, stop };
+  const byPort = new Map(processes.map((child) => [Number(child.spawnargs[2]), child]));
+  return { ports, nodes: ports.map((port) => ({ port, process: byPort.get(port)! })), stop };
 }
