@@ -285,7 +285,7 @@ export class DurabilityError extends SluiceError {
     const why =
       options?.cause === undefined
         ? `reached only ${acknowledged} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms`
-        : `could not be confirmed on any replica (WAIT failed: ${options.cause instanceof Error ? options.cause.message : String(options.cause)})`;
+        : `could not be confirmed on any replica (WAIT failed: ${options.cause instanceof Error ? options.cause.message : 'no reply'})`;
     const what =
       ids.length === 1
         ? `id ${ids[0]}`

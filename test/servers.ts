@@ -34,6 +34,7 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
 /** A node of a cluster started by startCluster: its port and its process (to stop or kill it by its PID). */
 export interface ClusterNode {
   port: number;
+  /** the node's redis-server; replaced by `restart` */
   process: ChildProcess;
 }
 
@@ -44,10 +45,13 @@ export interface ClusterNode {
  * With `replicas: 1`: six nodes, a replica for each master, `cluster-node-timeout` 1000 ms (a dead master is
  * failed over in about two seconds) and `cluster-replica-validity-factor 0` (a replica that lost its link for a
  * while may still take over: a test stops one on purpose); resolves once every replica is in sync.
+ * `restart(node)` starts a killed node again on its port with its cluster files (it rejoins: a master that was
+ * failed over comes back as a replica of its successor).
  */
 export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<{
   ports: number[];
   nodes: ClusterNode[];
+  restart(node: ClusterNode): Promise<void>;
   stop(): Promise<void>;
 }> {
   const { execFileSync } = await import('node:child_process');
@@ -60,6 +64,15 @@ export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<
   for (let n = 0; n < 3 * (1 + replicas); n++) ports.push(await freePort());
   const failover = replicas > 0 ? ['--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'] : [];
   const processes: ChildProcess[] = [];
+  const nodeArgs = (port: number) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    `nodes-${port}.conf`,
+    '--dir',
+    dir,
+    ...failover,
+  ];
   const stop = async () => {
     for (const node of processes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
     await Promise.all(
@@ -68,21 +81,7 @@ export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await Promise.all(
-      ports.map(async (port) =>
-        processes.push(
-          await startRedis(port, [
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            `nodes-${port}.conf`,
-            '--dir',
-            dir,
-            ...failover,
-          ]),
-        ),
-      ),
-    );
+    await Promise.all(ports.map(async (port) => processes.push(await startRedis(port, nodeArgs(port)))));
     execFileSync(
       'redis-cli',
       [
@@ -118,5 +117,10 @@ export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<
     throw error;
   }
   const byPort = new Map(processes.map((child) => [Number(child.spawnargs[2]), child]));
-  return { ports, nodes: ports.map((port) => ({ port, process: byPort.get(port)! })), stop };
+  const restart = async (node: ClusterNode) => {
+    if (node.process.exitCode === null && node.process.signalCode === null) throw new Error(`node ${node.port} runs`);
+    node.process = await startRedis(node.port, nodeArgs(node.port));
+    processes.push(node.process);
+  };
+  return { ports, nodes: ports.map((port) => ({ port, process: byPort.get(port)! })), restart, stop };
 }
