@@ -44,7 +44,8 @@ export function durabilityOption(value: unknown, where: string): Durability | nu
 
 /**
  * Waits until the writes made so far on the connection that wrote under `baseKey` reached `durability.replicas`
- * replicas; rejects with DurabilityError naming `ids` otherwise.
+ * replicas; rejects with DurabilityError naming `ids` otherwise. No ids (a call that wrote nothing, every
+ * send refused at maxLength): nothing to wait for.
  *
  * WAIT counts the replicas that acknowledged the last write of the connection it is sent on, so it must go on
  * the connection that ran the script. A `Redis` is one connection. A `Cluster` keeps one connection per node
@@ -60,6 +61,7 @@ export async function waitForReplicas(
   target: string,
   ids: readonly string[],
 ): Promise<void> {
+  if (ids.length === 0) return;
   const { replicas, timeoutMs } = durability;
   let acknowledged: number;
   try {
