@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DurabilityError, EventBus, Queue, ValidationError } from '../src/index.js';
+import { Outbox } from '../src/outbox/index.js';
+import { range, useOutbox } from './outbox.helpers.js';
 import { waitFor } from './helpers.js';
 import { freePort, startRedis } from './servers.js';
 
@@ -16,6 +18,7 @@ import { freePort, startRedis } from './servers.js';
 let master: ChildProcess | undefined;
 let replica: ChildProcess | undefined;
 let redis: Redis;
+const ctx = useOutbox();
 
 beforeAll(async () => {
   const masterPort = await freePort();
@@ -119,5 +122,37 @@ describe('durability option', () => {
     expect(await queue.send(1, { id: 'a' })).toBe('a');
     expect((await queue.getStats()).ready.normal).toBe(3);
     await Promise.all([queue.close(), bus.close()]);
+  });
+  it('an outbox relay over a durable bus marks its rows only once the replica has them', async () => {
+    const bus = new EventBus('events', {
+      connection: redis,
+      prefix: 'd3',
+      durability: { replicas: 1, timeoutMs: 200 },
+    });
+    ctx.onCleanup(() => bus.close());
+    const table = ctx.table('durable');
+    const outbox = new Outbox({ mysql: ctx.pool, bus, table });
+    outbox.on('error', () => undefined);
+    ctx.onCleanup(() => outbox.close());
+    await outbox.migrate();
+    await bus.subscribe('all', '#');
+    await outbox.publishInTransaction(
+      () => undefined,
+      range(5).map((seq) => ({ aggregateType: 'order', aggregateId: `o${seq}`, type: 'order.placed', data: { seq } })),
+    );
+    replica!.kill('SIGSTOP');
+    try {
+      // Published into Redis, not confirmed on the replica: the cycle fails whole, nothing marked, no attempt.
+      await expect(outbox.relayOnce()).rejects.toBeInstanceOf(DurabilityError);
+      expect(await ctx.statuses(table)).toEqual({ PENDING: 5 });
+      const [rows] = await ctx.pool.query(`SELECT MAX(attempts) AS attempts FROM \`${table}\``);
+      expect(Number((rows as { attempts: number }[])[0]!.attempts)).toBe(0);
+    } finally {
+      replica!.kill('SIGCONT');
+    }
+    // Next cycle: published again under the same event ids (the bus delivers none twice), then marked.
+    expect(await outbox.relayOnce()).toEqual({ published: 5, refused: 0 });
+    expect(await ctx.statuses(table)).toEqual({ PUBLISHED: 5 });
+    expect((await bus.subscriberQueue('all').getStats()).ready.normal).toBe(5);
   });
 });
