@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { Cluster } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { DurabilityError, EventBus, Locks, Queue, Scheduler } from '../src/index.js';
 import { busBaseKey, lockKeys, queueBaseKey, schedulerKeys } from '../src/keys.js';
 import { waitFor } from './helpers.js';
@@ -85,11 +85,15 @@ afterAll(async () => {
 
 describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
   it('a master killed mid-load: its replica takes over, and every component resumes on its own', async () => {
-    const queue = new Queue<{ n: number }>('orders', { connection: cluster, prefix: PREFIX });
+    /** where the test is, for the report of a test that timed out */
+    let step = 'setup';
+    let producing = true;
+    // A short visibility timeout: a delivery whose ack went to the dead master comes back within the drain.
+    const queue = new Queue<{ n: number }>('orders', { connection: cluster, prefix: PREFIX, visibilityMs: 5_000 });
     const master = ownerOf(queue.baseKey);
     const bus = new EventBus(
       nameOn(master, 'events', (name) => busBaseKey(PREFIX, name)),
-      { connection: cluster, prefix: PREFIX },
+      { connection: cluster, prefix: PREFIX, visibilityMs: 5_000 },
     );
     expect(ownerOf(bus.baseKey)).toBe(master);
     const lockName = nameOn(master, 'resource', (name) => lockKeys(PREFIX, name).holder);
@@ -104,7 +108,6 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const acked = new Map<string, [number, number]>();
     const delivered = new Map<string, number>();
     let failedSends = 0;
-    let producing = true;
     const consumer = queue.consume((m) => void delivered.set(m.id, Date.now()), { concurrency: 4 });
     consumer.on('error', () => undefined);
     await bus.subscribe('audit', 'order.#');
@@ -113,6 +116,12 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const subscriber = bus.consume('audit', (event) => void handled.set(event.id, Date.now()));
     subscriber.on('error', () => undefined);
     scheduler.start();
+    // A failed test stops its producer and consumers, so that the run ends (the nodes are gone after it).
+    onTestFailed(() => {
+      console.log(`the failover test failed at step: ${step}`);
+      producing = false;
+      void Promise.allSettled([consumer.close({ graceMs: 0 }), subscriber.close({ graceMs: 0 }), scheduler.close()]);
+    });
 
     let seq = 0;
     const produce = async () => {
@@ -134,11 +143,13 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
       }
     };
     const producer = produce();
+    step = 'steady load';
     await waitFor(() => delivered.size >= 200 && handled.size >= 200 && runs.length >= 3, 'steady load');
 
     await locks.release((await locks.acquire(lockName, { ttlMs: 5_000 }))!);
     const replica = replicaOf(master).port;
     const killedAt = Date.now();
+    step = 'kill';
     await kill(nodeAt(master));
     // The lock is tried every 20 ms from the kill on, until an acquire succeeds.
     const lockResumed = waitFor(
@@ -159,6 +170,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     // Resumed: a send made after the kill acknowledged (by the new master) and delivered; an event likewise.
     const since = (sends: Map<string, [number, number]>, seen: Map<string, number>) =>
       [...sends].filter(([id, [startedAt]]) => startedAt > killedAt && seen.has(id));
+    step = 'resume of producer, consumer, publisher, subscriber';
     await waitFor(
       () => since(acked, delivered).length > 0 && since(published, handled).length > 0,
       'the producer, the consumer, the publisher and the subscriber to work again',
@@ -169,16 +181,21 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const publisherResumedMs = Math.min(...since(published, handled).map(([, [, at]]) => at)) - killedAt;
     const subscriberResumedMs = Math.min(...since(published, handled).map(([id]) => handled.get(id)!)) - killedAt;
     const longestSendMs = Math.max(...[...acked.values()].map(([from, to]) => to - from));
+    step = 'scheduler resume';
     await waitFor(() => runs.some((t) => t > killedAt + 100), 'a scheduler run after the failover', 60_000);
     const schedulerResumedMs = Math.min(...runs.filter((t) => t > killedAt + 100)) - killedAt;
+    step = 'lock resume';
     const lockResumedMs = await lockResumed;
     expect(ownerOf(queue.baseKey)).toBe(replica);
 
     // A few hundred more after the resume, then the accounting: every acknowledged send delivered or still queued.
     const resumedAt = acked.size;
+    step = 'more sends';
     await waitFor(() => acked.size >= resumedAt + 200, 'more sends after the failover', 60_000);
     producing = false;
+    step = 'producer stop';
     await producer;
+    step = 'drain';
     await waitFor(
       async () => {
         const stats = await queue.getStats();
@@ -201,6 +218,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     for (const ms of [producerResumedMs, consumerResumedMs, subscriberResumedMs, schedulerResumedMs, lockResumedMs])
       expect(ms).toBeLessThan(30_000);
 
+    step = 'close';
     await Promise.all([consumer.close(), subscriber.close(), scheduler.close()]);
     await Promise.all([queue.close(), bus.close(), locks.close()]);
   }, 180_000);
