@@ -78,7 +78,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const node of servers?.nodes ?? []) if (node.process.signalCode === 'SIGSTOP') node.process.kill('SIGCONT');
+  // (SIGKILL ends a stopped process too; a replica left stopped by a failed test is resumed first all the same.)
+  for (const node of servers?.nodes ?? []) if (stopped.has(node.port)) node.process.kill('SIGCONT');
   cluster?.disconnect();
   await servers?.stop();
 });
@@ -118,22 +119,30 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     scheduler.start();
     // A failed test stops its producer and consumers, so that the run ends (the nodes are gone after it).
     onTestFailed(() => {
-      console.log(`the failover test failed at step: ${step}`);
+      const pending = current === null ? 'none' : `${current.what} pending for ${Date.now() - current.since} ms`;
+      console.log(
+        `the failover test failed at step: ${step}; the producer's call: ${pending}; acknowledged ` +
+          `${acked.size}, delivered ${delivered.size}, published ${published.size}, handled ${handled.size}, ` +
+          `refused ${failedSends}, scheduler runs ${runs.length}; the cluster client's status: ${cluster.status}`,
+      );
       producing = false;
       void Promise.allSettled([consumer.close({ graceMs: 0 }), subscriber.close({ graceMs: 0 }), scheduler.close()]);
     });
 
     let seq = 0;
+    let current: { what: string; since: number } | null = null;
     const produce = async () => {
       while (producing) {
         const n = seq++;
         const startedAt = Date.now();
+        current = { what: `send m-${n}`, since: startedAt };
         try {
           acked.set(await queue.send({ n }, { id: `m-${n}` }), [startedAt, Date.now()]);
         } catch {
           failedSends++;
         }
         const publishedAt = Date.now();
+        current = { what: `publish e-${n}`, since: publishedAt };
         try {
           const [result] = await bus.publishMany([{ type: 'order.placed', data: { n }, id: `e-${n}` }]);
           published.set(result!.id, [publishedAt, Date.now()]);
@@ -171,11 +180,11 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const since = (sends: Map<string, [number, number]>, seen: Map<string, number>) =>
       [...sends].filter(([id, [startedAt]]) => startedAt > killedAt && seen.has(id));
     step = 'resume of producer, consumer, publisher, subscriber';
-    await waitFor(
-      () => since(acked, delivered).length > 0 && since(published, handled).length > 0,
-      'the producer, the consumer, the publisher and the subscriber to work again',
-      60_000,
-    );
+    const sentSince = (sends: Map<string, [number, number]>) => [...sends.values()].some(([at]) => at > killedAt);
+    await waitFor(() => sentSince(acked), 'a send made after the kill to be acknowledged', 60_000);
+    await waitFor(() => since(acked, delivered).length > 0, 'such a send to be delivered', 60_000);
+    await waitFor(() => sentSince(published), 'a publish made after the kill to be acknowledged', 60_000);
+    await waitFor(() => since(published, handled).length > 0, 'such an event to be handled', 60_000);
     const producerResumedMs = Math.min(...since(acked, delivered).map(([, [, at]]) => at)) - killedAt;
     const consumerResumedMs = Math.min(...since(acked, delivered).map(([id]) => delivered.get(id)!)) - killedAt;
     const publisherResumedMs = Math.min(...since(published, handled).map(([, [, at]]) => at)) - killedAt;
@@ -325,10 +334,15 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     // The dead master comes back as the new master's replica; the refused sends, sent again with durability
     // under their ids, are now acknowledged, and sending them once more writes nothing twice.
     await servers!.restart(nodeAt(master));
+    const patient = new Queue<{ n: number }>(name, {
+      connection: cluster,
+      prefix: PREFIX,
+      durability: { replicas: 1, timeoutMs: 10_000 },
+    });
     await waitFor(
       async () => {
         try {
-          return (await durable.send({ n: 0 }, { id: 'durable-again' })) === 'durable-again';
+          return (await patient.send({ n: 0 }, { id: 'durable-again' })) === 'durable-again';
         } catch {
           return false;
         }
@@ -336,11 +350,11 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
       'the restarted node to replicate the new master',
       60_000,
     );
-    const resend = () => Promise.all(notDurable.ids.map((id, n) => durable.send({ n }, { id })));
+    const resend = () => Promise.all(notDurable.ids.map((id, n) => patient.send({ n }, { id })));
     expect(await resend()).toEqual(notDurable.ids);
     expect(await resend()).toEqual(notDurable.ids);
     expect((await plain.getStats()).ready.normal).toBe(2 + 1 + 1 + count);
 
-    await Promise.all([plain.close(), durable.close(), plainBus.close(), durableBus.close()]);
+    await Promise.all([plain.close(), durable.close(), patient.close(), plainBus.close(), durableBus.close()]);
   }, 120_000);
 });
