@@ -261,6 +261,51 @@ const FAILURE_TEXT: Record<ConnectionFailure, string> = {
 };
 
 /**
+ * A durable send or publish (the `durability` option of a Queue or EventBus) was written on the master, but
+ * Redis's WAIT saw only `acknowledged` of the `replicas` asked for within `timeoutMs` (or could not be asked:
+ * `cause`). The write is not lost yet, but a failover now may lose it: it was not acknowledged. Sending
+ * again with the same ids (`ids`: the message ids or event ids of the call) is safe: a queue writes nothing
+ * for a sender-chosen id still live, a bus does not deliver an event id again within its dedup window.
+ */
+export class DurabilityError extends SluiceError {
+  /** what was written: `queue orders`, `event bus events` */
+  readonly target: string;
+  /** the ids the call wrote (message ids, or event ids) */
+  readonly ids: readonly string[];
+  readonly replicas: number;
+  readonly acknowledged: number;
+  readonly timeoutMs: number;
+  constructor(
+    target: string,
+    ids: readonly string[],
+    durability: { replicas: number; timeoutMs: number },
+    acknowledged: number,
+    options?: { cause?: unknown },
+  ) {
+    const why =
+      options?.cause === undefined
+        ? `reached only ${acknowledged} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms`
+        : `could not be confirmed on any replica (WAIT failed: ${options.cause instanceof Error ? options.cause.message : 'no reply'})`;
+    const what =
+      ids.length === 1
+        ? `id ${ids[0]}`
+        : `${ids.length} ids, ${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ' ...' : ''}`;
+    super(
+      'NOT_DURABLE',
+      `${target}: the write (${what}) reached the master but ${why} (option durability); it may be lost if ` +
+        `the master fails over now. Sending again with the same ids is safe (a live id is not written twice, ` +
+        `an event id is not delivered twice within the dedup window); check that the replicas are up and in sync`,
+      options,
+    );
+    this.target = target;
+    this.ids = ids;
+    this.replicas = durability.replicas;
+    this.acknowledged = acknowledged;
+    this.timeoutMs = durability.timeoutMs;
+  }
+}
+
+/**
  * Redis could not be reached or refused the connection. `address` is host:port (or the socket path, or the
  * cluster's nodes); `failure` says why; `cause` is the client's own error when there was one.
  */

@@ -117,6 +117,8 @@ export {
   JobTimeoutError,
   ConnectionError,
   RedisCommandError,
+  DurabilityError,
   type ConnectionFailure,
 } from './errors.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
+export { DEFAULT_DURABILITY_TIMEOUT_MS, type DurabilityOptions } from './durability.js';

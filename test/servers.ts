@@ -15,65 +15,151 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
   );
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   probe.on('error', () => undefined);
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   try {
     await waitFor(async () => {
+      // A server that could not bind (the port was taken since freePort, by another test file's server) exits:
+      // fail at once rather than talk to whoever holds the port.
+      if (exited()) throw new PortTakenError(port);
       try {
         if (probe.status !== 'ready') await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
+        // The server answering must be ours, not another file's that got the port first.
+        const info = await probe.info('server');
+        if (Number(/process_id:(\d+)/.exec(info)?.[1]) !== child.pid) {
+          if (exited()) throw new PortTakenError(port);
+          return false;
+        }
+        return true;
+      } catch (error) {
+        if (error instanceof PortTakenError) throw error;
         probe.disconnect();
         return false;
       }
     }, `redis-server on port ${port}`);
+  } catch (error) {
+    if (!exited()) child.kill('SIGKILL');
+    throw error;
   } finally {
     probe.disconnect();
   }
   return child;
 }
 
+/** startRedis's server exited before answering: its port was taken (startCluster then tries other ports). */
+export class PortTakenError extends Error {
+  constructor(readonly port: number) {
+    super(`redis-server on port ${port} exited before answering: the port (or its cluster bus port) was taken`);
+  }
+}
+
+/** A node of a cluster started by startCluster: its port and its process (to stop or kill it by its PID). */
+export interface ClusterNode {
+  port: number;
+  /** the node's redis-server; replaced by `restart` */
+  process: ChildProcess;
+}
+
 /**
  * A throwaway Redis Cluster of three masters on 127.0.0.1, formed and answering. `stop` kills the nodes
  * and removes their files. (test/cluster.test.ts predates it and forms its own the same way.)
+ *
+ * With `replicas: 1`: six nodes, a replica for each master, `cluster-node-timeout` 1000 ms (a dead master is
+ * failed over in about two seconds) and `cluster-replica-validity-factor 0` (a replica that lost its link for a
+ * while may still take over: a test stops one on purpose); resolves once every replica is in sync.
+ * `restart(node)` starts a killed node again on its port with its cluster files (it rejoins: a master that was
+ * failed over comes back as a replica of its successor).
  */
-export async function startCluster(): Promise<{ ports: number[]; stop(): Promise<void> }> {
+export async function startCluster(options: { replicas?: 0 | 1 } = {}): Promise<StartedCluster> {
+  // Ports are picked free, but test files start servers in parallel: one taken meanwhile means new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt === 3) throw error;
+    }
+  }
+}
+
+export interface StartedCluster {
+  ports: number[];
+  nodes: ClusterNode[];
+  restart(node: ClusterNode): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startClusterOnce(options: { replicas?: 0 | 1 }): Promise<StartedCluster> {
   const { execFileSync } = await import('node:child_process');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
+  const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const nodes = await Promise.all(
-    ports.map((port) =>
-      startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir]),
-    ),
-  );
+  const ports: number[] = [];
+  for (let n = 0; n < 3 * (1 + replicas); n++) ports.push(await freePort());
+  const failover = replicas > 0 ? ['--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0'] : [];
+  const processes: ChildProcess[] = [];
+  const nodeArgs = (port: number) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    `nodes-${port}.conf`,
+    '--dir',
+    dir,
+    ...failover,
+  ];
   const stop = async () => {
-    for (const node of nodes) node.kill('SIGKILL');
+    for (const node of processes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
     await Promise.all(
-      nodes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
+      processes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
     );
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    // Every start settles before a failure is thrown, so stop() sees every process that was started.
+    const started = await Promise.allSettled(
+      ports.map(async (port) => processes.push(await startRedis(port, nodeArgs(port)))),
+    );
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
     execFileSync(
       'redis-cli',
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
-      {
-        stdio: 'ignore',
-      },
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore' },
     );
+    const cli = (port: number, ...args: string[]) =>
+      execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
     await waitFor(
-      () =>
-        ports.every((port) =>
-          execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
-            'cluster_state:ok',
-          ),
-        ),
+      () => ports.every((port) => cli(port, 'cluster', 'info').includes('cluster_state:ok')),
       'the cluster to form',
     );
+    if (replicas > 0) {
+      await waitFor(
+        () =>
+          ports.every((port) => {
+            const info = cli(port, 'info', 'replication');
+            return info.includes('role:master')
+              ? info.includes('connected_slaves:1') && /slave0:.*state=online/.test(info)
+              : info.includes('master_link_status:up');
+          }),
+        'every replica to be in sync with its master',
+      );
+    }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { ports, stop };
+  const byPort = new Map(processes.map((child) => [Number(child.spawnargs[2]), child]));
+  const restart = async (node: ClusterNode) => {
+    if (node.process.exitCode === null && node.process.signalCode === null) throw new Error(`node ${node.port} runs`);
+    node.process = await startRedis(node.port, nodeArgs(node.port));
+    processes.push(node.process);
+  };
+  return { ports, nodes: ports.map((port) => ({ port, process: byPort.get(port)! })), restart, stop };
 }

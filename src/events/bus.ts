@@ -1,4 +1,5 @@
 import { closeOwned, resolveConnection } from '../connection.js';
+import { durabilityOption, waitForReplicas, type Durability } from '../durability.js';
 import { ClosedError, UnknownSubscriberError, ValidationError } from '../errors.js';
 import { busBaseKey, busKey, describe, subscriberQueueBaseKey, validateName, validateSubscriberId } from '../keys.js';
 import { REPLY, type ScriptReplies } from '../replies.js';
@@ -64,6 +65,7 @@ const BUS_OPTIONS = optionNames<EventBusOptions>({
   visibilityMs: true,
   register: true,
   instrumentation: true,
+  durability: true,
 });
 const SUBSCRIBE_OPTIONS = optionNames<SubscribeOptions>({ filter: true, maxRetries: true });
 const UNSUBSCRIBE_OPTIONS = optionNames<{ dropQueue?: boolean }>({ dropQueue: true });
@@ -102,6 +104,8 @@ export class EventBus {
   readonly visibilityMs: number | undefined;
   /** the instrumentation option; null without one */
   readonly instrumentation: Instrumentation | null;
+  /** the durability option, null without one */
+  readonly durability: Durability | null;
   private readonly ownsClient: boolean;
   private readonly publishOptionsJson: string;
   private readonly queues = new Map<string, Queue<Event<unknown>>>();
@@ -140,6 +144,7 @@ export class EventBus {
     this.visibilityMs =
       options.visibilityMs === undefined ? undefined : requireVisibility('visibilityMs', options.visibilityMs);
     this.instrumentation = instrumentationOption(options.instrumentation);
+    this.durability = durabilityOption(options.durability, 'new EventBus(name, options)');
     this.publishOptionsJson = JSON.stringify({ historyLimit: this.historyLimit, dedupMs: this.dedupWindowMs });
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -232,6 +237,10 @@ export class EventBus {
       }
     });
     const counts = await this.run('bus/publish', args);
+    if (this.durability !== null) {
+      // Duplicates are waited for too: the first copy may not have reached the replicas yet.
+      await waitForReplicas(this.client, this.baseKey, this.durability, `event bus ${this.name}`, ids);
+    }
     return counts.map((count, n) => ({
       id: ids[n]!,
       delivered: count === REPLY.DUPLICATE ? 0 : count,

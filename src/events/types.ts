@@ -2,6 +2,7 @@ import type { Consumer, ConsumerOptions } from '../queue/consumer.js';
 import type { Delivery, RetryPolicy } from '../queue/types.js';
 import type { Connection } from '../connection.js';
 import type { Instrumentation } from '../queue/instrumentation.js';
+import type { DurabilityOptions } from '../durability.js';
 
 /** An event as subscribers receive it (the seed's Event, with camelCase names). */
 export interface Event<T = unknown> {
@@ -150,6 +151,13 @@ export interface EventBusOptions {
    * from `sluice/telemetry` traces them with OpenTelemetry. Absent (the default), nothing is called.
    */
   instrumentation?: Instrumentation;
+  /**
+   * Durable publishes: publish and publishMany resolve only once the write reached `replicas` replicas (Redis
+   * WAIT on the master that owns the bus), within `timeoutMs` (default 1000); else they reject with
+   * DurabilityError. An outbox relay publishing into such a bus marks its rows only after that. Absent (the
+   * default), a publish resolves when the master has it, and no command is added.
+   */
+  durability?: DurabilityOptions;
 }
 
 export interface EventContext<T = unknown> {

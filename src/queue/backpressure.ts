@@ -22,7 +22,8 @@ const RETRY_BASE_MS = 10;
 const RETRY_CAP_MS = 250;
 /** send.lua's reply: a count when every message was written under its own id, else one id (or code) each */
 type Reply = number | (string | number)[];
-type Call = (args: (string | number)[]) => Promise<Reply>;
+/** runs send.lua with these arguments, which carry `messages` */
+type Call = (args: (string | number)[], messages: readonly SendMessage[]) => Promise<Reply>;
 
 interface Waiting {
   messages: SendMessage[];
@@ -120,7 +121,7 @@ export class SendLimit {
   async sendMany(messages: SendMessage[]): Promise<string[]> {
     const startedAt = Date.now();
     if (!this.hasWaiting) {
-      const reply = await this.call(this.withLimit(messages, 'all'));
+      const reply = await this.call(this.withLimit(messages, 'all'), messages);
       if (!refusedWhole(reply)) return sentIds(reply, messages) as string[];
     }
     return new Promise<string[]>((resolve, reject) =>
@@ -185,7 +186,7 @@ export class SendLimit {
         for (const entry of group) for (const message of entry.messages) messages.push(message);
         let reply: Reply;
         try {
-          reply = await this.call(this.withLimit(messages, group[0]!.mode));
+          reply = await this.call(this.withLimit(messages, group[0]!.mode), messages);
         } catch (error) {
           for (const entry of group) this.remove(entry).reject(error);
           continue;

@@ -1,4 +1,5 @@
 import { closeOwned, resolveConnection, type Connection } from '../connection.js';
+import { durabilityOption, waitForReplicas, type Durability, type DurabilityOptions } from '../durability.js';
 import { ClosedError, CorruptRecordError, StaleReceiptError, ValidationError } from '../errors.js';
 import { queueBaseKey, queueKey, requireTaggedKey, validateName, validatePrefix } from '../keys.js';
 import { REPLY, type ScriptReplies } from '../replies.js';
@@ -104,6 +105,12 @@ export interface QueueOptions extends BackpressureOptions {
    * OpenTelemetry. Absent (the default), nothing is called and no headers are added.
    */
   instrumentation?: Instrumentation;
+  /**
+   * Durable sends: send and sendMany resolve only once the write reached `replicas` replicas (Redis WAIT on
+   * the master that owns the queue), within `timeoutMs` (default 1000); else they reject with DurabilityError.
+   * Absent (the default), a send resolves when the master has it, and no command is added.
+   */
+  durability?: DurabilityOptions;
 }
 
 const QUEUE_OPTIONS = optionNames<QueueOptions>({
@@ -120,6 +127,7 @@ const QUEUE_OPTIONS = optionNames<QueueOptions>({
   whenFull: true,
   fullWaitMs: true,
   instrumentation: true,
+  durability: true,
 });
 const DEQUEUE_OPTIONS = optionNames<{ count?: number; visibilityMs?: number }>({ count: true, visibilityMs: true });
 const EXTEND_OPTIONS = optionNames<{ visibilityMs?: number }>({ visibilityMs: true });
@@ -140,6 +148,14 @@ interface SendBatch {
   waiters: { resolve(id: string): void; reject(error: unknown): void }[];
   /** the maxLength of the Queue object that made these sends (a batch never mixes two) */
   limit: SendLimit | null;
+  /** the durability option of that Queue object (a batch never mixes two), and its name for the error */
+  durable: { durability: Durability; target: string } | null;
+}
+
+/** The ids a send.lua reply says were written (a count: all of them; else the string entries). */
+function writtenIds(sent: number | (string | number)[], messages: readonly SendMessage[]): string[] {
+  if (typeof sent === 'number') return messages.map((message) => message.id);
+  return sent.filter((id): id is string => typeof id === 'string');
 }
 
 /**
@@ -154,7 +170,7 @@ function flushSends(client: RedisClient, baseKey: string): void {
   const batch = perQueue?.get(baseKey);
   if (!batch) return;
   perQueue!.delete(baseKey);
-  const { limit, messages, waiters } = batch;
+  const { limit, messages, waiters, durable } = batch;
   let reply: Promise<number | (string | number)[]>;
   try {
     reply = runScript(
@@ -166,29 +182,46 @@ function flushSends(client: RedisClient, baseKey: string): void {
   } catch (error) {
     reply = Promise.reject(error);
   }
-  reply.then(
-    (sent) => {
-      // A count: every message was written under its own id.
-      if (typeof sent === 'number') {
-        for (let n = 0; n < waiters.length; n++) waiters[n]!.resolve(messages[n]!.id);
-        return;
-      }
+  /** Answers each sender; `notDurable`: the DurabilityError of the batch's WAIT, for the messages it wrote. */
+  const settle = (sent: number | (string | number)[], notDurable: unknown) => {
+    // A count: every message was written under its own id.
+    if (typeof sent === 'number') {
       for (let n = 0; n < waiters.length; n++) {
-        const id = sent[n]!;
-        const waiter = waiters[n]!;
-        if (typeof id === 'string') waiter.resolve(id);
-        else
-          limit!.refused(
-            [messages[n]!],
-            'each',
-            ([own]) => waiter.resolve(own!),
-            (error) => waiter.reject(error),
-          );
+        if (notDurable === null) waiters[n]!.resolve(messages[n]!.id);
+        else waiters[n]!.reject(notDurable);
       }
-    },
-    (error: unknown) => {
-      for (const waiter of batch.waiters) waiter.reject(error);
-    },
+      return;
+    }
+    for (let n = 0; n < waiters.length; n++) {
+      const id = sent[n]!;
+      const waiter = waiters[n]!;
+      if (typeof id === 'string') {
+        if (notDurable === null) waiter.resolve(id);
+        else waiter.reject(notDurable);
+      } else
+        limit!.refused(
+          [messages[n]!],
+          'each',
+          ([own]) => waiter.resolve(own!),
+          (error) => waiter.reject(error),
+        );
+    }
+  };
+  const failed = (error: unknown) => {
+    for (const waiter of waiters) waiter.reject(error);
+  };
+  if (durable === null) {
+    reply.then((sent) => settle(sent, null), failed);
+    return;
+  }
+  // Durable: one WAIT for the whole batch, once the script answered.
+  reply.then(
+    (sent) =>
+      waitForReplicas(client, baseKey, durable.durability, durable.target, writtenIds(sent, messages)).then(
+        () => settle(sent, null),
+        (error: unknown) => settle(sent, error),
+      ),
+    failed,
   );
 }
 
@@ -239,6 +272,10 @@ export class Queue<T = unknown> {
   private readonly runtimes = new Set<Consumer<T>>();
   /** the maxLength, when the queue has one */
   private readonly sendLimit: SendLimit | null;
+  /** the durability option, null without one */
+  readonly durability: Durability | null;
+  /** what a SendBatch of this queue carries for durability */
+  private readonly durable: SendBatch['durable'];
   /** the requester side of request(), made on first use */
   private requester: Requester | null = null;
   private closed = false;
@@ -273,7 +310,9 @@ export class Queue<T = unknown> {
         512 * 1024 * 1024,
       ),
     };
-    this.sendLimit = SendLimit.from(this.name, options, (args) => this.run('queue/send', args));
+    this.durability = durabilityOption(options.durability, 'new Queue(name, options)');
+    this.durable = this.durability && { durability: this.durability, target: `queue ${this.name}` };
+    this.sendLimit = SendLimit.from(this.name, options, (args, messages) => this.sendScript(args, messages));
     this.instrumentation = instrumentationOption(options.instrumentation);
     ({ client: this.client, owned: this.ownsClient } = resolveConnection(options.connection, {
       connectTimeoutMs: options.connectTimeoutMs,
@@ -292,6 +331,23 @@ export class Queue<T = unknown> {
     // Sends waiting to be coalesced go first, so that Redis sees this queue's calls in the order they were made.
     flushSends(this.client, this.baseKey);
     return runScript(this.client, script, [this.baseKey], args, requestId);
+  }
+
+  /** One send.lua call; with durability, resolved once the messages it wrote reached the replicas. */
+  private async sendScript(
+    args: (string | number)[],
+    messages: readonly SendMessage[],
+  ): Promise<number | (string | number)[]> {
+    const sent = await this.run('queue/send', args);
+    if (this.durable !== null)
+      await waitForReplicas(
+        this.client,
+        this.baseKey,
+        this.durable.durability,
+        this.durable.target,
+        writtenIds(sent, messages),
+      );
+    return sent;
   }
 
   /**
@@ -338,12 +394,12 @@ export class Queue<T = unknown> {
     let perQueue = pendingSends.get(this.client);
     if (!perQueue) pendingSends.set(this.client, (perQueue = new Map<string, SendBatch>()));
     let batch = perQueue.get(this.baseKey);
-    if (batch && batch.limit !== limit) {
+    if (batch && (batch.limit !== limit || batch.durable !== this.durable)) {
       flushSends(this.client, this.baseKey);
       batch = undefined;
     }
     if (!batch) {
-      const created: SendBatch = { messages: [], waiters: [], limit };
+      const created: SendBatch = { messages: [], waiters: [], limit, durable: this.durable };
       perQueue.set(this.baseKey, (batch = created));
       const { client, baseKey } = this;
       process.nextTick(() => {
@@ -378,7 +434,9 @@ export class Queue<T = unknown> {
       }
     });
     if (this.sendLimit) return await this.sendLimit.sendMany(messages);
-    return sentIds(await this.run('queue/send', sendCall(messages, null)), messages) as string[];
+    const args = sendCall(messages, null);
+    const sent = this.durable === null ? await this.run('queue/send', args) : await this.sendScript(args, messages);
+    return sentIds(sent, messages) as string[];
   }
 
   /** send() with the instrumentation's produce hook around it: its headers added to the message's own. */

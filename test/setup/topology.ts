@@ -33,6 +33,9 @@ export const SINGLE_NODE_ONLY: Record<string, string> = {
   'test/cluster.test.ts': 'starts a 3-master cluster of its own (so it runs on every topology already)',
   'test/cluster.locks.test.ts': 'starts a 3-master cluster of its own (so it runs on every topology already)',
   'test/cluster.registry.test.ts': 'starts a 3-master cluster of its own (so it runs on every topology already)',
+  'test/cluster.spread.test.ts': 'starts a 3-master cluster of its own (so it runs on every topology already)',
+  'test/cluster.failover.test.ts': 'starts a 3-master, 3-replica cluster of its own and kills its masters',
+  'test/durability.test.ts': 'runs on a master and a replica it starts itself (WAIT needs a replica)',
   'test/ioredis6.test.ts':
     "drives ioredis 6's single-node client at one URL; its cluster half starts a cluster of its own",
   'test/chaos.test.ts': 'kills and restarts the redis-server it started itself',
