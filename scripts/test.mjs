@@ -3,7 +3,7 @@
 // go to both vitest runs; an `--outputFile=<path>` (or `--outputFile <path>`) becomes one file per topology,
 // `<path without .json>.single.json` and `.cluster.json`. Both runs always run; the exit code is non-zero if
 // either failed. SLUICE_TEST_TOPOLOGIES=single (or cluster) runs only that one.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 const topologies = (process.env.SLUICE_TEST_TOPOLOGIES ?? 'single,cluster').split(',').filter(Boolean);
 for (const topology of topologies) {
@@ -29,12 +29,29 @@ const results = [];
 for (const topology of topologies) {
   console.log(`\n[sluice tests] ${topology === 'single' ? 'single Redis node' : '3-master Redis Cluster'}: vitest run`);
   const started = Date.now();
-  const run = spawnSync('npx', ['vitest', 'run', ...argsFor(topology)], {
+  const child = spawn('npx', ['vitest', 'run', ...argsFor(topology)], {
     stdio: 'inherit',
     env: { ...process.env, SLUICE_TEST_TOPOLOGY: topology },
   });
-  const status = run.status ?? 1;
+  // A signal to this wrapper goes on to vitest, which then stops its servers; then no second run starts.
+  let signalled = null;
+  const forward = (signal) => {
+    signalled = signal;
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const status = await new Promise((resolve) => {
+    child.on('error', (error) => {
+      console.error(`[sluice tests] could not start vitest: ${error.message}`);
+      resolve(1);
+    });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
   results.push({ topology, status, seconds: Math.round((Date.now() - started) / 1000) });
+  if (signalled) break;
 }
 console.log(
   `\n[sluice tests] ${results.map((r) => `${r.topology}: ${r.status === 0 ? 'passed' : 'FAILED'} in ${r.seconds} s`).join('; ')}`,

@@ -142,5 +142,5 @@ describe('Redis Cluster: spread', () => {
       expect(await bus.subscriberQueue('audit').getStats()).toMatchObject(DRAINED);
       await bus.close();
     }
-  });
+  }, 120_000);
 });

@@ -36,7 +36,13 @@ export function newClient(options: RedisOptions = {}): Redis {
  */
 function asOneDatabase(cluster: Cluster): Redis {
   type Args = (string | number)[];
-  const each = <R>(run: (node: Redis) => Promise<R>): Promise<R[]> => Promise.all(cluster.nodes('master').map(run));
+  // A fresh Cluster knows no node until its first command: ask once, so a fan-out never runs over none.
+  const each = async <R>(run: (node: Redis) => Promise<R>): Promise<R[]> => {
+    if (cluster.nodes('master').length === 0) await cluster.ping();
+    const masters = cluster.nodes('master');
+    if (masters.length === 0) throw new Error('the test cluster client knows no master');
+    return await Promise.all(masters.map(run));
+  };
   const overrides = {
     async keys(pattern: string): Promise<string[]> {
       return (await each((node) => node.keys(pattern))).flat();

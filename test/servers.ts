@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { waitFor } from './wait.js';
@@ -8,9 +9,11 @@ export { freePort };
 
 /** A throwaway redis-server on 127.0.0.1 that keeps nothing on disk; resolves once it answers. */
 export async function startRedis(port: number, extraArgs: string[] = []): Promise<ChildProcess> {
+  // Files (a replica's full sync writes dump.rdb, cluster configs) go to the temporary folder unless given a --dir.
+  const dir = extraArgs.includes('--dir') ? [] : ['--dir', tmpdir()];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...dir, ...extraArgs],
     { stdio: 'ignore' },
   );
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
@@ -107,7 +110,15 @@ async function startClusterOnce(options: { replicas?: 0 | 1 }): Promise<StartedC
     dir,
     ...failover,
   ];
+  // vitest answers SIGINT and SIGTERM with process.exit() and skips teardown: the nodes and their folder go
+  // with the process whatever ends it.
+  const onExit = () => {
+    for (const node of processes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const stop = async () => {
+    process.off('exit', onExit);
     for (const node of processes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
     await Promise.all(
       processes.filter((node) => node.exitCode === null && node.signalCode === null).map((node) => once(node, 'exit')),
@@ -138,6 +149,8 @@ async function startClusterOnce(options: { replicas?: 0 | 1 }): Promise<StartedC
     await waitFor(
       () => ports.every((port) => cli(port, 'cluster', 'info').includes('cluster_state:ok')),
       'the cluster to form',
+      20_000,
+      150, // each check runs redis-cli on every node: not every 10 ms on a 2-core machine
     );
     if (replicas > 0) {
       await waitFor(
@@ -149,6 +162,8 @@ async function startClusterOnce(options: { replicas?: 0 | 1 }): Promise<StartedC
               : info.includes('master_link_status:up');
           }),
         'every replica to be in sync with its master',
+        20_000,
+        150,
       );
     }
   } catch (error) {

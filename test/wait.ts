@@ -7,12 +7,13 @@ export async function waitFor<R>(
   check: () => R | Promise<R>,
   what: string,
   timeoutMs = 20_000,
+  intervalMs = 10,
 ): Promise<NonNullable<R>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
