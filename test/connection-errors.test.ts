@@ -13,10 +13,15 @@ import {
   ValidationError,
 } from '../src/index.js';
 import { queueKey } from '../src/keys.js';
-import { uniquePrefix, useRedis } from './helpers.js';
+import { singleNodeOnly, uniquePrefix, useRedis } from './helpers.js';
 import { freePort, startRedis } from './servers.js';
 
 const env = useRedis();
+// On the cluster topology only the tests on the suite's own Redis run (WRONGTYPE, the URL checks at construction).
+const describeOneNode = describe.skipIf(
+  singleNodeOnly('gives sluice clients and redis:// URLs of dead ports, of servers it starts or fakes itself'),
+);
+const itOwnServer = it.skipIf(singleNodeOnly('fills a redis-server of its own to maxmemory, by its redis:// URL'));
 const servers: ChildProcess[] = [];
 const queues: Queue<any>[] = [];
 afterEach(async () => {
@@ -43,7 +48,7 @@ async function failure(call: Promise<unknown>): Promise<ConnectionError> {
   return error as ConnectionError;
 }
 
-describe('connection errors name the address and the cause', () => {
+describeOneNode('connection errors name the address and the cause', () => {
   it('a wrong port: refused, without waiting for the connect timeout', async () => {
     const port = await freePort();
     const error = await failure(queueAt(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 60_000 }).send('x'));
@@ -130,7 +135,7 @@ describe('connection errors name the address and the cause', () => {
 });
 
 describe('script replies a user can act on', () => {
-  it('OOM names the key and the operation, and nothing was written', async () => {
+  itOwnServer('OOM names the key and the operation, and nothing was written', async () => {
     const port = await freePort();
     servers.push(await startRedis(port, ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction']));
     const queue = queueAt(`redis://127.0.0.1:${port}`);

@@ -30,19 +30,38 @@ import {
   type QueueMessage,
   type SeedEvent,
 } from '../src/service/index.js';
-import { deletePrefix, redisUrl, uniquePrefix, waitFor } from './helpers.js';
+import { deletePrefix, newClient, ON_CLUSTER, redisUrl, singleNodeOnly, uniquePrefix, waitFor } from './helpers.js';
 import { freePort } from './ports.js';
 import { FaultProxy } from './proxy.js';
 
 const mysqlUrl = (): string => process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-const redis = new Redis(redisUrl());
+const redis = newClient();
 const pool = createPool({ uri: mysqlUrl(), connectionLimit: 5 });
 let services: QueueService[] = [];
 let prefixes: string[] = [];
 let tables: string[] = [];
+let clients: Redis[] = [];
+
+/**
+ * What a service (or a part a test makes) is given as its Redis: the URL on a single node, where each part
+ * opens its own connections; on the cluster topology a Cluster client of its own, closed after the test.
+ */
+function serviceRedis(): Redis | string {
+  if (!ON_CLUSTER) return redisUrl();
+  const client = newClient();
+  clients.push(client);
+  return client;
+}
+
+// The tests that cannot apply to a cluster, each with the reason.
+const itWithChildUrl = it.skipIf(singleNodeOnly('its child process is given REDIS_URL, a single-node client'));
+const itWithDeadUrl = it.skipIf(singleNodeOnly('about a redis:// URL nobody listens on, given to it and a child'));
+const itThroughProxy = it.skipIf(singleNodeOnly('talks through a TCP proxy in front of one Redis node'));
 
 afterEach(async () => {
   for (const service of services) await service.gracefulShutdown();
+  await Promise.all(clients.map((client) => client.quit().catch(() => undefined)));
+  clients = [];
   for (const prefix of prefixes) await deletePrefix(redis, prefix);
   for (const table of tables) await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
   services = [];
@@ -62,7 +81,7 @@ async function start(options: { mysql?: boolean; relayEveryMs?: number } = {}) {
   const service = new QueueService();
   services.push(service);
   await service.initialize({
-    redis: redisUrl(),
+    redis: serviceRedis(),
     prefix,
     logger: { info: () => undefined },
     ...(options.mysql && { mysql: pool, outboxTable: table, outboxRelayEveryMs: options.relayEveryMs ?? 100 }),
@@ -83,7 +102,7 @@ describe('QueueService', () => {
   it('QueueService.initialize sets up the one instance getInstance returns, until gracefulShutdown', async () => {
     const prefix = uniquePrefix('svc');
     prefixes.push(prefix);
-    const options = { redis: redisUrl(), prefix, logger: { info: () => undefined } };
+    const options = { redis: serviceRedis(), prefix, logger: { info: () => undefined } };
     const service = await QueueService.initialize(options);
     expect(QueueService.getInstance()).toBe(service);
     expect(await QueueService.initialize(options)).toBe(service);
@@ -274,9 +293,9 @@ describe('QueueService', () => {
     const { service, prefix } = await start();
     const second = new QueueService();
     services.push(second);
-    await second.initialize({ redis: redisUrl(), prefix, logger: { info: () => undefined } });
+    await second.initialize({ redis: serviceRedis(), prefix, logger: { info: () => undefined } });
     await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't' });
-    const scheduler = new Scheduler({ connection: redisUrl(), prefix });
+    const scheduler = new Scheduler({ connection: serviceRedis(), prefix });
     try {
       const jobs = await scheduler.getAllJobsStatus();
       expect(jobs.map((job) => job.name).sort()).toEqual(
@@ -338,7 +357,7 @@ describe('QueueService', () => {
     const [outbox] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${table}\``);
     expect(Number(outbox[0]!.n)).toBe(1);
 
-    const scheduler = new Scheduler({ connection: redisUrl(), prefix: prefixes.at(-1)! });
+    const scheduler = new Scheduler({ connection: serviceRedis(), prefix: prefixes.at(-1)! });
     try {
       const names = (await scheduler.getAllJobsStatus()).map((job) => job.name);
       expect(names).toContain(`${OUTBOX_JOB_NAMES.relay}:${table}`);
@@ -387,7 +406,7 @@ describe('QueueService', () => {
     );
   });
 
-  it('a program using the service without mysql never loads the outbox nor mysql2', () => {
+  itWithChildUrl('a program using the service without mysql never loads the outbox nor mysql2', () => {
     const prefix = uniquePrefix('svc');
     prefixes.push(prefix);
     const script = `
@@ -420,18 +439,20 @@ describe('QueueService', () => {
 describe('QueueService: startup, shutdown and its outbox', () => {
   const silent = { info: () => undefined };
 
-  it('initialize against a Redis nobody listens on rejects with ConnectionError and leaves nothing running', async () => {
-    const dead = `redis://127.0.0.1:${await freePort()}`;
-    const service = new QueueService();
-    const error = await service.initialize({ redis: dead, logger: silent }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ConnectionError);
-    expect((error as ConnectionError).message).toContain('127.0.0.1');
-    // The static initialize too; it can be called again once Redis is there.
-    await expect(QueueService.initialize({ redis: dead, logger: silent })).rejects.toBeInstanceOf(ConnectionError);
-    expect(() => QueueService.getInstance()).toThrow(NotInitializedError);
+  itWithDeadUrl(
+    'initialize against a Redis nobody listens on rejects with ConnectionError and leaves nothing running',
+    async () => {
+      const dead = `redis://127.0.0.1:${await freePort()}`;
+      const service = new QueueService();
+      const error = await service.initialize({ redis: dead, logger: silent }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect((error as ConnectionError).message).toContain('127.0.0.1');
+      // The static initialize too; it can be called again once Redis is there.
+      await expect(QueueService.initialize({ redis: dead, logger: silent })).rejects.toBeInstanceOf(ConnectionError);
+      expect(() => QueueService.getInstance()).toThrow(NotInitializedError);
 
-    // A program that does this and nothing else exits by itself: no connection, timer or job is left.
-    const script = `
+      // A program that does this and nothing else exits by itself: no connection, timer or job is left.
+      const script = `
       const { QueueService } = await import(${JSON.stringify(new URL('../dist/src/service/index.js', import.meta.url).href)});
       const lines = [];
       try {
@@ -442,14 +463,15 @@ describe('QueueService: startup, shutdown and its outbox', () => {
       }
       process.on('exit', () => console.log('EXIT ' + lines.length));
     `;
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
-      env: { ...process.env, DEAD_URL: dead, MYSQL_URL: mysqlUrl() },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(stdout.trim().split('\n')).toEqual(['REJECTED CONNECTION ConnectionError', 'EXIT 0']);
-    expect(stderr).toBe('');
-  });
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, DEAD_URL: dead, MYSQL_URL: mysqlUrl() },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(stdout.trim().split('\n')).toEqual(['REJECTED CONNECTION ConnectionError', 'EXIT 0']);
+      expect(stderr).toBe('');
+    },
+  );
 
   it('logs a repeating job failure in one line, once per cause, and again after the job recovered', async () => {
     const lines: string[] = [];
@@ -460,7 +482,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     const service = new QueueService();
     services.push(service);
     await service.initialize({
-      redis: redisUrl(),
+      redis: serviceRedis(),
       prefix,
       mysql: pool,
       outboxTable: table,
@@ -493,50 +515,53 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     await pool.query(`RENAME TABLE \`${table}_away\` TO \`${table}\``);
   });
 
-  it('a Redis outage after startup: each job logs its failure once, in one line, and again after the reconnect', async () => {
-    const proxy = await FaultProxy.start(redisUrl());
-    const lines: string[] = [];
-    const prefix = uniquePrefix('svc');
-    prefixes.push(prefix);
-    const service = new QueueService();
-    services.push(service);
-    try {
-      await service.initialize({
-        redis: proxy.url,
-        prefix,
-        logger: {
-          info: (message: string, details?: unknown) => void lines.push(message + (details ? ' +details' : '')),
-        },
-      });
-      const jobs = [QUEUE_JOB_NAMES.maintenance, QUEUE_JOB_NAMES.monitoring, SCHEDULER_JOB_NAMES.cleanup];
-      const failures = () => lines.filter((line) => line.includes(' failed: '));
-      const outage = async (round: number) => {
-        const before = service.getStats().errors;
-        proxy.refuse();
-        proxy.dropAll();
-        // Each job's loop fails about once a second: several failures each, one line each.
-        await waitFor(() => service.getStats().errors >= before + 4 * jobs.length, `round ${round} failures`, 60_000);
-        for (const job of jobs) {
+  itThroughProxy(
+    'a Redis outage after startup: each job logs its failure once, in one line, and again after the reconnect',
+    async () => {
+      const proxy = await FaultProxy.start(redisUrl());
+      const lines: string[] = [];
+      const prefix = uniquePrefix('svc');
+      prefixes.push(prefix);
+      const service = new QueueService();
+      services.push(service);
+      try {
+        await service.initialize({
+          redis: proxy.url,
+          prefix,
+          logger: {
+            info: (message: string, details?: unknown) => void lines.push(message + (details ? ' +details' : '')),
+          },
+        });
+        const jobs = [QUEUE_JOB_NAMES.maintenance, QUEUE_JOB_NAMES.monitoring, SCHEDULER_JOB_NAMES.cleanup];
+        const failures = () => lines.filter((line) => line.includes(' failed: '));
+        const outage = async (round: number) => {
+          const before = service.getStats().errors;
+          proxy.refuse();
+          proxy.dropAll();
+          // Each job's loop fails about once a second: several failures each, one line each.
+          await waitFor(() => service.getStats().errors >= before + 4 * jobs.length, `round ${round} failures`, 60_000);
+          for (const job of jobs) {
+            expect(
+              failures().filter((line) => line.startsWith(`[sluice] QueueService scheduler job ${job} failed: `)),
+            ).toHaveLength(round);
+          }
+          expect(failures()).toHaveLength(round * jobs.length);
           expect(
-            failures().filter((line) => line.startsWith(`[sluice] QueueService scheduler job ${job} failed: `)),
-          ).toHaveLength(round);
-        }
-        expect(failures()).toHaveLength(round * jobs.length);
-        expect(
-          failures().every((line) => line.includes('ConnectionError') || line.includes('Redis at 127.0.0.1')),
-        ).toBe(true);
-        proxy.accept();
-      };
-      await outage(1);
-      await waitFor(() => proxy.connectionCount > 0, 'the reconnect');
-      await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't' });
-      await outage(2);
-      expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
-    } finally {
-      await service.gracefulShutdown();
-      await proxy.close();
-    }
-  });
+            failures().every((line) => line.includes('ConnectionError') || line.includes('Redis at 127.0.0.1')),
+          ).toBe(true);
+          proxy.accept();
+        };
+        await outage(1);
+        await waitFor(() => proxy.connectionCount > 0, 'the reconnect');
+        await service.sendMessage({ queueName: 'q', payload: {}, messageType: 't' });
+        await outage(2);
+        expect(lines.every((line) => !line.includes('\n') && !line.endsWith('+details'))).toBe(true);
+      } finally {
+        await service.gracefulShutdown();
+        await proxy.close();
+      }
+    },
+  );
 
   it('defaultOutboxTable: sluice_outbox for the default prefix, else one table per prefix within 64 characters', () => {
     expect(defaultOutboxTable(undefined)).toBe('sluice_outbox');
@@ -558,7 +583,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
         tables.push(defaultOutboxTable(prefix));
         const service = new QueueService();
         services.push(service);
-        await service.initialize({ redis: redisUrl(), prefix, mysql: pool, logger: silent });
+        await service.initialize({ redis: serviceRedis(), prefix, mysql: pool, logger: silent });
         const seen: SeedEvent[] = [];
         await service.subscribeEvents('audit', 'account.*', (event) => {
           seen.push(event);
@@ -635,7 +660,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     }
     // Rows committed without a wake-up (another writer's own transaction, outbox.add): the service's relay
     // would find them only at its next poll, after the shutdown; the shutdown relays them itself.
-    const writerBus = new EventBus('writer', { connection: redisUrl(), prefix });
+    const writerBus = new EventBus('writer', { connection: serviceRedis(), prefix });
     const writer = new Outbox({ mysql: pool, bus: writerBus, table });
     const tx = await pool.getConnection();
     try {
@@ -663,7 +688,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
   it('QueueService.initialize again: the same options give the same instance, others AlreadyInitializedError', async () => {
     const prefix = uniquePrefix('svc');
     prefixes.push(prefix);
-    const options = { redis: redisUrl(), prefix, retry: { baseMs: 100 }, logger: silent };
+    const options = { redis: serviceRedis(), prefix, retry: { baseMs: 100 }, logger: silent };
     const service = await QueueService.initialize(options);
     services.push(service);
     expect(await QueueService.initialize(options)).toBe(service);
@@ -695,7 +720,7 @@ describe('QueueService: startup, shutdown and its outbox', () => {
     const service = new QueueService();
     services.push(service);
     await service.initialize({
-      redis: redisUrl(),
+      redis: serviceRedis(),
       prefix,
       logger: { info: (message: string) => void lines.push(message) },
     });

@@ -14,12 +14,10 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus, ValidationError, type Delivery, type Event, type Queue } from '../src/index.js';
 import { QueueService } from '../src/service/index.js';
 import { tracing } from '../src/telemetry/index.js';
-import { redisUrl, singleNodeOnly, useRedis, waitFor } from './helpers.js';
+import { ON_CLUSTER, redisUrl, useRedis, waitFor } from './helpers.js';
 import { useOutbox } from './outbox.helpers.js';
 
 const ctx = useRedis();
-/** Gives sluice a redis:// URL, which opens a single-node client: not on the cluster topology. */
-const itWithUrl = it.skipIf(singleNodeOnly('gives sluice a redis:// URL, which opens a single-node client'));
 const outboxes = useOutbox();
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -262,10 +260,10 @@ describe('tracing', () => {
     expect(() => ctx.queue('bad', { instrumentation: {} as never })).toThrow(/instrumentation must be an object/);
   });
 
-  itWithUrl('QueueService passes its instrumentation option to its queues and bus', async () => {
+  it('QueueService passes its instrumentation option to its queues and bus', async () => {
     const service = new QueueService();
     await service.initialize({
-      redis: redisUrl(),
+      redis: ON_CLUSTER ? ctx.connection() : redisUrl(),
       prefix: ctx.prefix(),
       logger: { info: () => undefined },
       instrumentation,

@@ -43,7 +43,6 @@ export const SINGLE_NODE_ONLY: Record<string, string> = {
   'test/consumer.reconnect.test.ts': 'restarts the redis-server it started itself',
   'test/outbox.redis.test.ts': 'restarts the redis-server it started itself',
   'test/queue.oom.test.ts': 'fills a redis-server of its own to maxmemory',
-  'test/connection-errors.test.ts': 'about redis:// URLs and misbehaving servers it starts itself',
   'test/faults.events.test.ts': 'talks through a TCP proxy in front of one Redis node',
   'test/faults.locks.test.ts': 'talks through a TCP proxy in front of one Redis node',
   'test/faults.proxy.test.ts': 'talks through a TCP proxy in front of one Redis node',
@@ -54,7 +53,4 @@ export const SINGLE_NODE_ONLY: Record<string, string> = {
   'test/cli.outbox.test.ts': 'the CLI takes one redis:// URL (REDIS_URL), a single-node client',
   'test/package.test.ts': "the packed package's apps are given one redis:// URL",
   'test/example.notifications.test.ts': 'the example takes one redis:// URL (examples/notifications)',
-  'test/service.test.ts': 'initializes QueueService with redis:// URLs, which open single-node clients',
-  'test/service.seed-examples.test.ts':
-    'initializes QueueService with a redis:// URL, which opens a single-node client',
 };
