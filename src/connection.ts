@@ -180,6 +180,10 @@ function describeFailure(state: OwnedClient, failure?: ConnectionFailure): Conne
 function classify(error: Error): ConnectionFailure | undefined {
   const code = (error as { code?: unknown }).code;
   const text = `${typeof code === 'string' ? code : ''} ${error.message}`;
+  // A Cluster client's errors while slots move (ioredis gives up after its redirections, or the node says so).
+  if (/Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots cache/.test(text)) return 'failover';
+  // MOVED or ASK reaching the caller: a single-node client talking to a Cluster node (a Cluster follows them).
+  if (/^(MOVED|ASK) \d+ /.test(error.message)) return 'cluster';
   if (/ECONNREFUSED/.test(text)) return 'refused';
   if (/Unknown RESP type|Protocol error/i.test(text)) return 'protocol';
   if (/ENOTFOUND|EAI_AGAIN|EAI_NONAME|getaddrinfo/.test(text)) return 'dns';

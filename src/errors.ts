@@ -245,7 +245,8 @@ export class UnknownSubscriberError extends SluiceError {
 }
 
 /** What went wrong with a connection, as far as the client could tell. */
-export type ConnectionFailure = 'refused' | 'dns' | 'tls' | 'auth' | 'protocol' | 'timeout' | 'lost' | 'closed';
+export type ConnectionFailure =
+  'refused' | 'dns' | 'tls' | 'auth' | 'protocol' | 'timeout' | 'lost' | 'closed' | 'failover' | 'cluster';
 
 const FAILURE_TEXT: Record<ConnectionFailure, string> = {
   refused: 'the connection was refused: nothing listens there (check the port, and that Redis runs)',
@@ -258,6 +259,12 @@ const FAILURE_TEXT: Record<ConnectionFailure, string> = {
     'no answer from Redis within the connect timeout (check the address and firewalls, or raise connectTimeoutMs)',
   lost: 'the connection was lost and not restored within the connect timeout',
   closed: 'the connection was closed by close() before the command was answered; it may or may not have run',
+  failover:
+    'the Redis Cluster was failing over (a master down, its slots moving: CLUSTERDOWN, TRYAGAIN or too many ' +
+    'redirections); the command may or may not have run: call it again (every sluice call is safe to repeat)',
+  cluster:
+    'this server is a Redis Cluster node (it answered MOVED): pass an ioredis Cluster as the connection ' +
+    "(new Cluster([{ host, port }])), not a redis:// URL or a single node's client",
 };
 
 /**

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { DurabilityError, EventBus, Locks, Queue, Scheduler } from '../src/index.js';
+import { ConnectionError, DurabilityError, EventBus, Locks, Queue, Scheduler, SluiceError } from '../src/index.js';
 import { busBaseKey, lockKeys, queueBaseKey, schedulerKeys } from '../src/keys.js';
 import { waitFor } from './helpers.js';
 import { startCluster, type ClusterNode } from './servers.js';
@@ -41,6 +41,25 @@ function ownerOf(key: string): number {
     }
   }
   throw new Error(`no live master serves slot ${slot}`);
+}
+
+/**
+ * Waits until the node asked says the master at `expected` serves the key's slot: after a failover the nodes'
+ * views converge by gossip, and a node may for a moment list the slot's old master as failed and no other.
+ */
+async function expectOwner(key: string, expected: number): Promise<void> {
+  await waitFor(
+    () => {
+      try {
+        return ownerOf(key) === expected;
+      } catch {
+        return false;
+      }
+    },
+    `the master on port ${expected} to serve ${key}`,
+    30_000,
+    100,
+  );
 }
 
 /** The replica of the master at `port` (its process, to stop it). */
@@ -109,13 +128,15 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const acked = new Map<string, [number, number]>();
     const delivered = new Map<string, number>();
     let failedSends = 0;
+    /** every error a sluice call or event gave during the run: each must be a SluiceError with a code */
+    const seenErrors: unknown[] = [];
     const consumer = queue.consume((m) => void delivered.set(m.id, Date.now()), { concurrency: 4 });
-    consumer.on('error', () => undefined);
+    consumer.on('error', (error) => void seenErrors.push(error));
     await bus.subscribe('audit', 'order.#');
     const published = new Map<string, [number, number]>();
     const handled = new Map<string, number>();
     const subscriber = bus.consume('audit', (event) => void handled.set(event.id, Date.now()));
-    subscriber.on('error', () => undefined);
+    subscriber.on('error', (error) => void seenErrors.push(error));
     scheduler.start();
     // A failed test stops its producer and consumers, so that the run ends (the nodes are gone after it).
     onTestFailed(() => {
@@ -138,7 +159,8 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
         current = { what: `send m-${n}`, since: startedAt };
         try {
           acked.set(await queue.send({ n }, { id: `m-${n}` }), [startedAt, Date.now()]);
-        } catch {
+        } catch (error) {
+          seenErrors.push(error);
           failedSends++;
         }
         const publishedAt = Date.now();
@@ -146,8 +168,8 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
         try {
           const [result] = await bus.publishMany([{ type: 'order.placed', data: { n }, id: `e-${n}` }]);
           published.set(result!.id, [publishedAt, Date.now()]);
-        } catch {
-          // refused: not acknowledged, not counted
+        } catch (error) {
+          seenErrors.push(error); // refused: not acknowledged, not counted
         }
       }
     };
@@ -168,7 +190,8 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
           if (lock === null) return null;
           await locks.release(lock);
           return Date.now() - killedAt;
-        } catch {
+        } catch (error) {
+          seenErrors.push(error);
           await new Promise((resolve) => setTimeout(resolve, 20));
           return null;
         }
@@ -195,7 +218,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     const schedulerResumedMs = Math.min(...runs.filter((t) => t > killedAt + 100)) - killedAt;
     step = 'lock resume';
     const lockResumedMs = await lockResumed;
-    expect(ownerOf(queue.baseKey)).toBe(replica);
+    await expectOwner(queue.baseKey, replica);
 
     // A few hundred more after the resume, then the accounting: every acknowledged send delivered or still queued.
     const resumedAt = acked.size;
@@ -226,6 +249,21 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     );
     for (const ms of [producerResumedMs, consumerResumedMs, subscriberResumedMs, schedulerResumedMs, lockResumedMs])
       expect(ms).toBeLessThan(30_000);
+    // What the failover made callers see are SluiceErrors with a code (a connection or failover error, a stale
+    // receipt), never the client's own redirection errors.
+    const uncoded = seenErrors.filter((error) => !(error instanceof SluiceError));
+    expect(uncoded.map((error) => String(error))).toEqual([]);
+    console.log(
+      `errors seen during the failover: ${JSON.stringify(
+        Object.entries(
+          seenErrors.reduce<Record<string, number>>((counts, error) => {
+            const key = `${(error as SluiceError).code}${error instanceof ConnectionError ? `/${error.failure}` : ''}`;
+            counts[key] = (counts[key] ?? 0) + 1;
+            return counts;
+          }, {}),
+        ),
+      )}`,
+    );
 
     step = 'close';
     await Promise.all([consumer.close(), subscriber.close(), scheduler.close()]);
@@ -309,7 +347,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
       60_000,
     );
     const resumedMs = Date.now() - killedAt;
-    expect(ownerOf(plain.baseKey)).toBe(replica.port);
+    await expectOwner(plain.baseKey, replica.port);
 
     // The accounting: an acknowledged send is delivered or still in the queue, else lost.
     const present = async (id: string) => (await plain.getMessage(id)) !== null;

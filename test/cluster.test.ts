@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventBus, Queue } from '../src/index.js';
+import { ConnectionError, EventBus, Queue } from '../src/index.js';
 import { waitFor } from './helpers.js';
 import { startCluster } from './servers.js';
 
@@ -94,6 +94,34 @@ describe('Redis Cluster', () => {
     await waitFor(() => handled.length === 2, 'both messages');
     await consumer.close();
     expect(handled).toEqual(['now', 'later']);
+  });
+
+  it("a redis:// URL of one node is refused with failure 'cluster', naming the fix", async () => {
+    const slotOwner = (name: string) => {
+      const probe = new Queue(name, { connection: cluster, prefix: 'cluster', register: false });
+      const slot = Number(
+        execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'keyslot', probe.baseKey], {
+          encoding: 'utf8',
+        }).trim(),
+      );
+      return cluster.slots[slot]?.[0];
+    };
+    // A queue whose slot another node serves: the node of the URL answers MOVED.
+    const name = Array.from({ length: 50 }, (_, n) => `elsewhere-${n}`).find(
+      (candidate) => slotOwner(candidate) !== `127.0.0.1:${ports[0]}`,
+    )!;
+    const queue = new Queue(name, { connection: `redis://127.0.0.1:${ports[0]}`, prefix: 'cluster', register: false });
+    try {
+      const error = await queue.send({ n: 1 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).toMatchObject({ code: 'CONNECTION', failure: 'cluster' });
+      expect((error as Error).message).toContain('pass an ioredis Cluster as the connection');
+    } finally {
+      await queue.close();
+    }
   });
 
   it('event buses spread over the nodes, and every bus script runs unchanged (one slot per bus)', async () => {

@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from '../client-shape.js';
-import { dropConnection } from '../connection.js';
+import { commandError, dropConnection } from '../connection.js';
 import { newRequestId } from '../scripts.js';
 import { ClosedError, HandlerTimeoutError, StaleReceiptError } from '../errors.js';
 import {
@@ -717,9 +717,12 @@ export class Consumer<T = unknown> extends EventEmitter {
     }
   }
 
-  private reportError(error: unknown): void {
+  private reportError(raw: unknown): void {
     // After close() returned, what failed is in its report: calls abandoned then fail quietly.
     if (this.isClosed) return;
+    // The blocking read's own failures (a dropped connection, a Cluster failing over) reach here as the
+    // client's errors: they become ConnectionErrors like every script call's.
+    const error = commandError(this.queue.client, `consumer of ${this.queue.name}`, this.queue.wakeKey, raw);
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else console.error(`[sluice] consumer of ${this.queue.name}:`, error instanceof Error ? error.message : error);
   }
