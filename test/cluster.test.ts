@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, EventBus, Queue } from '../src/index.js';
+import { runCli } from './cli.helpers.js';
 import { waitFor } from './helpers.js';
 import { startCluster } from './servers.js';
 
@@ -121,6 +122,30 @@ describe('Redis Cluster', () => {
       expect((error as Error).message).toContain('pass an ioredis Cluster as the connection');
     } finally {
       await queue.close();
+    }
+  });
+
+  it('the CLI given one node of a cluster talks to the whole cluster', async () => {
+    const prefix = `cli-${Date.now()}`;
+    const names = Array.from({ length: 6 }, (_, n) => `cli-q${n}`);
+    for (const name of names) {
+      const queue = new Queue(name, { connection: cluster, prefix });
+      await queue.send({ name });
+      await queue.close();
+    }
+    const url = `redis://127.0.0.1:${ports[0]}`;
+    const status = await runCli(['status', '--prefix', prefix, '--json'], { REDIS_URL: url });
+    expect(status.code, status.stderr).toBe(0);
+    const queues = status.json().queues as { name: string; ready: { normal: number } }[];
+    expect(queues.map((q) => [q.name, q.ready.normal]).sort()).toEqual(names.map((name) => [name, 1]));
+    const bench = await runCli(['bench', '--count', '3000', '--json'], { REDIS_URL: url });
+    expect(bench.code, bench.stderr).toBe(0);
+    expect(bench.json()).toMatchObject({ count: 3000, drained: 3000 });
+    // Its temporary keys are gone from every master.
+    for (const node of cluster.nodes('master')) expect(await node.keys('{sluice-bench-*')).toEqual([]);
+    for (const node of cluster.nodes('master')) {
+      const keys = await node.keys(`{${prefix}:*`);
+      if (keys.length > 0) for (const key of keys) await node.del(key);
     }
   });
 

@@ -6,7 +6,7 @@
  *   found, any other error); 2 usage error (unknown command or option, bad argument, purge refused);
  *   3 cannot connect to Redis (or MySQL for the outbox commands).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ConnectionError, SluiceError, ValidationError } from '../index.js';
 import { COMMANDS } from './commands.js';
 import { EXIT, intOption, parse, type Values } from './context.js';
@@ -79,7 +79,42 @@ async function connect(url: string, timeoutMs: number): Promise<Redis> {
             : 'timeout';
     throw new ConnectionError(address, failure, { cause, detail: `${text}; check --url or REDIS_URL` });
   }
+  // A Redis Cluster node: the commands need a Cluster client, which finds the other masters from this one.
+  if (/^cluster_enabled:1/m.test(await client.info('cluster'))) {
+    await client.quit().catch(() => client.disconnect());
+    return await connectCluster(parsed, address, timeoutMs);
+  }
   return client;
+}
+
+/**
+ * A Cluster client seeded with the node of the URL (its credentials and TLS for every node). Typed as a Redis:
+ * the commands give it keyed commands and scripts, which a Cluster routes; the few whole-database reads (a
+ * scan, INFO) go through `masters` or answer for one node.
+ */
+async function connectCluster(url: URL, address: string, timeoutMs: number): Promise<Redis> {
+  const cluster = new Cluster([{ host: url.hostname || 'localhost', port: Number(url.port || 6379) }], {
+    redisOptions: {
+      connectTimeout: timeoutMs,
+      maxRetriesPerRequest: 2,
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  });
+  let lastError: Error | undefined;
+  cluster.on('error', (error: Error) => (lastError = error));
+  try {
+    await cluster.ping();
+  } catch (error) {
+    cluster.disconnect();
+    const cause = lastError ?? error;
+    throw new ConnectionError(`cluster ${address}`, 'timeout', {
+      cause,
+      detail: `${cause instanceof Error ? cause.message : String(cause)}; check --url or REDIS_URL`,
+    });
+  }
+  return cluster as unknown as Redis;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { Queue, ValidationError, type Event, type EventBus, type HistoryEntry } from '../index.js';
 import type { OutboxStats } from '../outbox/index.js';
 import { arg, EXIT, intOption, listOption, openBus, type Command, type Context } from './context.js';
@@ -133,13 +133,19 @@ export const doctor: Command = async (context) => {
 
 // ---------------------------------------------------------------- bench
 
+/** Deletes the keys matching `pattern`, on every master of a Cluster (a SCAN reads one node). */
 async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  const client: unknown = redis;
+  const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      // One key at a time: on a Cluster the keys of a pattern are in many slots.
+      for (const key of keys) await node.del(key);
+    } while (cursor !== '0');
+  }
 }
 
 export const bench: Command = async (context) => {
