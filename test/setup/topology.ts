@@ -48,9 +48,6 @@ export const SINGLE_NODE_ONLY: Record<string, string> = {
   'test/faults.proxy.test.ts': 'talks through a TCP proxy in front of one Redis node',
   'test/faults.queue.test.ts': 'talks through a TCP proxy in front of one Redis node',
   'test/faults.scheduler.test.ts': 'talks through a TCP proxy in front of one Redis node',
-  'test/cli.test.ts': 'the CLI takes one redis:// URL (REDIS_URL), a single-node client',
-  'test/cli.dashboard.test.ts': 'the CLI takes one redis:// URL (REDIS_URL), a single-node client',
-  'test/cli.outbox.test.ts': 'the CLI takes one redis:// URL (REDIS_URL), a single-node client',
   'test/package.test.ts': "the packed package's apps are given one redis:// URL",
   'test/example.notifications.test.ts': 'the example takes one redis:// URL (examples/notifications)',
 };
