@@ -451,7 +451,11 @@ export class Consumer<T = unknown> extends EventEmitter {
     try {
       // close() abandons the read rather than wait for it: a BLPOP caught by a dropped connection waits in
       // ioredis for a reconnect that may never come.
-      const read = this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000);
+      // The read's own failures (a dropped connection, a Cluster failing over) become ConnectionErrors, as
+      // every script call's do.
+      const read = this.blocker.blpop(this.queue.wakeKey, this.blockMs / 1000).catch((error: unknown) => {
+        throw commandError(this.queue.client, `consumer of ${this.queue.name}`, this.queue.wakeKey, error);
+      });
       this.pendingRead = read;
       void read.then(
         () => this.pendingRead === read && (this.pendingRead = null),
@@ -717,12 +721,9 @@ export class Consumer<T = unknown> extends EventEmitter {
     }
   }
 
-  private reportError(raw: unknown): void {
+  private reportError(error: unknown): void {
     // After close() returned, what failed is in its report: calls abandoned then fail quietly.
     if (this.isClosed) return;
-    // The blocking read's own failures (a dropped connection, a Cluster failing over) reach here as the
-    // client's errors: they become ConnectionErrors like every script call's.
-    const error = commandError(this.queue.client, `consumer of ${this.queue.name}`, this.queue.wakeKey, raw);
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else console.error(`[sluice] consumer of ${this.queue.name}:`, error instanceof Error ? error.message : error);
   }
